@@ -1,0 +1,86 @@
+# Dog Breed ID: every user-facing workflow is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DOGBREED := $(BIN)/dogbreed
+BACKEND ?=
+DATA_SOURCE ?=
+BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
+SOURCE_FLAG := $(if $(DATA_SOURCE),--source $(DATA_SOURCE),)
+
+# Offline machines carry the AWS provider in a local mirror; point Terraform at it the
+# standard way (a CLI config file). Online users get the public registry.
+ifneq ($(wildcard /opt/tf-plugins),)
+export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/offline-mirror.tfrc
+endif
+
+.PHONY: help setup test lint fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[local,dev]'
+	touch $@
+
+setup: $(VENV)/.installed ## Create .venv and install the project with all extras
+
+test: setup ## Run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: setup ## ruff + terraform fmt/validate
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	terraform fmt -check -recursive terraform
+
+fmt: setup ## Format Python and Terraform
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	terraform fmt -recursive terraform
+
+data: setup ## Fetch Stanford Dogs (DATA_SOURCE=URL|folder|tarballs)
+	$(DOGBREED) data fetch $(SOURCE_FLAG)
+
+prepare: data ## Validate, split and write the LST manifests
+	$(DOGBREED) data prepare
+
+upload: setup ## Upload the prepared channels to S3
+	$(DOGBREED) data upload
+
+train: setup ## Train (BACKEND=local|sagemaker; default from dogbreed.toml)
+	$(DOGBREED) $(BACKEND_FLAG) train
+
+tune: setup ## SageMaker hyperparameter tuning job
+	$(DOGBREED) --backend sagemaker tune
+
+jobs: setup ## List recent SageMaker training/tuning jobs
+	$(DOGBREED) --backend sagemaker jobs
+
+deploy: setup ## terraform apply of the serving stack with the last trained model
+	$(DOGBREED) deploy
+
+destroy: setup ## terraform destroy of the serving stack
+	$(DOGBREED) destroy
+
+serve: setup ## Local model server + local POST /classify
+	$(DOGBREED) serve --api
+
+evaluate: setup ## Evaluation report through the API
+	$(DOGBREED) evaluate
+
+demo: setup ## The whole pipeline locally: fetch, prepare, train, serve, evaluate
+	$(DOGBREED) demo $(SOURCE_FLAG)
+
+demo-quick: setup ## The same on 10 breeds, in a few minutes
+	$(DOGBREED) demo --quick $(SOURCE_FLAG)
+
+bench: setup ## Benchmarks (print figures; see docs/benchmarks.md)
+	@echo "see bench/*.py and docs/benchmarks.md"
+
+clean: ## Remove generated data, artifacts and reports (keeps .venv)
+	rm -rf data artifacts reports .dogbreed

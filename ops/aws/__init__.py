@@ -1,0 +1,1 @@
+"""The SageMaker backend: AWS sessions, training and tuning jobs, job watching."""

@@ -1,0 +1,111 @@
+"""The `dogbreed` click group: global options, settings loading, error printing.
+
+Commands live beside the code they drive (ops/data/commands.py, ops/local/commands.py, ...);
+this module only wires them together, so each command stays a thin shell over functions that
+tests call directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ops import __version__
+from ops.errors import DogbreedError
+from ops.settings import BACKENDS, Settings, load_settings
+
+
+@dataclass
+class AppContext:
+    """What every command receives: the settings file and global overrides, loaded lazily."""
+
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config).with_overrides(self.overrides)
+        return self._settings
+
+    def override(self, **dotted: Any) -> Settings:
+        """Apply command flags ("section.key" written as section__key) on top of the settings."""
+        self._settings = self.settings.with_overrides(
+            {k.replace("__", "."): v for k, v in dotted.items()}
+        )
+        return self._settings
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def parse_set_options(values: tuple[str, ...]) -> dict[str, str]:
+    """`--set section.key=value` pairs into an overrides dict."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise DogbreedError(f"--set expects section.key=value, got {item!r}", exit_code=2)
+        out[key.strip()] = value.strip()
+    return out
+
+
+class DogbreedGroup(click.Group):
+    """Prints DogbreedError as one line (exit 1 or 2) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DogbreedError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=DogbreedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: $DOGBREED_CONFIG or dogbreed.toml in this folder or a parent).",
+)
+@click.option("--backend", type=click.Choice(BACKENDS), help="Override project.backend.")
+@click.option(
+    "--set",
+    "set_values",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override any setting, e.g. --set hyperparameters.epochs=3 (repeatable).",
+)
+@click.version_option(__version__, prog_name="dogbreed")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, backend: str | None, set_values: tuple[str, ...]):
+    """Dog Breed ID: prepare Stanford Dogs, train, serve and evaluate a breed classifier.
+
+    \b
+    Stages (each reads the files the previous one wrote):
+      data fetch -> data prepare -> [data upload] -> train -> deploy | serve -> classify -> evaluate
+    The backend (settings project.backend, or --backend) is "local" (this machine, no AWS)
+    or "sagemaker" (AWS).
+    """
+    overrides: dict[str, Any] = parse_set_options(set_values)
+    if backend:
+        overrides["project.backend"] = backend
+    ctx.obj = AppContext(config=config, overrides=overrides)
+
+
+def _register() -> None:
+    """Attach every area's commands. Imports here are light: heavy libraries load inside commands."""
+    from ops.commands import register_all
+
+    register_all(cli)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="dogbreed")

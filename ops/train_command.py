@@ -1,0 +1,47 @@
+"""`dogbreed train`: one command, two backends (local PyTorch/timm or a SageMaker training job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ops.cli import pass_app
+
+
+@click.command()
+@click.option("--data", "prepared_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Prepared data folder (default: data.prepared_dir).")
+@click.option("--epochs", type=int, help="Override hyperparameters.epochs.")
+@click.option("--mode", type=click.Choice(["head", "partial", "full"]),
+              help="Local backend: what to train (default: local.mode).")
+@click.option("--backbone", help="Local backend: a timm model name (default: local.backbone).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Local backend: continue from the last checkpoint of an interrupted run.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="SageMaker backend: watch the job until it ends.")
+@pass_app
+def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
+    """Train a model on the prepared train/validation manifests.
+
+    With backend "local" this trains here (PyTorch + timm) and writes a model artifact;
+    with "sagemaker" it submits the built-in image-classification training job.
+    Either way the result is recorded in .dogbreed/state.json for `serve` / `deploy`.
+    """
+    settings = app.override(
+        data__prepared_dir=str(prepared_dir) if prepared_dir else None,
+        hyperparameters__epochs=epochs,
+        local__mode=mode,
+        local__backbone=backbone,
+    )
+    if settings.backend == "local":
+        from ops.local.train import train_local
+
+        train_local(settings, resume=resume)
+    else:
+        from ops.aws.training import train_sagemaker
+
+        train_sagemaker(settings, wait=wait)
+
+
+COMMANDS = [train]
