@@ -63,7 +63,8 @@ class AwsSettings:
 
 @dataclass
 class DataSettings:
-    source: str = ""  # URL, folder or folder of tarballs; empty = auto (local copy, else official URLs)
+    # URL, folder or folder of tarballs; empty = auto (local copy, else the official URLs)
+    source: str = ""
     raw_dir: str = "data/raw"
     prepared_dir: str = "data/prepared"
     split: str = "official"  # "official" (the dataset's lists) or "stratified"
@@ -113,11 +114,21 @@ class TuningSettings:
     # name -> {type = "continuous"|"integer"|"categorical", min, max, scaling, values}
     ranges: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
-            "learning_rate": {"type": "continuous", "min": 1e-5, "max": 1e-2, "scaling": "Logarithmic"},
+            "learning_rate": {
+                "type": "continuous",
+                "min": 1e-5,
+                "max": 1e-2,
+                "scaling": "Logarithmic",
+            },
             "mini_batch_size": {"type": "integer", "min": 16, "max": 64, "scaling": "Linear"},
             "optimizer": {"type": "categorical", "values": ["sgd", "adam", "rmsprop", "nag"]},
             "momentum": {"type": "continuous", "min": 0.0, "max": 0.99, "scaling": "Linear"},
-            "weight_decay": {"type": "continuous", "min": 1e-6, "max": 1e-2, "scaling": "Logarithmic"},
+            "weight_decay": {
+                "type": "continuous",
+                "min": 1e-6,
+                "max": 1e-2,
+                "scaling": "Logarithmic",
+            },
         }
     )
 
@@ -253,7 +264,9 @@ def _set_value(settings: Settings, section: str, key: str, value: Any, origin: s
     hints = typing.get_type_hints(type(obj))
     if key not in hints:
         known = ", ".join(sorted(hints))
-        raise DogbreedError(f"{origin}: unknown setting {section}.{key} (known: {known})", exit_code=2)
+        raise DogbreedError(
+            f"{origin}: unknown setting {section}.{key} (known: {known})", exit_code=2
+        )
     setattr(obj, key, _coerce(value, hints[key], f"{section}.{key}"))
 
 
@@ -273,7 +286,9 @@ def find_settings_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path | str | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     """Defaults, then the settings file, then DOGBREED_* variables; validated."""
     environ = os.environ if environ is None else environ
     settings = Settings()

@@ -10,16 +10,31 @@ from ops.cli import pass_app
 
 
 @click.command()
-@click.option("--data", "prepared_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Prepared data folder (default: data.prepared_dir).")
+@click.option(
+    "--data",
+    "prepared_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Prepared data folder (default: data.prepared_dir).",
+)
 @click.option("--epochs", type=int, help="Override hyperparameters.epochs.")
-@click.option("--mode", type=click.Choice(["head", "partial", "full"]),
-              help="Local backend: what to train (default: local.mode).")
+@click.option(
+    "--mode",
+    type=click.Choice(["head", "partial", "full"]),
+    help="Local backend: what to train (default: local.mode).",
+)
 @click.option("--backbone", help="Local backend: a timm model name (default: local.backbone).")
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Local backend: continue from the last checkpoint of an interrupted run.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="SageMaker backend: watch the job until it ends.")
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Local backend: continue from the last checkpoint of an interrupted run.",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="SageMaker backend: watch the job until it ends.",
+)
 @pass_app
 def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
     """Train a model on the prepared train/validation manifests.

@@ -27,15 +27,25 @@ BREEDS = [
     ("n02087046", "toy_terrier"),
 ]
 
-PALETTE = [(200, 40, 40), (40, 160, 40), (40, 60, 200), (220, 200, 40),
-           (160, 40, 180), (40, 190, 190), (240, 130, 20), (120, 120, 120)]
+PALETTE = [
+    (200, 40, 40),
+    (40, 160, 40),
+    (40, 60, 200),
+    (220, 200, 40),
+    (160, 40, 180),
+    (40, 190, 190),
+    (240, 130, 20),
+    (120, 120, 120),
+]
 
 
 def class_image(class_index: int, seed: int, size: int = 64) -> Image.Image:
     """A deterministic RGB image whose look depends on the class (colour + stripes) and seed (noise)."""
     rng = random.Random(hash((class_index, seed)) & 0xFFFFFFFF)
     base = PALETTE[class_index % len(PALETTE)]
-    img = Image.new("RGB", (size, size), tuple(max(0, min(255, c + rng.randint(-25, 25))) for c in base))
+    img = Image.new(
+        "RGB", (size, size), tuple(max(0, min(255, c + rng.randint(-25, 25))) for c in base)
+    )
     draw = ImageDraw.Draw(img)
     step = 6 + class_index % 4 * 3
     for i in range(-size, size * 2, step):
@@ -58,8 +68,9 @@ class GeneratedDataset:
     test: list[str]
 
 
-def make_stanford_layout(root: Path, n_classes: int = 3, per_class: int = 6,
-                         test_per_class: int = 2, size: int = 64) -> GeneratedDataset:
+def make_stanford_layout(
+    root: Path, n_classes: int = 3, per_class: int = 6, test_per_class: int = 2, size: int = 64
+) -> GeneratedDataset:
     """Images/<wnid>-<Breed>/<wnid>_<n>.jpg, Annotation/ XML boxes, lists/{train,test,file}_list.txt."""
     classes = BREEDS[:n_classes]
     train, test = [], []
@@ -81,8 +92,13 @@ def make_stanford_layout(root: Path, n_classes: int = 3, per_class: int = 6,
     return GeneratedDataset(root, classes, train, test)
 
 
-def voc_xml(folder: str, stem: str, width: int, height: int,
-            boxes: list[tuple[int, int, int, int]] | None = None) -> str:
+def voc_xml(
+    folder: str,
+    stem: str,
+    width: int,
+    height: int,
+    boxes: list[tuple[int, int, int, int]] | None = None,
+) -> str:
     """A PASCAL-VOC annotation like the official ones (one <object> per dog box)."""
     boxes = boxes or [(width // 8, height // 8, width * 7 // 8, height * 7 // 8)]
     objects = "".join(
@@ -91,13 +107,16 @@ def voc_xml(folder: str, stem: str, width: int, height: int,
         f"<ymax>{y1}</ymax></bndbox></object>"
         for x0, y0, x1, y1 in boxes
     )
-    return (f"<annotation><folder>{folder.split('-')[0]}</folder><filename>{stem}</filename>"
-            f"<source><database>ImageNet database</database></source><size><width>{width}</width>"
-            f"<height>{height}</height><depth>3</depth></size><segment>0</segment>{objects}</annotation>")
+    return (
+        f"<annotation><folder>{folder.split('-')[0]}</folder><filename>{stem}</filename>"
+        f"<source><database>ImageNet database</database></source><size><width>{width}</width>"
+        f"<height>{height}</height><depth>3</depth></size><segment>0</segment>{objects}</annotation>"
+    )
 
 
-def make_prepared(root: Path, n_classes: int = 3, train_per_class: int = 8,
-                  val_per_class: int = 3, size: int = 64) -> Path:
+def make_prepared(
+    root: Path, n_classes: int = 3, train_per_class: int = 8, val_per_class: int = 3, size: int = 64
+) -> Path:
     """A prepared folder (the ops.data.manifest contract) written directly, for stages after prepare."""
     classes = [BreedClass(i, wnid, name) for i, (wnid, name) in enumerate(BREEDS[:n_classes])]
     per_class: dict[str, dict[str, int]] = {}
@@ -115,12 +134,17 @@ def make_prepared(root: Path, n_classes: int = 3, train_per_class: int = 8,
     write_classes(root / "classes.json", classes)
     import json
 
-    (root / "info.json").write_text(json.dumps({
-        "num_classes": n_classes,
-        "num_training_samples": n_classes * train_per_class,
-        "num_validation_samples": n_classes * val_per_class,
-        "per_class": per_class,
-    }, indent=2))
+    (root / "info.json").write_text(
+        json.dumps(
+            {
+                "num_classes": n_classes,
+                "num_training_samples": n_classes * train_per_class,
+                "num_validation_samples": n_classes * val_per_class,
+                "per_class": per_class,
+            },
+            indent=2,
+        )
+    )
     return root
 
 

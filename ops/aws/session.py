@@ -34,10 +34,15 @@ def make_client(settings: Settings, service: str, max_pool: int = 10) -> Any:
             "no AWS credentials found",
             hint="run `aws configure`, set AWS_PROFILE, or use --backend local",
         )
-    if session.region_name not in session.get_available_regions(service) and not settings.aws.endpoint_url:
+    if (
+        session.region_name not in session.get_available_regions(service)
+        and not settings.aws.endpoint_url
+    ):
         known = session.get_available_regions(service)
         if known:
-            raise DogbreedError(f"unknown or unsupported AWS region {session.region_name!r} for {service}")
+            raise DogbreedError(
+                f"unknown or unsupported AWS region {session.region_name!r} for {service}"
+            )
     config = Config(
         retries={"max_attempts": 10, "mode": "adaptive"},
         max_pool_connections=max_pool,

@@ -72,14 +72,21 @@ class PreparedData:
 
     def info(self) -> dict:
         if not self.info_path.is_file():
-            raise DogbreedError(f"{self.info_path} not found", hint="run `dogbreed data prepare` first")
+            raise DogbreedError(
+                f"{self.info_path} not found", hint="run `dogbreed data prepare` first"
+            )
         return json.loads(self.info_path.read_text())
 
     def check(self) -> PreparedData:
         """Raise a clear error unless this looks like a prepared folder."""
         missing = [
             str(p)
-            for p in (self.lst_path("train"), self.lst_path("validation"), self.classes_path, self.info_path)
+            for p in (
+                self.lst_path("train"),
+                self.lst_path("validation"),
+                self.classes_path,
+                self.info_path,
+            )
             if not p.is_file()
         ]
         if missing:
