@@ -47,6 +47,7 @@ class AwsSettings:
     use_spot: bool = True
     max_wait_seconds: int = 72000
     upload_concurrency: int = 16
+    poll_seconds: float = 30.0  # how often `train`/`tune` ask SageMaker for a job's status
     # On-demand USD/hour used for the cost estimate shown while a job runs.
     instance_prices: dict[str, float] = field(
         default_factory=lambda: {
@@ -75,6 +76,8 @@ class DataSettings:
     drop_near_duplicates: bool = False
     phash_max_distance: int = 6
     classes: list[str] = field(default_factory=list)  # subset of wnids/breeds; empty = all 120
+    num_classes: int = 0  # keep the first N classes (sorted by wnid); 0 = all
+    workers: int = 2  # processes decoding images in `data prepare`
 
 
 @dataclass
@@ -146,6 +149,16 @@ class LocalSettings:
     device: str = "auto"  # "auto", "cpu", "cuda"
     num_workers: int = 2
     threads: int = 0  # 0 = all cores
+    # head/partial training recipe: "fast" = the local.* values below (the SageMaker defaults,
+    # 120 epochs of SGD at 1e-4, are for full fine-tuning on GPUs); "sagemaker" = hyperparameters.*
+    recipe: str = "fast"
+    max_epochs: int = 30  # fast recipe: epochs = min(hyperparameters.epochs, max_epochs)
+    optimizer: str = "adamw"  # fast recipe optimizer (cosine learning-rate decay)
+    learning_rate: float = 0.0003  # fast recipe learning rate
+    input_size: int = 0  # 0 = the pretrained weights' size (hyperparameters.image_shape if none)
+    engine: str = "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
+    flip_views: bool = True  # head mode: cache horizontally flipped training views too
+    extract_batch_size: int = 32
 
 
 @dataclass

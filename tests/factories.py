@@ -150,3 +150,116 @@ def make_prepared(
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --- Problem files, .mat lists and tarballs for the data-pipeline tests -------------------------
+
+
+def _relist(ds: GeneratedDataset) -> None:
+    lists = ds.root / "lists"
+    (lists / "train_list.txt").write_text("".join(p + "\n" for p in ds.train))
+    (lists / "test_list.txt").write_text("".join(p + "\n" for p in ds.test))
+    (lists / "file_list.txt").write_text("".join(p + "\n" for p in sorted(ds.train + ds.test)))
+
+
+def add_problem_images(ds: GeneratedDataset, size: int = 64) -> dict[str, str]:
+    """Add what real downloads contain: corrupt, truncated, CMYK, grayscale, PNG named .jpg,
+    EXIF-rotated, an exact and a near duplicate of a training image in the test list.
+    Returns role -> path relative to Images/ (lists are rewritten)."""
+    import io
+
+    wnid0, breed0 = ds.classes[0]
+    wnid1, breed1 = ds.classes[1 % len(ds.classes)]
+    f0, f1 = f"{wnid0}-{breed0}", f"{wnid1}-{breed1}"
+    images = ds.root / "Images"
+    roles = {
+        "corrupt": f"{f0}/{wnid0}_9001.jpg",
+        "truncated": f"{f0}/{wnid0}_9002.jpg",
+        "cmyk": f"{f0}/{wnid0}_9003.jpg",
+        "grayscale": f"{f1}/{wnid1}_9004.jpg",
+        "png": f"{f1}/{wnid1}_9005.jpg",
+        "exif_rotated": f"{f1}/{wnid1}_9006.jpg",
+        "exact_duplicate": f"{f0}/{wnid0}_9007.jpg",
+        "near_duplicate": f"{f0}/{wnid0}_9008.jpg",
+    }
+    (images / roles["corrupt"]).write_bytes(b"this is not a JPEG at all" * 20)
+    buf = io.BytesIO()
+    class_image(0, 91, size).save(buf, format="JPEG", quality=90)
+    (images / roles["truncated"]).write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    class_image(0, 92, size).convert("CMYK").save(images / roles["cmyk"], format="JPEG")
+    class_image(1, 93, size).convert("L").save(images / roles["grayscale"], format="JPEG")
+    class_image(1, 94, size).save(images / roles["png"], format="PNG")
+    rotated = class_image(1, 95, size).resize((size, size // 2))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": displayed size is (size // 2, size)
+    rotated.save(images / roles["exif_rotated"], format="JPEG", quality=90, exif=exif)
+    original = ds.train[0]  # a training image of class 0
+    (images / roles["exact_duplicate"]).write_bytes((images / original).read_bytes())
+    src = Image.open(images / original).convert("RGB")
+    w, h = src.size
+    src.crop((1, 1, w - 1, h - 1)).resize((w, h)).save(images / roles["near_duplicate"], quality=80)
+    for role, rel in roles.items():
+        stem = rel.split("/")[1][:-4]
+        folder = rel.split("/")[0]
+        w, h = (size, size // 2) if role == "exif_rotated" else (size, size)  # stored pixels
+        (ds.root / "Annotation" / folder / stem).write_text(voc_xml(folder, stem, w, h))
+        (ds.test if role in ("png", "exact_duplicate", "near_duplicate") else ds.train).append(rel)
+    ds.train.sort()
+    ds.test.sort()
+    _relist(ds)
+    roles["duplicated_train_image"] = original
+    return roles
+
+
+def write_mat_lists(root: Path, train: list[str], test: list[str], remove_txt: bool = True) -> None:
+    """lists/{train,test,file}_list.mat as the official release has them (file_list, annotation_list,
+    labels as MATLAB cell arrays / column vectors), written with scipy."""
+    import numpy as np
+    import scipy.io
+
+    lists = Path(root) / "lists"
+    lists.mkdir(parents=True, exist_ok=True)
+    folders = sorted({rel.split("/")[0] for rel in train + test})
+
+    def cells(items):
+        arr = np.empty((len(items), 1), dtype=object)
+        for i, item in enumerate(items):
+            arr[i, 0] = np.array([item])
+        return arr
+
+    for name, rels in (
+        ("train_list", train),
+        ("test_list", test),
+        ("file_list", sorted(train + test)),
+    ):
+        scipy.io.savemat(
+            str(lists / f"{name}.mat"),
+            {
+                "file_list": cells(rels),
+                "annotation_list": cells([r[:-4] for r in rels]),
+                "labels": np.array(
+                    [[folders.index(r.split("/")[0]) + 1] for r in rels], dtype=np.uint8
+                ),
+            },
+        )
+        if remove_txt:
+            (lists / f"{name}.txt").unlink(missing_ok=True)
+
+
+def make_tarballs(root: Path, out_dir: Path) -> list[Path]:
+    """images.tar (Images/...), annotation.tar (Annotation/...), lists.tar (loose list files),
+    shaped like the three official tarballs."""
+    import tarfile
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for tar_name, folder in (("images.tar", "Images"), ("annotation.tar", "Annotation")):
+        with tarfile.open(out_dir / tar_name, "w") as tar:
+            tar.add(Path(root) / folder, arcname=folder)
+        made.append(out_dir / tar_name)
+    with tarfile.open(out_dir / "lists.tar", "w") as tar:
+        for path in sorted((Path(root) / "lists").iterdir()):
+            tar.add(path, arcname=path.name)
+    made.append(out_dir / "lists.tar")
+    return made

@@ -6,6 +6,8 @@ boto3 reads itself) points every client at an emulator such as moto server.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -67,3 +69,36 @@ def explain_client_error(exc: botocore.exceptions.ClientError, action: str) -> D
         "InvalidClientTokenId": "your AWS access key is not valid",
     }
     return DogbreedError(f"{action} failed: {code}: {message}", hint=hints.get(code))
+
+
+def account_id(settings: Settings) -> str:
+    """The AWS account id of the current credentials (STS GetCallerIdentity)."""
+    try:
+        return make_client(settings, "sts").get_caller_identity()["Account"]
+    except botocore.exceptions.ClientError as exc:
+        raise explain_client_error(exc, "reading the AWS account id") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DogbreedError(f"cannot reach AWS STS: {exc}") from exc
+
+
+def resolve_bucket(settings: Settings) -> str:
+    """aws.bucket, else "<project>-<account>-<region>" (the name terraform's storage module gets)."""
+    if settings.aws.bucket:
+        return settings.aws.bucket
+    return f"{settings.project.name}-{account_id(settings)}-{settings.aws.region}".lower()
+
+
+@contextlib.contextmanager
+def connection_errors(action: str) -> Iterator[None]:
+    """Turn botocore's transport/credential errors (no HTTP answer at all) into one-line errors."""
+    try:
+        yield
+    except botocore.exceptions.EndpointConnectionError as exc:
+        raise DogbreedError(
+            f"{action} failed: cannot reach {exc.kwargs.get('endpoint_url', 'AWS')}",
+            hint="check aws.region, aws.endpoint_url and your network",
+        ) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise DogbreedError(f"{action} failed: no AWS credentials found") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise DogbreedError(f"{action} failed: {exc}") from exc

@@ -1,0 +1,482 @@
+"""POST /classify: API Gateway (REST, Lambda proxy) -> this handler -> SageMaker endpoint, in batches.
+
+Only boto3 and the standard library, so it runs on the stock Python Lambda runtime. Accepts
+  (a) JSON {"images": ["<base64>", ...], "top_k": 5}, and
+  (b) one raw image body (Content-Type image/jpeg, image/png or application/x-image, which API
+      Gateway delivers base64-encoded with isBase64Encoded=true thanks to binary media types).
+Each image is one `invoke_endpoint` call (application/x-image), run concurrently on a bounded
+thread pool with throttling retried with backoff. The answer keeps input order and reports an
+image the endpoint rejected in place: {"predictions": [[{"breed", "wnid", "probability"}...] |
+{"error": "..."}, ...]}. Every request problem is a 4xx JSON error; endpoint failures are 502/503.
+
+Configuration (environment; the local gateway sets the same variables):
+  ENDPOINT_NAME        SageMaker endpoint to invoke (required)
+  CLASSES_S3_URI       s3://bucket/key of classes.json (optional; else CLASSES_PATH)
+  CLASSES_PATH         classes.json path (default: classes.json beside this file, shipped in the zip)
+  MAX_IMAGES           images per request (default 16)
+  MAX_IMAGE_BYTES      bytes per decoded image (default 4 MiB)
+  MAX_PAYLOAD_BYTES    request body as received (default 6 MB, Lambda's synchronous limit)
+  MAX_CONCURRENCY      parallel invoke_endpoint calls per request (default 8)
+  TOP_K_DEFAULT        default top_k (default 5); top_k must be 1..TOP_K_MAX (capped at the classes)
+  TOP_K_MAX            (default 20)
+  INVOKE_RETRIES       retries of a throttled/unavailable call (default 4)
+  RETRY_BASE_SECONDS   first backoff (default 0.1, doubled each retry, with jitter)
+  INVOKE_TIMEOUT_SECONDS  read timeout of one invoke_endpoint call (default 20)
+  LOG_LEVEL            default INFO
+AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (read by boto3 itself) points the runtime client elsewhere,
+e.g. at the local model server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+JSON_TYPES = ("application/json",)
+IMAGE_TYPES = ("image/jpeg", "image/png", "application/x-image", "application/octet-stream")
+RETRYABLE_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "ModelNotReadyException",
+}
+UNAVAILABLE_CODES = RETRYABLE_CODES | {"InternalDependencyException"}
+
+logger = logging.getLogger("dogbreed.classify")
+_cache_lock = threading.Lock()
+_clients: dict[tuple, Any] = {}
+_classes_cache: dict[tuple, list[dict[str, str]]] = {}
+
+
+class RequestError(Exception):
+    """A problem with the request itself: answered with `status` and a JSON {"error": message}."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class EndpointError(Exception):
+    """invoke_endpoint failed for one image: `status` 502 or 503, the endpoint's message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def settings() -> dict[str, Any]:
+    """The handler's limits, read per invocation (cheap) so a changed environment takes effect."""
+    return {
+        "endpoint_name": os.environ.get("ENDPOINT_NAME", ""),
+        "max_images": _int_env("MAX_IMAGES", 16),
+        "max_image_bytes": _int_env("MAX_IMAGE_BYTES", 4 * 1024 * 1024),
+        "max_payload_bytes": _int_env("MAX_PAYLOAD_BYTES", 6 * 1000 * 1000),
+        "max_concurrency": max(1, _int_env("MAX_CONCURRENCY", 8)),
+        "top_k_default": _int_env("TOP_K_DEFAULT", 5),
+        "top_k_max": _int_env("TOP_K_MAX", 20),
+        "retries": max(0, _int_env("INVOKE_RETRIES", 4)),
+        "retry_base": _float_env("RETRY_BASE_SECONDS", 0.1),
+        "timeout": _float_env("INVOKE_TIMEOUT_SECONDS", 20.0),
+    }
+
+
+def runtime_client(max_pool: int, timeout: float) -> Any:
+    """One sagemaker-runtime client per (endpoint URL, region, pool): created once, reused warm.
+
+    botocore's own retries are off: throttling is retried here, per image, with backoff.
+    """
+    key = (
+        os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"),
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        max_pool,
+        timeout,
+    )
+    with _cache_lock:
+        if key not in _clients:
+            config = Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                max_pool_connections=max_pool,
+                connect_timeout=5,
+                read_timeout=timeout,
+            )
+            _clients[key] = boto3.session.Session().client("sagemaker-runtime", config=config)
+        return _clients[key]
+
+
+def load_classes() -> list[dict[str, str]]:
+    """[{"wnid", "breed"}] in class-index order, from CLASSES_S3_URI or classes.json (cached)."""
+    uri = os.environ.get("CLASSES_S3_URI", "")
+    if uri:
+        key: tuple = ("s3", uri)
+    else:
+        path = Path(os.environ.get("CLASSES_PATH") or Path(__file__).with_name("classes.json"))
+        try:
+            key = ("file", str(path), path.stat().st_mtime_ns)
+        except OSError:
+            raise RuntimeError(f"classes file {path} not found") from None
+    with _cache_lock:
+        if key in _classes_cache:
+            return _classes_cache[key]
+    if uri:
+        bucket, _, obj = uri.removeprefix("s3://").partition("/")
+        raw = boto3.client("s3").get_object(Bucket=bucket, Key=obj)["Body"].read()
+    else:
+        raw = Path(key[1]).read_bytes()
+    classes = parse_classes(json.loads(raw))
+    with _cache_lock:
+        _classes_cache[key] = classes
+    return classes
+
+
+def parse_classes(data: Any) -> list[dict[str, str]]:
+    """Accepts dogbreed's classes.json ([{"index","wnid","name"}]), {"classes": [...]}, or names."""
+    if isinstance(data, dict):
+        data = data.get("classes", [])
+    out = []
+    items = (
+        sorted(data, key=lambda c: c.get("index", 0))
+        if data and isinstance(data[0], dict)
+        else data
+    )
+    for item in items:
+        if isinstance(item, dict):
+            out.append(
+                {
+                    "wnid": str(item.get("wnid", "")),
+                    "breed": str(item.get("name") or item.get("breed")),
+                }
+            )
+        else:
+            out.append({"wnid": "", "breed": str(item)})
+    if not out:
+        raise RuntimeError("classes.json lists no classes")
+    return out
+
+
+# --- request parsing -----------------------------------------------------------------------
+
+
+def _header(event: dict[str, Any], name: str) -> str:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name and value:
+            return str(value)
+    for key, values in (event.get("multiValueHeaders") or {}).items():
+        if key.lower() == name and values:
+            return str(values[0])
+    return ""
+
+
+def image_kind(data: bytes) -> str | None:
+    """ "jpeg" or "png" from the magic bytes, else None (what the endpoint's algorithm accepts)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    return None
+
+
+def _check_image(data: bytes, where: str, limits: dict[str, Any]) -> bytes:
+    if not data:
+        raise RequestError(400, f"{where} is empty")
+    if len(data) > limits["max_image_bytes"]:
+        raise RequestError(
+            413, f"{where} is {len(data)} bytes, over the limit of {limits['max_image_bytes']}"
+        )
+    if image_kind(data) is None:
+        raise RequestError(400, f"{where} is not a JPEG or PNG image")
+    return data
+
+
+def _top_k(value: Any, limits: dict[str, Any], n_classes: int) -> int:
+    """top_k must be 1..TOP_K_MAX; a value above the number of classes returns every class."""
+    high = max(1, limits["top_k_max"])
+    if value is None or value == "":
+        return max(1, min(limits["top_k_default"], high, n_classes))
+    if isinstance(value, bool):
+        raise RequestError(400, "top_k must be an integer")
+    try:
+        k = int(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+    except (TypeError, ValueError):
+        raise RequestError(400, f"top_k must be an integer, not {value!r}") from None
+    if not 1 <= k <= high:
+        raise RequestError(400, f"top_k must be between 1 and {high}, not {k}")
+    return min(k, n_classes)
+
+
+def parse_request(
+    event: dict[str, Any], limits: dict[str, Any], n_classes: int
+) -> tuple[list[bytes], int]:
+    """The images (decoded, checked) and top_k of a proxy event, or RequestError."""
+    method = event.get("httpMethod", "POST")
+    if method != "POST":
+        raise RequestError(405, f"method {method} not allowed: use POST")
+    body = event.get("body")
+    if body is None or body == "":
+        raise RequestError(400, 'empty request body: send JSON {"images": [...]} or one image')
+    if len(body) > limits["max_payload_bytes"]:
+        raise RequestError(
+            413,
+            f"request body is {len(body)} bytes, over the limit of {limits['max_payload_bytes']}"
+            " (split the batch)",
+        )
+    is_b64 = bool(event.get("isBase64Encoded"))
+    content_type = _header(event, "content-type").split(";")[0].strip().lower()
+    query = event.get("queryStringParameters") or {}
+    if not content_type:
+        content_type = "application/octet-stream" if is_b64 else "application/json"
+    if content_type in JSON_TYPES:
+        text = body
+        if is_b64:
+            try:
+                text = base64.b64decode(body, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                raise RequestError(400, "body is not valid base64-encoded UTF-8 JSON") from None
+        try:
+            payload = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise RequestError(400, f"malformed JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise RequestError(400, 'JSON body must be an object: {"images": [...], "top_k": 5}')
+        images = payload.get("images")
+        if images is None:
+            raise RequestError(400, 'missing "images": a list of base64-encoded images')
+        if not isinstance(images, list):
+            raise RequestError(400, '"images" must be a list of base64-encoded images')
+        if not images:
+            raise RequestError(400, '"images" is empty')
+        if len(images) > limits["max_images"]:
+            raise RequestError(
+                413, f"{len(images)} images, over the limit of {limits['max_images']} per request"
+            )
+        top_k = _top_k(payload.get("top_k", query.get("top_k")), limits, n_classes)
+        decoded = []
+        for i, item in enumerate(images):
+            if not isinstance(item, str):
+                raise RequestError(400, f"images[{i}] must be a base64 string")
+            try:
+                data = base64.b64decode(item, validate=True)
+            except (binascii.Error, ValueError):
+                raise RequestError(400, f"images[{i}] is not valid base64") from None
+            decoded.append(_check_image(data, f"images[{i}]", limits))
+        return decoded, top_k
+    if content_type in IMAGE_TYPES:
+        if not is_b64:
+            raise RequestError(
+                400,
+                "raw image bodies must arrive base64-encoded (isBase64Encoded): enable binary"
+                " media types on the API, or send JSON",
+            )
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError(400, "body is not valid base64") from None
+        top_k = _top_k(query.get("top_k"), limits, n_classes)
+        return [_check_image(data, "the image", limits)], top_k
+    raise RequestError(
+        415,
+        f"unsupported Content-Type {content_type!r}: use application/json or"
+        " image/jpeg, image/png, application/x-image",
+    )
+
+
+# --- endpoint calls ------------------------------------------------------------------------
+
+
+def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]:
+    """One invoke_endpoint call, retrying throttling/unavailability with exponential backoff."""
+    attempt = 0
+    while True:
+        try:
+            resp = client.invoke_endpoint(
+                EndpointName=limits["endpoint_name"],
+                ContentType="application/x-image",
+                Accept="application/json",
+                Body=image,
+            )
+            raw = resp["Body"].read()
+            break
+        except botocore.exceptions.ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = err.get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            message = err.get("Message") or str(exc)
+            retryable = code in RETRYABLE_CODES or status in (429, 503)
+            if retryable and attempt < limits["retries"]:
+                time.sleep(limits["retry_base"] * 2**attempt * (0.5 + random.random() / 2))
+                attempt += 1
+                continue
+            unavailable = code in UNAVAILABLE_CODES or status in (429, 503)
+            raise EndpointError(
+                503 if unavailable else 502, f"{code or status}: {message}"
+            ) from None
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionError,
+        ) as exc:
+            if attempt < limits["retries"]:
+                time.sleep(limits["retry_base"] * 2**attempt)
+                attempt += 1
+                continue
+            raise EndpointError(503, f"endpoint unreachable: {exc}") from None
+        except botocore.exceptions.ReadTimeoutError as exc:
+            raise EndpointError(503, f"endpoint timed out: {exc}") from None
+    try:
+        scores = json.loads(raw)
+        if isinstance(scores, dict):  # {"predictions": [...]} style containers
+            scores = scores.get("predictions") or scores.get("probabilities")
+        if scores and isinstance(scores[0], list):
+            scores = scores[0]
+        return [float(s) for s in scores]
+    except (ValueError, TypeError, IndexError):
+        raise EndpointError(502, f"endpoint answered an unreadable body: {raw[:120]!r}") from None
+
+
+def top_predictions(scores: list[float], classes: list[dict[str, str]], k: int) -> list[dict]:
+    if len(scores) != len(classes):
+        raise EndpointError(
+            502,
+            f"endpoint returned {len(scores)} scores but classes.json has {len(classes)} classes",
+        )
+    order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)[:k]
+    return [
+        {
+            "breed": classes[i]["breed"],
+            "wnid": classes[i]["wnid"],
+            "probability": round(scores[i], 6),
+        }
+        for i in order
+    ]
+
+
+def classify(
+    images: list[bytes], top_k: int, classes: list[dict[str, str]], limits: dict[str, Any]
+) -> list:
+    """Top-k per image in input order; an image whose call failed holds an EndpointError."""
+    client = runtime_client(limits["max_concurrency"], limits["timeout"])
+
+    def one(image: bytes) -> list[dict] | EndpointError:
+        try:
+            return top_predictions(invoke_one(client, image, limits), classes, top_k)
+        except EndpointError as exc:
+            return exc
+
+    if len(images) == 1:
+        return [one(images[0])]
+    with ThreadPoolExecutor(max_workers=min(limits["max_concurrency"], len(images))) as pool:
+        return list(pool.map(one, images))
+
+
+# --- the Lambda entry point ----------------------------------------------------------------
+
+
+def response(status: int, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "X-Request-Id": request_id},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def log(level: int, message: str, **fields: Any) -> None:
+    """One JSON object per line, so CloudWatch Logs Insights can filter on any field."""
+    if logger.isEnabledFor(level):
+        logger.log(
+            level, json.dumps({"level": logging.getLevelName(level), "message": message, **fields})
+        )
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """API Gateway Lambda proxy handler for POST /classify."""
+    logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    started = time.monotonic()
+    request_id = (
+        getattr(context, "aws_request_id", None)
+        or ((event or {}).get("requestContext") or {}).get("requestId")
+        or str(uuid.uuid4())
+    )
+    limits = settings()
+    n_images = 0
+    try:
+        if not isinstance(event, dict):
+            raise RequestError(400, "not an API Gateway proxy event")
+        if not limits["endpoint_name"]:
+            raise EndpointError(503, "ENDPOINT_NAME is not configured")
+        try:
+            classes = load_classes()
+        except Exception as exc:  # noqa: BLE001 (a deployment problem, reported as such)
+            raise EndpointError(503, f"cannot load class names: {exc}") from None
+        images, top_k = parse_request(event, limits, len(classes))
+        n_images = len(images)
+        results = classify(images, top_k, classes, limits)
+        failures = [r for r in results if isinstance(r, EndpointError)]
+        if failures and len(failures) == len(results):
+            worst = max(failures, key=lambda e: e.status == 503)
+            raise EndpointError(worst.status, worst.message)
+        predictions = [{"error": r.message} if isinstance(r, EndpointError) else r for r in results]
+        status, body = 200, {"predictions": predictions, "request_id": request_id}
+        log(
+            logging.INFO,
+            "classified",
+            request_id=request_id,
+            status=200,
+            images=n_images,
+            failed=len(failures),
+            top_k=top_k,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return response(status, body, request_id)
+    except RequestError as exc:
+        log(
+            logging.WARNING, "rejected", request_id=request_id, status=exc.status, error=exc.message
+        )
+        return response(exc.status, {"error": exc.message, "request_id": request_id}, request_id)
+    except EndpointError as exc:
+        log(
+            logging.ERROR,
+            "endpoint failed",
+            request_id=request_id,
+            status=exc.status,
+            images=n_images,
+            error=exc.message,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return response(exc.status, {"error": exc.message, "request_id": request_id}, request_id)

@@ -1,0 +1,399 @@
+"""SageMaker hyperparameter tuning: ranges from settings, the tuning request, a trials table, the best model.
+
+The best training job of a finished tuning job becomes the state file's "training" record (so
+`deploy` serves it), and the tuning job itself is recorded under "tuning".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.exceptions
+import click
+
+from ops.aws.training import (
+    CHECKPOINT_LOCAL_PATH,
+    aws_tags,
+    image_uri,
+    input_channels,
+    job_name,
+    prepared_info,
+    resolve_role,
+    resource_config,
+    s3_uri,
+    sagemaker_hyperparameters,
+    stopping_condition,
+    training_record,
+)
+from ops.errors import DogbreedError
+from ops.settings import Hyperparameters, Settings
+from ops.state import update_state
+
+MAX_TUNING_NAME = 32  # CreateHyperParameterTuningJob's limit
+SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """settings.tuning.ranges as SageMaker's ParameterRanges; every mistake is a clear error."""
+    known = set(vars(Hyperparameters()))
+    out: dict[str, list[dict[str, Any]]] = {
+        "ContinuousParameterRanges": [],
+        "IntegerParameterRanges": [],
+        "CategoricalParameterRanges": [],
+    }
+    for name, spec in sorted(ranges.items()):
+        where = f"tuning.ranges.{name}"
+        if name not in known:
+            raise DogbreedError(f"{where}: not a hyperparameter of the algorithm", exit_code=2)
+        kind = str(spec.get("type", "")).lower()
+        if kind == "categorical":
+            values = spec.get("values") or []
+            if not values:
+                raise DogbreedError(f"{where}: categorical range needs 'values'", exit_code=2)
+            out["CategoricalParameterRanges"].append(
+                {"Name": name, "Values": [str(v) for v in values]}
+            )
+            continue
+        if kind not in ("continuous", "integer"):
+            raise DogbreedError(
+                f"{where}: type must be continuous, integer or categorical", exit_code=2
+            )
+        try:
+            low, high = float(spec["min"]), float(spec["max"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DogbreedError(f"{where}: needs numeric 'min' and 'max'", exit_code=2) from exc
+        if low >= high:
+            raise DogbreedError(f"{where}: min must be below max", exit_code=2)
+        scaling = spec.get("scaling", "Auto")
+        if scaling not in SCALINGS:
+            raise DogbreedError(
+                f"{where}: scaling must be one of {', '.join(SCALINGS)}", exit_code=2
+            )
+        if scaling == "Logarithmic" and low <= 0:
+            raise DogbreedError(f"{where}: Logarithmic scaling needs min > 0", exit_code=2)
+        if kind == "integer":
+            if not (low.is_integer() and high.is_integer()):
+                raise DogbreedError(f"{where}: integer range needs whole min/max", exit_code=2)
+            low_s, high_s = str(int(low)), str(int(high))
+            key = "IntegerParameterRanges"
+        else:
+            low_s, high_s = repr(low), repr(high)
+            key = "ContinuousParameterRanges"
+        out[key].append(
+            {"Name": name, "MinValue": low_s, "MaxValue": high_s, "ScalingType": scaling}
+        )
+    if not any(out.values()):
+        raise DogbreedError("tuning.ranges is empty: nothing to tune", exit_code=2)
+    return out
+
+
+def tuning_job_request(
+    settings: Settings,
+    *,
+    name: str,
+    image: str,
+    role_arn: str,
+    bucket: str,
+    hyperparameters: dict[str, str],
+) -> dict[str, Any]:
+    """The CreateHyperParameterTuningJob request: ranges, objective, limits, the trial definition."""
+    tuning = settings.tuning
+    ranges = parameter_ranges(tuning.ranges)
+    tuned = {r["Name"] for group in ranges.values() for r in group}
+    if tuning.early_stopping_type not in ("Auto", "Off"):
+        raise DogbreedError("tuning.early_stopping_type must be 'Auto' or 'Off'", exit_code=2)
+    if tuning.objective_type not in ("Maximize", "Minimize"):
+        raise DogbreedError("tuning.objective_type must be 'Maximize' or 'Minimize'", exit_code=2)
+    if not 1 <= tuning.max_parallel_jobs <= tuning.max_jobs:
+        raise DogbreedError("tuning needs 1 <= max_parallel_jobs <= max_jobs", exit_code=2)
+    definition: dict[str, Any] = {
+        "StaticHyperParameters": {k: v for k, v in hyperparameters.items() if k not in tuned},
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "InputDataConfig": input_channels(settings, bucket),
+        "OutputDataConfig": {"S3OutputPath": s3_uri(bucket, settings.aws.output_prefix)},
+        "ResourceConfig": resource_config(settings),
+        "StoppingCondition": stopping_condition(settings),
+        "EnableManagedSpotTraining": bool(settings.aws.use_spot),
+    }
+    if settings.aws.use_spot:
+        definition["CheckpointConfig"] = {
+            "S3Uri": s3_uri(bucket, settings.aws.checkpoint_prefix, name),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": tuning.strategy,
+            "HyperParameterTuningJobObjective": {
+                "Type": tuning.objective_type,
+                "MetricName": tuning.objective_metric,
+            },
+            "ResourceLimits": {
+                "MaxNumberOfTrainingJobs": int(tuning.max_jobs),
+                "MaxParallelTrainingJobs": int(tuning.max_parallel_jobs),
+            },
+            "ParameterRanges": ranges,
+            "TrainingJobEarlyStoppingType": tuning.early_stopping_type,
+        },
+        "TrainingJobDefinition": definition,
+        "Tags": aws_tags(settings),
+    }
+
+
+def submit_tuning_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """Check inputs like a training job, then CreateHyperParameterTuningJob."""
+    from ops.aws.session import explain_client_error, make_client, resolve_bucket
+    from ops.aws.training import check_channels, check_role
+
+    role_arn = resolve_role(settings)
+    sm = make_client(settings, "sagemaker")
+    bucket = resolve_bucket(settings)
+    check_channels(make_client(settings, "s3"), settings, bucket)
+    check_role(settings, role_arn)
+    request = tuning_job_request(
+        settings,
+        name=job_name(settings.project.name, max_len=MAX_TUNING_NAME),
+        image=image_uri(settings.aws.region),
+        role_arn=role_arn,
+        bucket=bucket,
+        hyperparameters=sagemaker_hyperparameters(settings, prepared_info(settings)),
+    )
+    try:
+        sm.create_hyper_parameter_tuning_job(**request)
+    except botocore.exceptions.ClientError as exc:
+        raise explain_client_error(exc, "creating the tuning job") from exc
+    return sm, request
+
+
+def list_trials(client: Any, name: str) -> list[dict[str, Any]] | None:
+    """The tuning job's training jobs (all pages), or None when the service cannot list them."""
+    trials: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": 100}
+    try:
+        while True:
+            page = client.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
+            trials.extend(page.get("TrainingJobSummaries", []))
+            if not page.get("NextToken"):
+                return trials
+            kwargs["NextToken"] = page["NextToken"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+        return None
+
+
+def objective_value(trial: dict[str, Any]) -> float | None:
+    metric = trial.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+    return float(metric["Value"]) if "Value" in metric else None
+
+
+def render_trials(description: dict[str, Any], trials: list[dict[str, Any]] | None) -> Any:
+    """Table of finished trials, best first, under the job's counters."""
+    from rich.table import Table
+
+    counters = description.get("TrainingJobStatusCounters") or {}
+    status = description.get("HyperParameterTuningJobStatus", "?")
+    title = (
+        f"Tuning job {description.get('HyperParameterTuningJobName', '')}: {status} "
+        f"(completed {counters.get('Completed', 0)}, running {counters.get('InProgress', 0)}, "
+        f"failed {counters.get('NonRetryableError', 0) + counters.get('RetryableError', 0)}, "
+        f"stopped {counters.get('Stopped', 0)})"
+    )
+    table = Table(title=title)
+    for col in ("trial", "status", "objective", "hyperparameters"):
+        table.add_column(col)
+    finished = [t for t in trials or [] if t.get("TrainingJobStatus") in TERMINAL]
+    finished.sort(key=lambda t: -(objective_value(t) or float("-inf")))
+    for t in finished:
+        value = objective_value(t)
+        params = ", ".join(
+            f"{k}={v}" for k, v in sorted((t.get("TunedHyperParameters") or {}).items())
+        )
+        table.add_row(
+            t.get("TrainingJobName", "?"),
+            t.get("TrainingJobStatus", "?"),
+            "-" if value is None else f"{value:.4f}",
+            params,
+        )
+    return table
+
+
+def watch_tuning_job(
+    client: Any,
+    name: str,
+    *,
+    poll_seconds: float = 60.0,
+    console: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    confirm: Callable[..., bool] = click.confirm,
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """Poll the tuning job with a live trials table until it ends; Ctrl-C offers to stop it."""
+    from rich.live import Live
+
+    from ops.aws.session import explain_client_error
+    from ops.aws.watch import make_console
+
+    console = console or make_console()
+    description: dict[str, Any] = {}
+    trials: list[dict[str, Any]] | None = None
+    can_list = True
+    stopping = False
+    with Live(console=console, refresh_per_second=1, transient=False) as live:
+        while True:
+            try:
+                try:
+                    description = client.describe_hyper_parameter_tuning_job(
+                        HyperParameterTuningJobName=name
+                    )
+                except botocore.exceptions.ClientError as exc:
+                    raise explain_client_error(exc, f"describing tuning job {name}") from exc
+                if can_list:
+                    trials = list_trials(client, name)
+                    can_list = trials is not None
+                live.update(render_trials(description, trials))
+                if description.get("HyperParameterTuningJobStatus") in TERMINAL:
+                    break
+                sleep(poll_seconds)
+            except KeyboardInterrupt:
+                live.stop()
+                if stopping:
+                    break
+                if confirm(f"Stop tuning job {name} and its trials?", default=False):
+                    client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+                    console.print(f"Stopping {name}...")
+                    stopping = True
+                    live.start()
+                    continue
+                console.print(f"Detached; tuning job {name} keeps running.")
+                break
+    if not console.is_terminal:
+        console.line()
+    return description, trials
+
+
+def best_training_description(
+    client: Any, tuning: dict[str, Any], output_path: str
+) -> dict[str, Any]:
+    """DescribeTrainingJob of the best trial; its documented artifact path when it cannot be read."""
+    best = tuning.get("BestTrainingJob") or {}
+    if not best.get("TrainingJobName"):
+        raise DogbreedError(
+            f"tuning job {tuning.get('HyperParameterTuningJobName')} has no best training job"
+        )
+    best_name = best["TrainingJobName"]
+    try:
+        return client.describe_training_job(TrainingJobName=best_name)
+    except botocore.exceptions.ClientError as exc:
+        from ops.aws.session import explain_client_error
+
+        if exc.response.get("Error", {}).get("Code") not in (
+            "ValidationException",
+            "ResourceNotFound",
+        ):
+            raise explain_client_error(exc, f"describing training job {best_name}") from exc
+        # Not describable (emulators invent the best trial): trials write their model to
+        # <output path>/<trial name>/output/model.tar.gz, so that is where it is.
+        value = objective_value(best)
+        metric = (best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("MetricName")
+        return {
+            "TrainingJobName": best_name,
+            "TrainingJobArn": best.get("TrainingJobArn"),
+            "TrainingJobStatus": best.get("TrainingJobStatus"),
+            "ModelArtifacts": {
+                "S3ModelArtifacts": f"{output_path.rstrip('/')}/{best_name}/output/model.tar.gz"
+            },
+            "HyperParameters": best.get("TunedHyperParameters") or {},
+            "FinalMetricDataList": []
+            if value is None
+            else [{"MetricName": metric or "objective", "Value": value}],
+        }
+
+
+def finish_tuning(
+    client: Any,
+    description: dict[str, Any],
+    trials: list[dict[str, Any]] | None,
+    request: dict[str, Any],
+    settings: Settings,
+    echo: Any = print,
+) -> dict[str, Any]:
+    """Record the tuning job and its best model; a failed or empty tuning job is an error."""
+    name = description["HyperParameterTuningJobName"]
+    status = description.get("HyperParameterTuningJobStatus")
+    if status not in TERMINAL:
+        echo(f"Tuning job {name} is {status}; check it with `dogbreed jobs`.")
+        return {"tuning_job_name": name, "status": status}
+    if status == "Failed":
+        reason = description.get("FailureReason") or "no reason given"
+        raise DogbreedError(f"tuning job {name} failed: {reason}")
+    if not (description.get("BestTrainingJob") or {}).get("TrainingJobName"):
+        raise DogbreedError(f"tuning job {name} ended ({status}) without a successful trial")
+    output_path = request["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
+    best = best_training_description(client, description, output_path)
+    image = request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
+    training = training_record(best, settings, image=image)
+    training["tuning_job_name"] = name
+    update_state("training", training)
+    tuning_record = {
+        "backend": "sagemaker",
+        "tuning_job_name": name,
+        "status": status,
+        "best_training_job": best["TrainingJobName"],
+        "best_objective": objective_value(description["BestTrainingJob"]),
+        "objective_metric": settings.tuning.objective_metric,
+        "model_data_url": training["model_data_url"],
+        "trials": [
+            {
+                "job_name": t.get("TrainingJobName"),
+                "status": t.get("TrainingJobStatus"),
+                "objective": objective_value(t),
+                "hyperparameters": t.get("TunedHyperParameters") or {},
+            }
+            for t in trials or []
+        ],
+        "config": request["HyperParameterTuningJobConfig"],
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    path = update_state("tuning", tuning_record)
+    echo(
+        f"Best trial: {best['TrainingJobName']} ({settings.tuning.objective_metric} = "
+        f"{tuning_record['best_objective']})"
+    )
+    echo(f"Model artifact: {training['model_data_url']}")
+    echo(f"Recorded in {path} (deploy will serve this model)")
+    return tuning_record
+
+
+def tune_sagemaker(
+    settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
+) -> dict[str, Any]:
+    """Submit the tuning job; with `wait`, watch it and record the best model."""
+    from ops.aws.session import connection_errors
+
+    with connection_errors("SageMaker tuning"):
+        return _tune_sagemaker(settings, wait, poll_seconds, console)
+
+
+def _tune_sagemaker(
+    settings: Settings, wait: bool, poll_seconds: float | None, console: Any
+) -> dict[str, Any]:
+    from ops.aws.watch import make_console
+
+    console = console or make_console()
+    sm, request = submit_tuning_job(settings)
+    name = request["HyperParameterTuningJobName"]
+    limits = request["HyperParameterTuningJobConfig"]["ResourceLimits"]
+    console.print(
+        f"Submitted tuning job [bold]{name}[/] ({limits['MaxNumberOfTrainingJobs']} trials, "
+        f"{limits['MaxParallelTrainingJobs']} at a time, objective {settings.tuning.objective_metric})"
+    )
+    if not wait:
+        console.print("Not waiting. Check it with `dogbreed jobs`.")
+        return {"tuning_job_name": name, "status": "InProgress", "request": request}
+    if poll_seconds is None:
+        poll_seconds = max(settings.aws.poll_seconds, 0)
+    description, trials = watch_tuning_job(sm, name, poll_seconds=poll_seconds, console=console)
+    return finish_tuning(sm, description, trials, request, settings, echo=console.print)

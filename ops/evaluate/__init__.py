@@ -1,0 +1,1 @@
+"""Evaluation through the classify API: runner (resumable), metrics, HTML report, and `demo`."""

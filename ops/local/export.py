@@ -1,0 +1,178 @@
+"""The model artifact: ONNX (what serving runs) + state dict + the files that describe it.
+
+Contract (read by ops/local/runtime.py):
+
+    <out_dir>/model.onnx          input "input" float32 [N,3,S,S] (preprocessed, dynamic N),
+                                  output "probabilities" float32 [N,C] (softmax inside the graph)
+    <out_dir>/preprocessing.json  ops.local.preprocess.Preprocessing
+    <out_dir>/classes.json        copy of the prepared classes.json
+    <out_dir>/model.pt            torch state dict (of the logits model)
+    <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff
+    <out_dir>/metrics.json        training history + final validation top-1/top-5
+    <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
+
+The export is checked: ONNX Runtime and PyTorch must agree to 1e-4 on the same input, otherwise
+the artifact is not written as valid (a DogbreedError is raised).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ops.errors import DogbreedError
+from ops.local.preprocess import Preprocessing
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+TOLERANCE = 1e-4
+ARTIFACT_FILES = (
+    "model.onnx",
+    "preprocessing.json",
+    "classes.json",
+    "model.pt",
+    "metadata.json",
+    "metrics.json",
+)
+
+
+def _softmax_wrapper(model):
+    """The logits model with softmax appended, so the ONNX graph answers probabilities."""
+    import torch
+
+    class WithSoftmax(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return torch.softmax(self.inner(x), dim=1)
+
+    return WithSoftmax(model).eval()
+
+
+def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:
+    """Write model (logits) + softmax as ONNX with a dynamic batch dimension."""
+    import torch
+
+    wrapped = _softmax_wrapper(model)
+    dummy = torch.randn(2, 3, input_size, input_size)
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapped,
+            (dummy,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def onnx_max_abs_diff(
+    model, onnx_path: Path, input_size: int, batch: int = 3, seed: int = 0
+) -> float:
+    """Largest |ONNX Runtime - PyTorch| over the probabilities of a random batch."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
+    wrapped = _softmax_wrapper(model)
+    with torch.no_grad():
+        expected = wrapped(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    if got.shape != expected.shape:
+        raise DogbreedError(f"ONNX output shape {got.shape} != PyTorch {expected.shape}")
+    return float(np.max(np.abs(got - expected)))
+
+
+def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
+    """model.tar.gz of the named files: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
+    target = out_dir / "model.tar.gz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(names):
+            data = (out_dir / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        gz.write(buf.getvalue())
+    tmp.replace(target)
+    return target
+
+
+def export_artifact(
+    model,
+    classes_json: Path,
+    preprocessing: Preprocessing,
+    out_dir: Path,
+    metadata: dict[str, Any],
+    metrics: dict[str, Any],
+) -> Path:
+    """Write the artifact folder + model.tar.gz; returns the tarball's path.
+
+    `model` maps a preprocessed [N,3,S,S] batch to logits [N,C]; it is exported on CPU in eval
+    mode (the caller's model is not modified: a CPU copy is used when it lives elsewhere).
+    """
+    import copy
+
+    import torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    cpu_model = (copy.deepcopy(model).cpu() if device.type != "cpu" else model).eval()
+    classes = json.loads(Path(classes_json).read_text())
+
+    size = preprocessing.input_size
+    with torch.no_grad():
+        logits = cpu_model(torch.zeros(1, 3, size, size))
+    if logits.ndim != 2 or logits.shape[1] != len(classes):
+        raise DogbreedError(
+            f"model gives outputs of shape {tuple(logits.shape)} but {classes_json} has "
+            f"{len(classes)} classes"
+        )
+
+    onnx_path = out_dir / "model.onnx"
+    export_onnx(cpu_model, onnx_path, size)
+    diff = onnx_max_abs_diff(cpu_model, onnx_path, size)
+    if not diff <= TOLERANCE:
+        raise DogbreedError(
+            f"ONNX export check failed: ONNX Runtime and PyTorch differ by {diff:.2e} "
+            f"(> {TOLERANCE:g})"
+        )
+
+    preprocessing.save(out_dir / "preprocessing.json")
+    if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
+        shutil.copyfile(classes_json, out_dir / "classes.json")
+    torch.save(cpu_model.state_dict(), out_dir / "model.pt")
+    meta = {
+        "num_classes": len(classes),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **metadata,
+        "onnx_max_abs_diff": diff,
+        "input_size": size,
+    }
+    (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    return write_tar(out_dir)

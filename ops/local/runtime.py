@@ -1,0 +1,223 @@
+"""The serving runtime: load a model artifact (folder or model.tar.gz) and run it with ONNX Runtime.
+
+Used by the model server, `dogbreed predict` and the benchmarks, so all three compute exactly the
+same probabilities. The artifact contract (written by ops/local/export.py):
+
+    model.onnx          input "input" float32 [N,3,S,S] (preprocessed), output "probabilities" [N,C]
+    preprocessing.json  ops.local.preprocess.Preprocessing
+    classes.json        [{"index", "wnid", "name"}, ...]
+    metadata.json, metrics.json (optional here)
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ops.errors import DogbreedError
+from ops.local.preprocess import Preprocessing, preprocess_bytes
+
+REQUIRED_FILES = ("model.onnx", "preprocessing.json", "classes.json")
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One ranked class for one image."""
+
+    index: int
+    wnid: str
+    name: str
+    probability: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "wnid": self.wnid,
+            "breed": self.name,
+            "probability": self.probability,
+        }
+
+
+def image_error_message(exc: Exception) -> str:
+    """A BadImageError as users should read it (without Pillow's in-memory file repr)."""
+    return re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
+
+
+def _find_artifact_root(folder: Path) -> Path | None:
+    """The folder holding model.onnx: the folder itself or one level below (tarball layouts vary)."""
+    if (folder / "model.onnx").is_file():
+        return folder
+    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if (child / "model.onnx").is_file():
+            return child
+    return None
+
+
+def extract_tarball(tar_path: Path, dest: Path | None = None) -> Path:
+    """model.tar.gz -> a folder (a temporary one removed at exit unless `dest` is given)."""
+    if dest is None:
+        dest = Path(tempfile.mkdtemp(prefix="dogbreed-artifact-"))
+        atexit.register(shutil.rmtree, dest, True)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tar_path, "r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise DogbreedError(f"cannot extract model artifact {tar_path}: {exc}") from exc
+    return dest
+
+
+def resolve_artifact_dir(path: Path | str) -> Path:
+    """An artifact folder or model.tar.gz -> the folder with model.onnx; DogbreedError if invalid."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DogbreedError(f"model artifact {path} not found", hint="run `dogbreed train` first")
+    folder = extract_tarball(path) if path.is_file() else path
+    root = _find_artifact_root(folder)
+    if root is None:
+        raise DogbreedError(
+            f"{path} is not a model artifact (no model.onnx)",
+            hint="pass the folder or model.tar.gz written by `dogbreed train` (local backend)",
+        )
+    missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
+    if missing:
+        raise DogbreedError(f"model artifact {path} lacks {', '.join(missing)}")
+    return root
+
+
+def default_artifact() -> Path:
+    """The artifact of the last local training run, from the state file."""
+    from ops.state import get_record
+
+    record = get_record("training") or {}
+    if record.get("backend", "local") == "local":
+        for key in ("artifact_dir", "model_tar"):
+            if record.get(key) and Path(record[key]).exists():
+                return Path(record[key])
+    raise DogbreedError(
+        "no local model artifact recorded",
+        hint="run `dogbreed train` (backend local) or pass --artifact DIR|model.tar.gz",
+    )
+
+
+def session_options(threads: int = 0, spin: bool = True):
+    """ONNX Runtime options: all graph optimisations, one intra-op pool sized to the cores.
+
+    spin=False stops idle pool threads from busy-waiting: a server needs those cycles for
+    decoding images and answering HTTP between batches.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads if threads > 0 else (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    return opts
+
+
+class ModelRuntime:
+    """An artifact loaded for inference: ONNX Runtime session, classes and preprocessing."""
+
+    def __init__(
+        self, artifact_dir: Path, threads: int = 0, source: Path | None = None, spin: bool = True
+    ):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # the [local] extra is not installed
+            raise DogbreedError(
+                "onnxruntime is not installed", hint="pip install -e '.[local]'"
+            ) from exc
+        self.artifact_dir = Path(artifact_dir)
+        self.source = Path(source or artifact_dir)  # what the user named (folder or tarball)
+        self.preprocessing = Preprocessing.load(self.artifact_dir / "preprocessing.json")
+        self.classes: list[dict[str, Any]] = sorted(
+            json.loads((self.artifact_dir / "classes.json").read_text()), key=lambda c: c["index"]
+        )
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
+        try:
+            self.session = ort.InferenceSession(
+                str(self.artifact_dir / "model.onnx"),
+                session_options(threads, spin),
+                providers=providers,
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise DogbreedError(f"cannot load {self.artifact_dir / 'model.onnx'}: {exc}") from exc
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.input_name = INPUT_NAME if INPUT_NAME in inputs else inputs[0]
+        self.output_name = OUTPUT_NAME if OUTPUT_NAME in outputs else outputs[0]
+        n_out = self.session.get_outputs()[outputs.index(self.output_name)].shape[-1]
+        if isinstance(n_out, int) and n_out != len(self.classes):
+            raise DogbreedError(
+                f"{self.artifact_dir}: model has {n_out} outputs but classes.json lists "
+                f"{len(self.classes)} classes"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocessing.input_size
+
+    def preprocess(self, data: bytes) -> np.ndarray:
+        """Image bytes -> float32 [3,S,S]; raises BadImageError for undecodable bytes."""
+        return preprocess_bytes(data, self.preprocessing)
+
+    def predict_arrays(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N,3,S,S] preprocessed images -> float32 [N,C] probabilities."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def predict_images(self, images: list[bytes], batch_size: int = 32) -> np.ndarray:
+        """Encoded images -> [N,C] probabilities (raises BadImageError on the first bad one)."""
+        arrays = [self.preprocess(data) for data in images]
+        if not arrays:
+            return np.zeros((0, self.num_classes), dtype=np.float32)
+        outs = [
+            self.predict_arrays(np.stack(arrays[i : i + batch_size]))
+            for i in range(0, len(arrays), batch_size)
+        ]
+        return np.concatenate(outs)
+
+    def top_k(self, probabilities: np.ndarray, k: int = 5) -> list[Prediction]:
+        """One image's probability vector -> its k most likely classes, best first."""
+        k = max(1, min(k, len(probabilities)))
+        order = np.argsort(-probabilities, kind="stable")[:k]
+        return [
+            Prediction(
+                index=int(i),
+                wnid=self.classes[i]["wnid"],
+                name=self.classes[i]["name"],
+                probability=float(probabilities[i]),
+            )
+            for i in order
+        ]
+
+
+def load_runtime(
+    artifact: Path | str | None = None, threads: int = 0, spin: bool = True
+) -> ModelRuntime:
+    """A ModelRuntime for an artifact folder or model.tar.gz (default: the last local training)."""
+    source = Path(artifact or default_artifact()).expanduser().resolve()
+    return ModelRuntime(resolve_artifact_dir(source), threads=threads, source=source, spin=spin)

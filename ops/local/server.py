@@ -1,0 +1,400 @@
+"""A local model server that speaks the SageMaker runtime API, so unchanged boto3 code can call it.
+
+Routes:
+    POST /endpoints/{name}/invocations   what boto3 `sagemaker-runtime` `invoke_endpoint` calls
+    GET  /ping, POST /invocations         the SageMaker inference-container contract
+    GET  /stats                           request and batch-size counters (for tests and benches)
+
+Answers like the built-in image-classification algorithm: a JSON list of class probabilities in
+class-index order. Errors on the runtime API use SageMaker's shapes (`x-amzn-ErrorType` header,
+JSON `message`), so boto3 raises a readable ClientError: an unknown endpoint is a ValidationError
+(400); a request the model rejects (bad image, unsupported content type) is a ModelError (424)
+carrying the model's status and message, as SageMaker relays container errors.
+
+Concurrent requests are batched: handler threads decode and preprocess in parallel, one worker
+thread runs the model on up to `max_batch_size` queued images, waiting at most
+`max_batch_delay_ms` for more, and not at all when no other request is on its way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import Future
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from ops.local.preprocess import BadImageError
+from ops.local.runtime import image_error_message
+
+log = logging.getLogger(__name__)
+
+IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png")
+VARIANT = "AllTraffic"
+ACCOUNT = "000000000000"
+_ENDPOINT_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_DRAIN_LIMIT = 64 * 1024 * 1024  # larger bodies are not read: the connection is closed instead
+
+
+class RequestError(Exception):
+    """A request the model rejects: HTTP status + message (answered as JSON, never a crash)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Batcher:
+    """Collects preprocessed images from many threads and runs them through the model in batches."""
+
+    def __init__(self, predict_arrays, max_batch_size: int = 32, max_batch_delay_ms: float = 5.0):
+        self.predict_arrays = predict_arrays
+        self.max_batch_size = max(1, int(max_batch_size))
+        self.max_delay_s = max(0.0, float(max_batch_delay_ms)) / 1000.0
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._incoming = 0  # requests received and still being read/preprocessed
+        self._stop = object()
+        self.batch_sizes: Counter[int] = Counter()
+        self._thread = threading.Thread(target=self._run, name="dogbreed-batcher", daemon=True)
+        self._thread.start()
+
+    def arriving(self) -> None:
+        """A request has started: the worker may wait for it to join the current batch."""
+        with self._lock:
+            self._incoming += 1
+
+    def arrived(self) -> None:
+        with self._lock:
+            self._incoming -= 1
+
+    def submit(self, array: np.ndarray) -> Future:
+        """Queue one [3,S,S] image; the future resolves to its [C] probabilities."""
+        future: Future = Future()
+        self._queue.put((array, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(self._stop)
+        self._thread.join(timeout=10)
+
+    def _collect(self, first) -> tuple[list, bool]:
+        """The first item plus whatever arrives before the batch is full or the delay runs out."""
+        batch, stopping = [first], False
+        deadline = time.monotonic() + self.max_delay_s
+        while len(batch) < self.max_batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = deadline - time.monotonic()
+                with self._lock:
+                    nobody_coming = self._incoming == 0
+                if nobody_coming or remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is self._stop:
+                stopping = True
+                break
+            batch.append(item)
+        return batch, stopping
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is self._stop:
+                return
+            batch, stopping = self._collect(first)
+            futures = [f for _, f in batch]
+            try:
+                probs = self.predict_arrays(np.stack([a for a, _ in batch]))
+            except Exception as exc:  # model failure: every request of the batch gets a 500
+                log.exception("model failed on a batch of %d", len(batch))
+                for f in futures:
+                    f.set_exception(exc)
+            else:
+                with self._lock:
+                    self.batch_sizes[len(batch)] += 1
+                for f, row in zip(futures, probs, strict=True):
+                    f.set_result(row)
+            if stopping:
+                return
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+    app: ModelServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connections
+    # Headers and body go out as separate writes; without TCP_NODELAY, Nagle + the client's
+    # delayed ACK stall every keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
+    timeout = 120  # seconds a connection may sit idle or trickle a body before it is dropped
+    server_version = "dogbreed-model-server"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # -- responses ---------------------------------------------------------------------------
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_runtime_error(self, status: int, code: str, message: str, **extra: Any) -> None:
+        """SageMaker runtime's error shape: botocore reads the code from x-amzn-ErrorType."""
+        self._send(status, {"message": message, **extra}, {"x-amzn-ErrorType": code})
+
+    # -- routes ------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
+        path = self.path.split("?", 1)[0]
+        if path == "/ping":
+            self._send(200, {"status": "healthy"})
+        elif path == "/stats":
+            self._send(200, self.server.app.stats())
+        else:
+            self._send(404, {"message": f"no route GET {path}"})
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
+        path = self.path.split("?", 1)[0]
+        match = _ENDPOINT_PATH.match(path)
+        try:
+            if path == "/invocations":
+                self._container_invocation()
+            elif match:
+                self._runtime_invocation(match.group(1))
+            else:
+                self._drain_body()
+                self._send(404, {"message": f"no route POST {path}"})
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the client went away; nothing to answer
+        except Exception as exc:  # a bug must cost one request a 500, never the server
+            log.exception("unexpected error on POST %s", path)
+            self.close_connection = True
+            code = "InternalFailure" if match else "error"
+            self._send(500, {"message": f"internal error: {exc}"}, {"x-amzn-ErrorType": code})
+
+    def _container_invocation(self) -> None:
+        """POST /invocations: the container contract; errors are plain JSON messages."""
+        try:
+            probs = self._invoke()
+        except RequestError as exc:
+            self._send(exc.status, {"message": exc.message})
+            return
+        self._send(200, probs)
+
+    def _runtime_invocation(self, endpoint_name: str) -> None:
+        """POST /endpoints/{name}/invocations: the runtime API, as SageMaker answers it."""
+        app = self.server.app
+        if endpoint_name != app.endpoint_name:
+            self._drain_body()
+            self._send_runtime_error(
+                400,
+                "ValidationError",
+                f"Endpoint {endpoint_name} of account {ACCOUNT} not found. "
+                f"This server serves endpoint {app.endpoint_name}.",
+            )
+            return
+        try:
+            probs = self._invoke()
+        except RequestError as exc:
+            if exc.status == 413:
+                self._send_runtime_error(413, "ValidationError", exc.message)
+                return
+            kind = "client" if exc.status < 500 else "server"
+            self._send_runtime_error(
+                424,
+                "ModelError",
+                f'Received {kind} error ({exc.status}) from primary with message "{exc.message}".',
+                OriginalStatusCode=exc.status,
+                OriginalMessage=exc.message,
+            )
+            return
+        self._send(200, probs, {"x-Amzn-Invoked-Production-Variant": VARIANT})
+
+    # -- the work ----------------------------------------------------------------------------
+    def _drain_body(self) -> bytes | None:
+        """Read (and usually discard) the body so keep-alive connections stay in sync."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _DRAIN_LIMIT:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_body(self) -> bytes:
+        app = self.server.app
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            raise RequestError(411, "chunked bodies are not supported: send Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise RequestError(400, "invalid Content-Length header") from None
+        if length > app.max_image_bytes:
+            self._drain_body()
+            raise RequestError(
+                413,
+                f"request body of {length} bytes exceeds the limit of {app.max_image_bytes} "
+                "bytes (serve.max_image_bytes)",
+            )
+        body = self.rfile.read(length) if length else b""
+        if not body:
+            raise RequestError(400, "empty request body: send one encoded image")
+        return body
+
+    def _invoke(self) -> list[float]:
+        """Check, read and preprocess the image, then wait for its batch's result."""
+        app = self.server.app
+        app.count("requests")
+        content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        accept = (self.headers.get("Accept") or "").lower()
+        app.batcher.arriving()
+        try:
+            if content_type not in IMAGE_CONTENT_TYPES:
+                self._drain_body()
+                raise RequestError(
+                    415,
+                    f"unsupported content type {content_type or '(none)'!r}: "
+                    f"send one of {', '.join(IMAGE_CONTENT_TYPES)}",
+                )
+            if accept and not any(a in accept for a in ("json", "*/*")):
+                self._drain_body()
+                raise RequestError(406, f"cannot answer Accept {accept!r}: use application/json")
+            body = self._read_body()
+            try:
+                array = app.runtime.preprocess(body)
+            except BadImageError as exc:
+                reason = image_error_message(exc)
+                raise RequestError(400, f"unable to decode the image: {reason}") from None
+            future = app.batcher.submit(array)
+        except RequestError:
+            app.count("errors")
+            raise
+        finally:
+            app.batcher.arrived()
+        try:
+            row = future.result(timeout=app.request_timeout_s)
+        except Exception as exc:
+            app.count("errors")
+            raise RequestError(500, f"inference failed: {exc}") from None
+        app.count("images")
+        return row.tolist()
+
+
+class ModelServer:
+    """The HTTP server, the batcher and the runtime together; `start()` serves in a thread."""
+
+    def __init__(
+        self,
+        runtime,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        endpoint_name: str = "dogbreed-local",
+        max_batch_size: int = 32,
+        max_batch_delay_ms: float = 5.0,
+        max_image_bytes: int = 4 * 1024 * 1024,
+        request_timeout_s: float = 120.0,
+    ):
+        self.runtime = runtime
+        self.endpoint_name = endpoint_name
+        self.max_image_bytes = int(max_image_bytes)
+        self.request_timeout_s = request_timeout_s
+        self.batcher = Batcher(runtime.predict_arrays, max_batch_size, max_batch_delay_ms)
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self.httpd = _HTTPServer((host, port), _Handler)
+        self.httpd.app = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """The base URL (for AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME); wildcard hosts map to loopback."""
+        host = self.httpd.server_address[0]
+        if host in ("0.0.0.0", "", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self._counts[name] += n
+
+    def stats(self) -> dict[str, Any]:
+        with self.batcher._lock:
+            sizes = dict(sorted(self.batcher.batch_sizes.items()))
+        batches = sum(sizes.values())
+        with self._counts_lock:
+            counts = dict(self._counts)
+        return {
+            "endpoint_name": self.endpoint_name,
+            "requests": counts.get("requests", 0),
+            "images": counts.get("images", 0),
+            "errors": counts.get("errors", 0),
+            "batches": batches,
+            "batch_sizes": {str(k): v for k, v in sizes.items()},
+            "max_batch_size_seen": max(sizes, default=0),
+            "mean_batch_size": (sum(k * v for k, v in sizes.items()) / batches) if batches else 0,
+            "max_batch_size": self.batcher.max_batch_size,
+            "max_batch_delay_ms": self.batcher.max_delay_s * 1000,
+        }
+
+    def start(self) -> ModelServer:
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="dogbreed-model-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.batcher.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def serve_settings_kwargs(settings) -> dict[str, Any]:
+    """ModelServer keyword arguments from the [serve] settings."""
+    s = settings.serve
+    return {
+        "host": s.host,
+        "port": s.port,
+        "endpoint_name": s.endpoint_name,
+        "max_batch_size": s.max_batch_size,
+        "max_batch_delay_ms": s.max_batch_delay_ms,
+        "max_image_bytes": s.max_image_bytes,
+    }

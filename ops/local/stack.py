@@ -1,0 +1,129 @@
+"""The local serving stack in one call: model server (+ local API gateway) + its state record.
+
+`dogbreed serve` runs it until a signal; `demo`/evaluation code can run it in-process:
+
+    with start_local_stack(settings, api=True) as stack:
+        ... POST stack.api_url + "/classify" ...
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ops.errors import DogbreedError
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class LocalStack:
+    runtime: Any  # ops.local.runtime.ModelRuntime
+    server: Any  # ops.local.server.ModelServer
+    gateway: Any = None  # ops.serving.gateway.Gateway or None
+    record_state: bool = True
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runtime_url(self) -> str:
+        """Base URL for AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
+        return self.server.url
+
+    @property
+    def api_url(self) -> str | None:
+        return self.gateway.url if self.gateway is not None else None
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.server.endpoint_name
+
+    def stop(self) -> None:
+        """Stop the gateway, then the model server; mark the state record stopped."""
+        if self.gateway is not None:
+            self.gateway.shutdown()
+            self.gateway = None
+        self.server.shutdown()
+        if self.record_state and self.record:
+            from ops.state import update_state
+
+            self.record = {**self.record, "status": "stopped", "pid": None, "stopped_at": _now()}
+            update_state("serve", self.record)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_local_stack(
+    settings,
+    artifact: Path | str | None = None,
+    api: bool = False,
+    record_state: bool = True,
+) -> LocalStack:
+    """Load the artifact, serve it (settings.serve), optionally start the gateway; record state."""
+    from ops.local.runtime import load_runtime
+    from ops.local.server import ModelServer, serve_settings_kwargs
+
+    # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
+    runtime = load_runtime(artifact, threads=settings.local.threads, spin=False)
+    s = settings.serve
+    try:
+        server = ModelServer(runtime, **serve_settings_kwargs(settings)).start()
+    except OSError as exc:
+        raise DogbreedError(
+            f"cannot listen on {s.host}:{s.port}: {exc.strerror}",
+            hint="choose another --port (0 = any free port)",
+        ) from exc
+    stack = LocalStack(runtime, server, record_state=record_state)
+    try:
+        if api:
+            stack.gateway = _start_gateway(settings, stack)
+    except BaseException:
+        stack.stop()
+        raise
+    if record_state:
+        from ops.state import update_state
+
+        stack.record = {
+            "status": "running",
+            "runtime_url": stack.runtime_url,
+            "api_url": stack.api_url,
+            "endpoint_name": stack.endpoint_name,
+            "artifact": str(runtime.source),
+            "pid": os.getpid(),
+            "started_at": _now(),
+        }
+        update_state("serve", stack.record)
+    return stack
+
+
+def _start_gateway(settings, stack: LocalStack):
+    """The local API gateway (ops.serving.gateway) in front of this model server."""
+    try:
+        from ops.serving.gateway import start_gateway
+    except ImportError as exc:
+        raise DogbreedError(
+            "the local API gateway (ops.serving.gateway) is not available",
+            hint="serve without --api",
+        ) from exc
+    s = settings.serve
+    try:
+        return start_gateway(
+            host=s.host,
+            port=s.api_port,
+            runtime_url=stack.runtime_url,
+            endpoint_name=stack.endpoint_name,
+            classes_path=stack.runtime.artifact_dir / "classes.json",
+        )
+    except OSError as exc:
+        raise DogbreedError(
+            f"cannot listen on {s.host}:{s.api_port}: {exc.strerror}",
+            hint="choose another --api-port (0 = any free port)",
+        ) from exc

@@ -1,0 +1,224 @@
+"""`dogbreed classify` (the API client), `deploy` / `destroy` (Terraform), `api` (the local gateway alone)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from ops.cli import pass_app
+from ops.errors import DogbreedError
+
+BATCH = 16  # images per POST: the handler's default MAX_IMAGES
+
+
+def default_api(settings) -> tuple[str, str | None]:
+    """(URL, API key) from the settings, else the state file: the local API for the local backend
+    ("serve"), the deployed one ("deployment") for sagemaker, falling back to the other."""
+    from ops.state import load_state
+
+    if settings.evaluate.url:
+        return settings.evaluate.url, settings.evaluate.api_key or None
+    state = load_state()
+    order = ("serve", "deployment") if settings.backend == "local" else ("deployment", "serve")
+    for key in order:
+        record = state.get(key) or {}
+        if key == "serve" and record.get("status") == "stopped":
+            continue
+        if record.get("api_url"):
+            return record["api_url"], settings.evaluate.api_key or record.get("api_key")
+    raise DogbreedError(
+        "no classify API URL known",
+        hint="pass --url, or start one with `dogbreed serve --api` (local) or `dogbreed deploy`",
+    )
+
+
+@click.command()
+@click.argument(
+    "images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--url",
+    help="API root or .../classify URL (default: the running `serve --api`, else the deployment).",
+)
+@click.option(
+    "--api-key",
+    help="x-api-key for a deployed API (default: evaluate.api_key or the deployment's).",
+)
+@click.option(
+    "--top-k", type=click.IntRange(1, 20), default=5, show_default=True, help="Breeds per image."
+)
+@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds per request.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@pass_app
+def classify(app, images, url, api_key, top_k, timeout, as_json):
+    """Send local images to POST /classify and print the top-k breeds of each.
+
+    Images go in batches of 16 per request (JSON, base64). An image the API could not classify
+    is reported on its own and makes the exit code 1; the others are still printed.
+    """
+    from ops.serving.client import ClassifyClient
+
+    if not url:
+        url, stored_key = default_api(app.settings)
+        api_key = api_key or stored_key
+    results = []
+    with ClassifyClient(
+        url, api_key=api_key, timeout=timeout, retries=app.settings.evaluate.retries
+    ) as client:
+        for start in range(0, len(images), BATCH):
+            chunk = images[start : start + BATCH]
+            answers = client.classify([p.read_bytes() for p in chunk], top_k=top_k)
+            for path, answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, dict):
+                    results.append({"image": str(path), "error": answer.get("error", str(answer))})
+                else:
+                    results.append({"image": str(path), "predictions": answer})
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        print_tables(results)
+    failed = [r for r in results if "error" in r]
+    if failed:
+        raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
+
+
+def print_tables(results: list[dict]) -> None:
+    """One rich table of top-k breeds per image; errors in red on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out, err = Console(), Console(stderr=True)
+    for result in results:
+        if "error" in result:
+            err.print(f"[red]{result['image']}: {result['error']}[/red]")
+            continue
+        table = Table(title=result["image"], title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("breed")
+        table.add_column("wnid")
+        table.add_column("probability", justify="right")
+        for rank, p in enumerate(result["predictions"], 1):
+            table.add_row(str(rank), str(p["breed"]), str(p["wnid"]), f"{p['probability']:.2%}")
+        out.print(table)
+
+
+@click.command()
+@click.option(
+    "--auto-approve/--no-auto-approve",
+    default=True,
+    show_default=True,
+    help="Apply without Terraform's interactive confirmation.",
+)
+@click.option(
+    "--model-data-url", help="s3://.../model.tar.gz (default: the last SageMaker training job)."
+)
+@click.option("--image", "image_uri", help="Inference image URI (default: the training job's).")
+@pass_app
+def deploy(app, auto_approve, model_data_url, image_uri):
+    """terraform apply of terraform/: bucket, role, SageMaker endpoint, Lambda and API Gateway.
+
+    Uses the model artifact of the last SageMaker training (state "training") unless given, builds
+    the Lambda zip (deterministic), and records the outputs (api_url, endpoint_name, lambda_name,
+    bucket_name, sagemaker_role_arn) in .dogbreed/state.json for `classify` and `evaluate`.
+    Re-running with the same model changes nothing.
+    """
+    from ops.serving.deploy import deploy_stack
+
+    deploy_stack(app.settings, model_data_url=model_data_url, image_uri=image_uri, echo=click.echo)
+
+
+@click.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def destroy(app, yes):
+    """terraform destroy of everything `deploy` created (endpoint, Lambda, API, role, bucket)."""
+    from ops.serving.deploy import destroy_stack
+
+    if not yes:
+        click.confirm("Destroy the deployed serving stack and its infrastructure?", abort=True)
+    destroy_stack(app.settings, echo=click.echo)
+
+
+@click.command()
+@click.option(
+    "--runtime-url",
+    required=True,
+    help="The model server (SageMaker runtime API), e.g. http://127.0.0.1:8080.",
+)
+@click.option("--endpoint-name", help="Endpoint name to invoke (default: serve.endpoint_name).")
+@click.option(
+    "--classes",
+    "classes_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="classes.json (default: the served artifact's, else data.prepared_dir's).",
+)
+@click.option("--host", help="Interface (default: serve.host, loopback).")
+@click.option("--port", type=int, help="Port (default: serve.api_port; 0 = any free).")
+@click.option("--api-key", help="Require this x-api-key header, as a deployed API does.")
+@pass_app
+def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
+    """Serve POST /classify locally through the unchanged Lambda handler.
+
+    The request becomes the same API Gateway proxy event AWS sends, the handler calls
+    invoke_endpoint on --runtime-url, and its answer goes back as HTTP. Runs until Ctrl-C.
+    """
+    from ops.serving.gateway import start_gateway
+    from ops.state import get_record, update_state
+
+    settings = app.override(
+        serve__host=host, serve__api_port=port, serve__endpoint_name=endpoint_name
+    )
+    classes_path = classes_path or default_classes(settings)
+    try:
+        gateway = start_gateway(
+            host=settings.serve.host,
+            port=settings.serve.api_port,
+            runtime_url=runtime_url,
+            endpoint_name=settings.serve.endpoint_name,
+            classes_path=classes_path,
+            api_key=api_key,
+        )
+    except OSError as exc:
+        raise DogbreedError(
+            f"cannot listen on {settings.serve.host}:{settings.serve.api_port}: {exc.strerror}",
+            hint="choose another --port (0 = any free port)",
+        ) from exc
+    record = {**(get_record("serve") or {}), "api_url": gateway.url, "runtime_url": runtime_url}
+    record.setdefault("status", "running")
+    update_state("serve", record)
+    click.echo(
+        f"Local API: POST {gateway.url}/classify -> {runtime_url} ({settings.serve.endpoint_name})"
+    )
+    click.echo("Press Ctrl-C to stop.")
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        gateway.shutdown()
+        update_state("serve", {**record, "api_url": None})
+
+
+def default_classes(settings) -> Path:
+    """classes.json of the served artifact (state "serve"), else of the prepared data."""
+    from ops.state import get_record
+
+    serve = get_record("serve") or {}
+    candidates = []
+    if serve.get("artifact"):
+        candidates.append(Path(serve["artifact"]) / "classes.json")
+    candidates.append(settings.resolve(settings.data.prepared_dir) / "classes.json")
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DogbreedError("no classes.json found", hint="pass --classes PATH")
+
+
+COMMANDS = [classify, deploy, destroy, api]

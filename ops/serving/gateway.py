@@ -1,0 +1,225 @@
+"""A local API Gateway: POST /classify on loopback -> the unchanged Lambda handler -> a runtime URL.
+
+It builds the same Lambda proxy event API Gateway's REST API (v1 payload) sends: headers,
+query string, and a binary body base64-encoded with isBase64Encoded=true (the `binary_media_types`
+of the Terraform stage), then maps the handler's proxy response back to HTTP. The handler reads
+its configuration from the process environment, as on Lambda, so the gateway sets ENDPOINT_NAME,
+CLASSES_PATH and AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME there (one gateway per process; shutdown()
+restores the previous values).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+# Content types API Gateway treats as binary in our stage (terraform binary_media_types).
+BINARY_TYPES = ("image/", "application/x-image", "application/octet-stream")
+STAGE = "local"
+MAX_READ_BYTES = 12 * 1024 * 1024  # API Gateway's own payload limit is 10 MB
+
+
+def proxy_event(
+    method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """The REST API (v1) Lambda proxy event for one HTTP request."""
+    parts = urlsplit(path)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    is_binary = content_type.lower().startswith(BINARY_TYPES)
+    if is_binary:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    else:
+        text, encoded = body.decode("utf-8", errors="replace"), False
+    now = datetime.now(UTC)
+    return {
+        "resource": "/classify",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/classify",
+            "httpMethod": method,
+            "path": f"/{STAGE}{parts.path}",
+            "stage": STAGE,
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": source_ip, "apiKey": headers.get("x-api-key")},
+            "apiId": "local",
+        },
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+
+
+class LambdaContext:
+    """The parts of the Lambda context object the handler reads."""
+
+    def __init__(self, request_id: str, function_name: str = "dogbreed-classify-local"):
+        self.aws_request_id = request_id
+        self.function_name = function_name
+        self.memory_limit_in_mb = 512
+        self._deadline = time.monotonic() + 30
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "dogbreed-gateway"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
+        if urlsplit(self.path).path == "/ping":
+            self._json(200, {"status": "healthy"})
+        else:
+            self._json(404, {"message": "Missing Authentication Token"})  # API Gateway's 404
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
+        from lambda_src.handler import handler
+
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_READ_BYTES:
+            self.close_connection = True
+            self._json(413, {"message": "Request Too Long"})
+            return
+        body = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path.rstrip("/")
+        if path not in ("/classify", f"/{STAGE}/classify"):
+            self._json(404, {"message": "Missing Authentication Token"})
+            return
+        api_key = self.server.api_key  # type: ignore[attr-defined]
+        if api_key and self.headers.get("x-api-key") != api_key:
+            self._json(403, {"message": "Forbidden"})
+            return
+        event = proxy_event(
+            "POST", self.path, dict(self.headers.items()), body, self.client_address[0]
+        )
+        result = handler(event, LambdaContext(event["requestContext"]["requestId"]))
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+        self._send(int(result.get("statusCode", 502)), data, dict(result.get("headers") or {}))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Gateway:
+    """A running local gateway: `.url` (the API root; POST {url}/classify), `.shutdown()`."""
+
+    def __init__(self, server: _Server, env_before: dict[str, str | None]):
+        self._server = server
+        self._env_before = env_before
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="dogbreed-gateway",
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}"
+
+    @property
+    def classify_url(self) -> str:
+        return f"{self.url}/classify"
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        for key, value in self._env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def handler_environment(
+    runtime_url: str, endpoint_name: str, classes_path: Path, **limits: Any
+) -> dict[str, str]:
+    """The environment the Lambda function gets from Terraform, pointed at a local runtime."""
+    env = {
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime_url,
+        "ENDPOINT_NAME": endpoint_name,
+        "CLASSES_PATH": str(Path(classes_path).resolve()),
+    }
+    env.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    # The local model server needs no credentials, but botocore signs every request.
+    if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+        env["AWS_ACCESS_KEY_ID"] = "local"
+        env["AWS_SECRET_ACCESS_KEY"] = "local"
+    env.update({k.upper(): str(v) for k, v in limits.items()})
+    return env
+
+
+def start_gateway(
+    host: str,
+    port: int,
+    runtime_url: str,
+    endpoint_name: str,
+    classes_path: Path,
+    api_key: str | None = None,
+    **limits: Any,
+) -> Gateway:
+    """Serve POST /classify on host:port (0 = a free port) in a background thread.
+
+    `limits` become the handler's environment (e.g. max_images=32 -> MAX_IMAGES=32).
+    Raises OSError when the port is taken.
+    """
+    classes_path = Path(classes_path)
+    if not classes_path.is_file():
+        from ops.errors import DogbreedError
+
+        raise DogbreedError(f"classes file {classes_path} not found")
+    server = _Server((host, port), _Handler)
+    server.api_key = api_key or None  # type: ignore[attr-defined]
+    env = handler_environment(runtime_url, endpoint_name, classes_path, **limits)
+    before = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    return Gateway(server, before)

@@ -1,0 +1,83 @@
+# Dog Breed ID on AWS: the training infrastructure (bucket + SageMaker role) and, once a model
+# exists (model_data_url set), the serving stack: SageMaker endpoint <- Lambda <- API Gateway
+# POST /classify. `dogbreed deploy` drives this configuration; `terraform apply` works as well.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  bucket_name = coalesce(var.bucket_name, lower("${var.project}-${data.aws_caller_identity.current.account_id}-${var.region}"))
+  serving     = var.model_data_url != ""
+  names = {
+    endpoint = "${var.project}-classifier"
+    lambda   = "${var.project}-classify"
+    api      = "${var.project}-api"
+  }
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  bucket_name   = local.bucket_name
+  force_destroy = var.force_destroy
+  kms_key_arn   = var.kms_key_arn
+  tags          = { Name = local.bucket_name }
+
+  # moto server mis-reads this lifecycle element (getmoto/moto#9729), so emulators skip it.
+  abort_incomplete_multipart_upload_days = var.s3_use_path_style ? null : 7
+}
+
+module "sagemaker_role" {
+  source = "./modules/sagemaker_role"
+
+  name        = "${var.project}-sagemaker-execution"
+  bucket_arn  = module.storage.bucket_arn
+  kms_key_arn = var.kms_key_arn
+  tags        = { Name = "${var.project}-sagemaker-execution" }
+}
+
+module "endpoint" {
+  source = "./modules/sagemaker_endpoint"
+  count  = local.serving ? 1 : 0
+
+  name                       = local.names.endpoint
+  image_uri                  = var.image_uri
+  model_data_url             = var.model_data_url
+  execution_role_arn         = module.sagemaker_role.role_arn
+  mode                       = var.endpoint_mode
+  serverless_memory_mb       = var.serverless_memory_mb
+  serverless_max_concurrency = var.serverless_max_concurrency
+  instance_type              = var.endpoint_instance_type
+  instance_count             = var.endpoint_instance_count
+  kms_key_arn                = var.kms_key_arn
+}
+
+module "lambda" {
+  source = "./modules/lambda_classify"
+  count  = local.serving ? 1 : 0
+
+  function_name        = local.names.lambda
+  zip_path             = var.lambda_zip_path
+  endpoint_name        = module.endpoint[0].endpoint_name
+  endpoint_arn         = module.endpoint[0].endpoint_arn
+  timeout              = var.lambda_timeout
+  memory_size          = var.lambda_memory_size
+  reserved_concurrency = var.lambda_reserved_concurrency
+  max_images           = var.max_images
+  log_retention_days   = var.log_retention_days
+}
+
+module "api" {
+  source = "./modules/api_gateway"
+  count  = local.serving ? 1 : 0
+
+  name                        = local.names.api
+  lambda_function_name        = module.lambda[0].function_name
+  lambda_invoke_arn           = module.lambda[0].invoke_arn
+  stage_name                  = var.stage_name
+  api_key_required            = var.api_key_required
+  throttle_rate_limit         = var.throttle_rate_limit
+  throttle_burst_limit        = var.throttle_burst_limit
+  manage_account_logging_role = var.manage_account_logging_role
+  log_retention_days          = var.log_retention_days
+}

@@ -1,0 +1,110 @@
+# The POST /classify Lambda: a zip built by `dogbreed deploy` (deterministic, so an unchanged
+# handler keeps its hash), a role allowed only to invoke one SageMaker endpoint and write its own
+# log group, a log group with retention, reserved concurrency and X-Ray tracing.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  log_group_arn = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${var.function_name}"
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/aws/lambda/${var.function_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "LambdaAssumesRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.function_name}-lambda"
+  description        = "Execution role of the ${var.function_name} Lambda: invoke one endpoint, write its logs"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "access" {
+  statement {
+    sid       = "InvokeTheEndpoint"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = [var.endpoint_arn]
+  }
+
+  statement {
+    sid       = "OwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn}:*"]
+  }
+
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+
+  dynamic "statement" {
+    for_each = var.classes_s3_object_arn == null ? [] : [var.classes_s3_object_arn]
+    content {
+      sid       = "ReadClassNames"
+      actions   = ["s3:GetObject"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "access" {
+  name   = "${var.function_name}-access"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.access.json
+}
+
+resource "aws_lambda_function" "this" {
+  function_name                  = var.function_name
+  description                    = "POST /classify: batch of images -> SageMaker endpoint ${var.endpoint_name}"
+  role                           = aws_iam_role.this.arn
+  filename                       = var.zip_path
+  source_code_hash               = filebase64sha256(var.zip_path)
+  handler                        = "handler.handler"
+  runtime                        = var.runtime
+  architectures                  = [var.architecture]
+  timeout                        = var.timeout
+  memory_size                    = var.memory_size
+  reserved_concurrent_executions = var.reserved_concurrency
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = merge(
+      {
+        ENDPOINT_NAME   = var.endpoint_name
+        MAX_IMAGES      = tostring(var.max_images)
+        MAX_IMAGE_BYTES = tostring(var.max_image_bytes)
+        MAX_CONCURRENCY = tostring(var.max_concurrency)
+        LOG_LEVEL       = var.log_level
+      },
+      var.classes_s3_uri == null ? {} : { CLASSES_S3_URI = var.classes_s3_uri },
+      var.environment,
+    )
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  tags = var.tags
+
+  # The log group exists (with its retention) before the function can write to it.
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.access]
+}

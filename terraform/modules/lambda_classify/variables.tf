@@ -1,0 +1,174 @@
+variable "function_name" {
+  description = "Name of the Lambda function (also names its role and log group)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_-]{1,57}$", var.function_name))
+    error_message = "function_name must be 1-57 letters, digits, hyphens or underscores (the role name appends \"-lambda\")."
+  }
+}
+
+variable "zip_path" {
+  description = "Path of the deployment zip built by `dogbreed deploy` (ops/serving/lambda_package.py)."
+  type        = string
+
+  validation {
+    condition     = can(regex("\\.zip$", var.zip_path))
+    error_message = "zip_path must name a .zip file."
+  }
+}
+
+variable "endpoint_name" {
+  description = "SageMaker endpoint the function invokes (its ENDPOINT_NAME)."
+  type        = string
+}
+
+variable "endpoint_arn" {
+  description = "ARN of that endpoint: the only resource of sagemaker:InvokeEndpoint in the role's policy."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/", var.endpoint_arn))
+    error_message = "endpoint_arn must be a SageMaker endpoint ARN."
+  }
+}
+
+variable "runtime" {
+  description = "Python runtime (the handler needs only boto3 and the standard library)."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = can(regex("^python3\\.(1[0-9])$", var.runtime))
+    error_message = "runtime must be python3.10 or later."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set: arm64 (cheaper) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "timeout" {
+  description = "Function timeout in seconds (API Gateway itself gives up after 29 s)."
+  type        = number
+  default     = 29
+
+  validation {
+    condition     = var.timeout >= 1 && var.timeout <= 900
+    error_message = "timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory in MB (also scales the CPU share)."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions: caps the load sent to the endpoint (-1 = unreserved)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= 0
+    error_message = "reserved_concurrency must be -1 (unreserved) or >= 0."
+  }
+}
+
+variable "max_images" {
+  description = "Images per request (handler MAX_IMAGES)."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.max_images >= 1 && var.max_images <= 64
+    error_message = "max_images must be between 1 and 64."
+  }
+}
+
+variable "max_image_bytes" {
+  description = "Bytes per decoded image (handler MAX_IMAGE_BYTES)."
+  type        = number
+  default     = 4194304
+
+  validation {
+    condition     = var.max_image_bytes >= 1024 && var.max_image_bytes <= 6000000
+    error_message = "max_image_bytes must be between 1 KiB and 6 MB."
+  }
+}
+
+variable "max_concurrency" {
+  description = "Parallel invoke_endpoint calls per request (handler MAX_CONCURRENCY)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 64
+    error_message = "max_concurrency must be between 1 and 64."
+  }
+}
+
+variable "classes_s3_uri" {
+  description = "s3://bucket/key of classes.json, read instead of the copy in the zip; null = the zip's."
+  type        = string
+  default     = null
+}
+
+variable "classes_s3_object_arn" {
+  description = "ARN of that object (granted s3:GetObject); null when classes_s3_uri is null."
+  type        = string
+  default     = null
+}
+
+variable "environment" {
+  description = "Extra environment variables (e.g. TOP_K_DEFAULT, INVOKE_RETRIES)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "log_level" {
+  description = "Handler log level."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's log group, in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ..., 365, ..., 3653)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the environment variables and the log group; null = AWS managed keys."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for the function, role and log group."
+  type        = map(string)
+  default     = {}
+}

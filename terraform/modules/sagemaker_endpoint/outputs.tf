@@ -1,0 +1,19 @@
+output "endpoint_name" {
+  description = "Name of the SageMaker endpoint (the Lambda's ENDPOINT_NAME)."
+  value       = aws_sagemaker_endpoint.this.name
+}
+
+output "endpoint_arn" {
+  description = "ARN of the endpoint (the only resource the Lambda may invoke)."
+  value       = aws_sagemaker_endpoint.this.arn
+}
+
+output "endpoint_config_name" {
+  description = "Name of the current endpoint configuration."
+  value       = aws_sagemaker_endpoint_configuration.this.name
+}
+
+output "model_name" {
+  description = "Name of the current SageMaker model."
+  value       = aws_sagemaker_model.this.name
+}

@@ -1,0 +1,112 @@
+variable "name" {
+  description = "Endpoint name (the Lambda's ENDPOINT_NAME); also prefixes the model and endpoint configuration names."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$", var.name))
+    error_message = "name must be 1-41 letters, digits or single hyphens (room is left for the generated suffixes)."
+  }
+}
+
+variable "image_uri" {
+  description = "Inference image URI (for the built-in image-classification algorithm, the training image)."
+  type        = string
+
+  validation {
+    condition     = length(var.image_uri) > 0
+    error_message = "image_uri must not be empty."
+  }
+}
+
+variable "model_data_url" {
+  description = "S3 URL of the model artifact (model.tar.gz) written by the training job."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]+/.+", var.model_data_url))
+    error_message = "model_data_url must be an s3://bucket/key URL."
+  }
+}
+
+variable "execution_role_arn" {
+  description = "IAM role SageMaker assumes to pull the image and read the artifact."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/", var.execution_role_arn))
+    error_message = "execution_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "environment" {
+  description = "Environment variables of the inference container."
+  type        = map(string)
+  default     = {}
+}
+
+variable "mode" {
+  description = "\"serverless\" (pay per request, cold starts) or \"instance\" (always-on instances)."
+  type        = string
+  default     = "serverless"
+
+  validation {
+    condition     = contains(["serverless", "instance"], var.mode)
+    error_message = "mode must be \"serverless\" or \"instance\"."
+  }
+}
+
+variable "serverless_memory_mb" {
+  description = "Serverless memory size (MB): 1024-6144 in steps of 1024."
+  type        = number
+  default     = 3072
+
+  validation {
+    condition     = contains([1024, 2048, 3072, 4096, 5120, 6144], var.serverless_memory_mb)
+    error_message = "serverless_memory_mb must be one of 1024, 2048, 3072, 4096, 5120, 6144."
+  }
+}
+
+variable "serverless_max_concurrency" {
+  description = "Serverless maximum concurrent invocations (1-200)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.serverless_max_concurrency >= 1 && var.serverless_max_concurrency <= 200
+    error_message = "serverless_max_concurrency must be between 1 and 200."
+  }
+}
+
+variable "instance_type" {
+  description = "Instance type in \"instance\" mode."
+  type        = string
+  default     = "ml.m5.large"
+
+  validation {
+    condition     = can(regex("^ml\\.", var.instance_type))
+    error_message = "instance_type must be a SageMaker instance type (ml.*)."
+  }
+}
+
+variable "instance_count" {
+  description = "Initial instance count in \"instance\" mode."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.instance_count >= 1
+    error_message = "instance_count must be at least 1."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key encrypting the instances' storage volume (\"instance\" mode); null = AWS managed."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for the model, endpoint configuration and endpoint."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,109 @@
+# SageMaker execution role for training and tuning jobs: assumable only by SageMaker, with a
+# least-privilege inline policy (one bucket, the /aws/sagemaker/* log groups and metrics, and
+# pulling the built-in algorithm image).
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
+  account   = data.aws_caller_identity.current.account_id
+  log_arn   = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/*"
+}
+
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "SageMakerAssumesRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+    # No aws:SourceAccount condition: SageMaker training does not document sending it, and
+    # iam:PassRole already keeps other accounts from handing this role to SageMaker.
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name                 = var.name
+  description          = "SageMaker execution role for dogbreed training and tuning jobs"
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
+  max_session_duration = 43200 # long training jobs
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "access" {
+  statement {
+    sid       = "ListBucket"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.bucket_arn]
+  }
+
+  statement {
+    sid = "ReadWriteObjects"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+    ]
+    resources = ["${var.bucket_arn}/*"]
+  }
+
+  statement {
+    sid = "TrainingLogs"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "logs:DescribeLogStreams",
+    ]
+    resources = [local.log_arn, "${local.log_arn}:log-stream:*"]
+  }
+
+  statement {
+    sid       = "TrainingMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource ARNs; scoped by namespace below
+
+    condition {
+      test     = "StringLike"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/*"]
+    }
+  }
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource ARNs
+  }
+
+  statement {
+    sid = "PullAlgorithmImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchGetImage",
+    ]
+    resources = ["arn:${local.partition}:ecr:${local.region}:*:repository/${var.algorithm_repository}"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "BucketKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "access" {
+  name   = "${var.name}-access"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.access.json
+}

@@ -1,0 +1,35 @@
+output "bucket_name" {
+  description = "Data/artifacts bucket (dogbreed setting aws.bucket; state infrastructure.bucket_name)."
+  value       = module.storage.bucket_name
+}
+
+output "sagemaker_role_arn" {
+  description = "SageMaker execution role (dogbreed setting aws.role_arn; state infrastructure.sagemaker_role_arn)."
+  value       = module.sagemaker_role.role_arn
+}
+
+output "api_url" {
+  description = "Invoke URL of the API stage (POST <api_url>/classify); null until a model is deployed."
+  value       = local.serving ? module.api[0].invoke_url : null
+}
+
+output "classify_url" {
+  description = "Full POST /classify URL; null until a model is deployed."
+  value       = local.serving ? module.api[0].classify_url : null
+}
+
+output "api_key" {
+  description = "x-api-key value when api_key_required; null otherwise."
+  value       = local.serving ? module.api[0].api_key : null
+  sensitive   = true
+}
+
+output "endpoint_name" {
+  description = "SageMaker endpoint name; null until a model is deployed."
+  value       = local.serving ? module.endpoint[0].endpoint_name : null
+}
+
+output "lambda_name" {
+  description = "Name of the classify Lambda; null until a model is deployed."
+  value       = local.serving ? module.lambda[0].function_name : null
+}

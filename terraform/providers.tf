@@ -1,0 +1,30 @@
+# The AWS provider. `endpoints` and the skip_* flags exist for emulators such as moto server
+# (dogbreed sets them from aws.endpoint_url); with the defaults it talks to real AWS.
+
+locals {
+  endpoint_services = ["apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sts"]
+}
+
+provider "aws" {
+  region = var.region
+
+  skip_credentials_validation = var.skip_credentials_validation
+  skip_requesting_account_id  = var.skip_requesting_account_id
+  skip_metadata_api_check     = var.skip_metadata_api_check
+  s3_use_path_style           = var.s3_use_path_style
+
+  endpoints {
+    apigateway     = lookup(var.endpoints, "apigateway", null)
+    cloudwatch     = lookup(var.endpoints, "cloudwatch", null)
+    cloudwatchlogs = lookup(var.endpoints, "cloudwatchlogs", null)
+    iam            = lookup(var.endpoints, "iam", null)
+    lambda         = lookup(var.endpoints, "lambda", null)
+    s3             = lookup(var.endpoints, "s3", null)
+    sagemaker      = lookup(var.endpoints, "sagemaker", null)
+    sts            = lookup(var.endpoints, "sts", null)
+  }
+
+  default_tags {
+    tags = var.tags
+  }
+}

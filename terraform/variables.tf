@@ -1,0 +1,208 @@
+# --- project -------------------------------------------------------------------------------
+
+variable "project" {
+  description = "Project name (dogbreed setting project.name); prefixes every resource name."
+  type        = string
+  default     = "dogbreed"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,20}$", var.project))
+    error_message = "project must be 1-21 lowercase letters, digits or hyphens."
+  }
+}
+
+variable "region" {
+  description = "AWS region (dogbreed setting aws.region)."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "tags" {
+  description = "Tags applied to every resource (provider default_tags)."
+  type        = map(string)
+  default     = { project = "dogbreed-id" }
+}
+
+# --- training infrastructure ----------------------------------------------------------------
+
+variable "bucket_name" {
+  description = "Bucket name; null = <project>-<account id>-<region>, dogbreed's default when aws.bucket is empty."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the bucket while it still holds data."
+  type        = bool
+  default     = false
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the bucket and the endpoint's volumes; null = AWS managed (SSE-S3)."
+  type        = string
+  default     = null
+}
+
+# --- serving: the model ---------------------------------------------------------------------
+
+variable "model_data_url" {
+  description = "s3:// URL of the trained model.tar.gz; empty = training infrastructure only (no endpoint, Lambda or API)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.model_data_url == "" || can(regex("^s3://", var.model_data_url))
+    error_message = "model_data_url must be empty or an s3:// URL."
+  }
+}
+
+variable "image_uri" {
+  description = "Inference image URI (the built-in image-classification image of the training job)."
+  type        = string
+  default     = ""
+}
+
+variable "endpoint_mode" {
+  description = "\"serverless\" or \"instance\" (dogbreed setting deploy.endpoint_mode)."
+  type        = string
+  default     = "serverless"
+
+  validation {
+    condition     = contains(["serverless", "instance"], var.endpoint_mode)
+    error_message = "endpoint_mode must be \"serverless\" or \"instance\"."
+  }
+}
+
+variable "serverless_memory_mb" {
+  description = "Serverless endpoint memory (1024-6144 MB, steps of 1024)."
+  type        = number
+  default     = 3072
+}
+
+variable "serverless_max_concurrency" {
+  description = "Serverless endpoint maximum concurrency (1-200)."
+  type        = number
+  default     = 5
+}
+
+variable "endpoint_instance_type" {
+  description = "Instance type in instance mode."
+  type        = string
+  default     = "ml.m5.large"
+}
+
+variable "endpoint_instance_count" {
+  description = "Instance count in instance mode."
+  type        = number
+  default     = 1
+}
+
+# --- serving: Lambda + API ------------------------------------------------------------------
+
+variable "lambda_zip_path" {
+  description = "Path of the Lambda zip built by `dogbreed deploy`; required when model_data_url is set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.lambda_zip_path == "" || can(regex("\\.zip$", var.lambda_zip_path))
+    error_message = "lambda_zip_path must be empty or name a .zip file."
+  }
+}
+
+variable "lambda_timeout" {
+  description = "Lambda timeout in seconds."
+  type        = number
+  default     = 29
+}
+
+variable "lambda_memory_size" {
+  description = "Lambda memory in MB."
+  type        = number
+  default     = 256
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrency of the Lambda (caps the load on the endpoint); -1 = unreserved."
+  type        = number
+  default     = 10
+}
+
+variable "max_images" {
+  description = "Images per POST /classify request."
+  type        = number
+  default     = 16
+}
+
+variable "stage_name" {
+  description = "API Gateway stage name."
+  type        = string
+  default     = "prod"
+}
+
+variable "api_key_required" {
+  description = "Require an x-api-key header (API key + usage plan); dogbreed setting deploy.api_key_required."
+  type        = bool
+  default     = true
+}
+
+variable "throttle_rate_limit" {
+  description = "Stage steady-state requests per second."
+  type        = number
+  default     = 10
+}
+
+variable "throttle_burst_limit" {
+  description = "Stage burst limit."
+  type        = number
+  default     = 20
+}
+
+variable "manage_account_logging_role" {
+  description = "Create API Gateway's account-wide CloudWatch logging role (false if the account has one)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Lambda and access log groups, in days."
+  type        = number
+  default     = 365
+}
+
+# --- emulators (moto server) ----------------------------------------------------------------
+
+variable "endpoints" {
+  description = "Service endpoint overrides, e.g. every service at a moto server URL; {} = real AWS."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sts"], k)])
+    error_message = "endpoints keys must be among apigateway, cloudwatch, cloudwatchlogs, iam, lambda, s3, sagemaker, sts."
+  }
+}
+
+variable "skip_credentials_validation" {
+  description = "Skip the provider's STS credential check (emulators)."
+  type        = bool
+  default     = false
+}
+
+variable "skip_requesting_account_id" {
+  description = "Skip looking up the account id (emulators)."
+  type        = bool
+  default     = false
+}
+
+variable "skip_metadata_api_check" {
+  description = "Skip the EC2 metadata API (emulators, CI)."
+  type        = bool
+  default     = false
+}
+
+variable "s3_use_path_style" {
+  description = "Path-style S3 addressing (emulators); also leaves out a lifecycle element moto mis-reads."
+  type        = bool
+  default     = false
+}

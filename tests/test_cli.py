@@ -1,0 +1,85 @@
+"""The `dogbreed` group: help text, global options, one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from ops.cli import cli, parse_set_options
+from ops.errors import DogbreedError
+from tests.conftest import REPO_ROOT
+
+
+def test_help_lists_stages_and_data_commands():
+    res = CliRunner().invoke(cli, ["--help"])
+    assert res.exit_code == 0
+    assert "data fetch -> data prepare" in res.output
+    assert "data" in res.output and "--set SECTION.KEY=VALUE" in res.output
+    res = CliRunner().invoke(cli, ["data", "--help"])
+    assert res.exit_code == 0
+    for command in ("fetch", "prepare", "info", "upload"):
+        assert command in res.output
+    res = CliRunner().invoke(cli, ["data", "prepare", "--help"])
+    assert "--drop-near-duplicates" in res.output and "--crop [none|boxes]" in res.output
+
+
+def test_set_option_parsing():
+    assert parse_set_options(("hyperparameters.epochs=3", "aws.bucket = b ")) == {
+        "hyperparameters.epochs": "3",
+        "aws.bucket": "b",
+    }
+    try:
+        parse_set_options(("epochs",))
+    except DogbreedError as exc:
+        assert exc.exit_code == 2
+    else:
+        raise AssertionError("expected a DogbreedError")
+
+
+def test_bad_set_and_unknown_key_are_one_line_usage_errors(tmp_path, prepared_dir):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--set", "epochs=3", "data", "info", "--data", str(prepared_dir)])
+    assert res.exit_code == 2 and res.output.startswith("Error: --set expects section.key=value")
+    res = runner.invoke(cli, ["--set", "data.nope=1", "data", "info", "--data", str(prepared_dir)])
+    assert res.exit_code == 2
+    assert len(res.output.strip().splitlines()) == 1 and "unknown setting data.nope" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_missing_config_file_is_an_error():
+    res = CliRunner().invoke(cli, ["--config", "/nonexistent/dogbreed.toml", "data", "info"])
+    assert res.exit_code == 2 and "settings file /nonexistent/dogbreed.toml not found" in res.output
+
+
+def test_console_script_help_is_fast_and_module_entry_point_works():
+    exe = REPO_ROOT / ".venv" / "bin" / "dogbreed"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ops"]
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0 and "Usage: dogbreed" in proc.stdout
+    assert elapsed < 10, f"dogbreed --help took {elapsed:.1f} s (heavy imports at startup?)"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, ops.cli; print(sorted(m for m in ('torch', 'timm', "
+            "'onnxruntime', 'sagemaker', 'matplotlib') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0 and "dogbreed" in proc.stdout

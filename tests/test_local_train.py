@@ -1,0 +1,166 @@
+"""Local training end to end on generated data with a small real timm model (random init)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ops.errors import DogbreedError
+from ops.local.train import TrainingInterrupted, make_recipe, train_local
+from ops.settings import Settings
+from ops.state import get_record
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _settings(prepared_dir, tmp_path, **extra) -> Settings:
+    base = {
+        "data.prepared_dir": str(prepared_dir),
+        "local.backbone": "tf_efficientnet_lite0",
+        "local.weights": "none",
+        "local.artifacts_dir": str(tmp_path / "artifacts"),
+        "local.cache_dir": str(tmp_path / "cache"),
+        "local.engine": "torch",
+        "local.num_workers": 0,
+        "local.learning_rate": 0.01,
+        "hyperparameters.image_shape": "3,64,64",
+        "hyperparameters.epochs": 2,
+        "hyperparameters.mini_batch_size": 8,
+    }
+    base.update(extra)
+    return Settings().with_overrides(base)
+
+
+@pytest.mark.slow
+def test_head_mode_trains_and_exports(prepared_dir, tmp_path):
+    record = train_local(_settings(prepared_dir, tmp_path), resume=False)
+    out = Path(record["artifact_dir"])
+    for name in ("model.onnx", "model.pt", "classes.json", "preprocessing.json", "metrics.json"):
+        assert (out / name).is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2]
+    assert metrics["validation_top1"] is not None and metrics["stopped"] == "completed"
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["mode"] == "head" and meta["num_classes"] == 3
+    assert get_record("training")["model_tar"] == record["model_tar"]
+    assert get_record("training")["backend"] == "local"
+    assert (tmp_path / "artifacts" / "latest").resolve() == out.resolve()
+    # the cache holds plain + flipped training views and validation features
+    assert len(list((tmp_path / "cache" / "features").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_resume_after_interruption(prepared_dir, tmp_path):
+    settings = _settings(prepared_dir, tmp_path, **{"hyperparameters.epochs": 4})
+    seen: list[int] = []
+
+    def stop_after_two(event):
+        seen.append(event["epoch"])
+        if event["epoch"] == 2:
+            raise TrainingInterrupted("simulated Ctrl-C")
+
+    with pytest.raises(TrainingInterrupted):
+        train_local(settings, resume=True, callback=stop_after_two)
+    assert seen == [1, 2]
+    assert not (tmp_path / "artifacts" / "latest").exists()
+    record = train_local(settings, resume=True, callback=lambda e: seen.append(e["epoch"]))
+    assert seen == [1, 2, 3, 4]  # continued at epoch 3, did not start over
+    history = json.loads((Path(record["artifact_dir"]) / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3, 4]
+    # --no-resume starts over
+    seen.clear()
+    train_local(settings, resume=False, callback=lambda e: seen.append(e["epoch"]))
+    assert seen == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_resume_after_killed_process(prepared_dir, tmp_path):
+    """A real kill -9 after the first checkpoint, then a resumed run finishes from there."""
+    env_script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(REPO)!r})
+from tests.test_local_train import _settings
+from ops.local.train import train_local
+from pathlib import Path
+s = _settings(Path({str(prepared_dir)!r}), Path({str(tmp_path)!r}), **{{"hyperparameters.epochs": 3}})
+def kill(e):
+    if e["epoch"] == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+train_local(s, resume=True, callback=kill)
+"""
+    proc = subprocess.run([sys.executable, "-c", env_script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    seen: list[int] = []
+    settings = _settings(prepared_dir, tmp_path, **{"hyperparameters.epochs": 3})
+    train_local(settings, resume=True, callback=lambda e: seen.append(e["epoch"]))
+    assert seen == [2, 3]
+
+
+@pytest.mark.slow
+def test_early_stopping(prepared_dir, tmp_path):
+    settings = _settings(
+        prepared_dir,
+        tmp_path,
+        **{
+            "hyperparameters.epochs": 6,
+            "hyperparameters.early_stopping_min_epochs": 1,
+            "hyperparameters.early_stopping_patience": 1,
+            "hyperparameters.early_stopping_tolerance": 1.0,  # no epoch can gain that much
+            "local.flip_views": False,
+        },
+    )
+    record = train_local(settings, resume=False)
+    assert record["metrics"]["stopped"].startswith("early stopping at epoch 2")
+
+
+@pytest.mark.slow
+def test_partial_mode_trains_only_the_last_blocks(prepared_dir, tmp_path):
+    settings = _settings(
+        prepared_dir,
+        tmp_path,
+        **{"local.mode": "partial", "hyperparameters.epochs": 1, "local.partial_blocks": 1},
+    )
+    record = train_local(settings, resume=False)
+    state = torch.load(Path(record["artifact_dir"]) / "model.pt", weights_only=True)
+    torch.manual_seed(settings.data.seed)
+    from ops.local.model import build_model
+
+    import ops.data.manifest as manifest
+
+    classes = manifest.PreparedData(prepared_dir).classes()
+    torch.manual_seed(settings.data.seed)
+    init = build_model("tf_efficientnet_lite0", classes, weights="none", image_size=64).model
+    init_state = init.state_dict()
+    assert torch.equal(state["conv_stem.weight"], init_state["conv_stem.weight"])  # frozen
+    assert not torch.equal(state["conv_head.weight"], init_state["conv_head.weight"])  # trained
+    assert record["metrics"]["validation_top1"] is not None
+
+
+def test_recipes_map_the_sagemaker_names(prepared_dir, tmp_path):
+    fast = make_recipe(_settings(prepared_dir, tmp_path, **{"hyperparameters.epochs": 120}))
+    assert (fast.epochs, fast.optimizer, fast.scheduler) == (30, "adamw", "cosine")
+    sm = make_recipe(
+        _settings(
+            prepared_dir,
+            tmp_path,
+            **{
+                "local.recipe": "sagemaker",
+                "hyperparameters.optimizer": "nag",
+                "hyperparameters.lr_scheduler_step": "10,20",
+                "hyperparameters.epochs": 120,
+            },
+        )
+    )
+    assert (sm.epochs, sm.optimizer, sm.milestones, sm.learning_rate) == (120, "nag", [10, 20], 1e-4)
+    with pytest.raises(DogbreedError, match="optimizer"):
+        make_recipe(_settings(prepared_dir, tmp_path, **{"local.optimizer": "lion"}))
+
+
+def test_missing_prepared_data_is_a_user_error(tmp_path):
+    with pytest.raises(DogbreedError, match="not a prepared data folder"):
+        train_local(_settings(tmp_path / "nothing", tmp_path))

@@ -1,0 +1,151 @@
+"""terraform/examples/training-infra (modules storage + sagemaker_role) applied and destroyed against moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.aws_helpers import client
+from tests.conftest import REPO_ROOT
+
+TERRAFORM = shutil.which("terraform")
+PLUGIN_MIRROR = Path("/opt/tf-plugins")
+
+pytestmark = [
+    pytest.mark.terraform,
+    pytest.mark.slow,
+    pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not installed"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A copy of terraform/ (modules + the example) so .terraform and state stay out of the repo."""
+    root = tmp_path / "terraform"
+    shutil.copytree(REPO_ROOT / "terraform" / "modules", root / "modules")
+    shutil.copytree(
+        REPO_ROOT / "terraform" / "examples" / "training-infra",
+        root / "examples" / "training-infra",
+        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"),
+    )
+    if PLUGIN_MIRROR.is_dir():  # offline: install the provider from the local mirror
+        monkeypatch.setenv(
+            "TF_CLI_CONFIG_FILE", str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
+        )
+    else:
+        monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "tf-data"))
+    monkeypatch.setenv("TF_IN_AUTOMATION", "1")
+    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
+    return root / "examples" / "training-infra"
+
+
+def tf(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [TERRAFORM, *args, "-no-color"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"terraform {args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def moto_vars(workdir: Path, moto_url: str) -> list[str]:
+    """A tfvars file pointing the provider at moto server."""
+    path = workdir / "moto.tfvars.json"
+    path.write_text(
+        json.dumps(
+            {
+                "endpoints": {"s3": moto_url, "iam": moto_url, "sts": moto_url},
+                "emulator": True,
+                "force_destroy": True,
+            }
+        )
+    )
+    return [f"-var-file={path}"]
+
+
+def test_training_infra_applies_and_destroys_against_moto(workdir, moto_url):
+    tf(workdir, "init", "-input=false")
+    # (~55 s of the apply is the provider polling the lifecycle rule until it reads back stable)
+    tf(workdir, "apply", "-input=false", "-auto-approve", *moto_vars(workdir, moto_url))
+    outputs = json.loads(tf(workdir, "output", "-json").stdout)
+    bucket = outputs["bucket_name"]["value"]
+    role_arn = outputs["sagemaker_role_arn"]["value"]
+
+    # The bucket is named like dogbreed's default and locked down.
+    assert bucket == "dogbreed-123456789012-us-east-1"
+    s3 = client(moto_url, "s3")
+    sse = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert sse["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]
+    assert ownership["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    (deny,) = policy["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+
+    # The role is SageMaker's and may touch only that bucket.
+    iam = client(moto_url, "iam")
+    role_name = outputs["sagemaker_role_name"]["value"]
+    role = iam.get_role(RoleName=role_name)["Role"]
+    assert role["Arn"] == role_arn
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    s3_resources = {
+        r
+        for st in doc["Statement"]
+        if any(a.startswith("s3:") for a in _list(st["Action"]))
+        for r in _list(st["Resource"])
+    }
+    assert s3_resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+    logs = next(st for st in doc["Statement"] if st.get("Sid") == "TrainingLogs")
+    assert all(":log-group:/aws/sagemaker/" in r for r in _list(logs["Resource"]))
+
+    # A re-apply changes nothing (idempotent), and destroy removes everything.
+    plan = tf(
+        workdir,
+        "plan",
+        "-input=false",
+        "-detailed-exitcode",
+        *moto_vars(workdir, moto_url),
+        check=False,
+    )
+    assert plan.returncode == 0, plan.stdout[-2000:]
+    tf(workdir, "destroy", "-input=false", "-auto-approve", *moto_vars(workdir, moto_url))
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert role_name not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+
+    # Variable validation catches a bad bucket name before any API call.
+    bad = tf(
+        workdir,
+        "plan",
+        "-input=false",
+        "-var=bucket_name=Bad_Bucket",
+        *moto_vars(workdir, moto_url),
+        check=False,
+    )
+    assert bad.returncode != 0 and "bucket_name must be 3-63 characters" in bad.stderr
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
