@@ -83,19 +83,43 @@ def load_images(folder: Path | None, n: int, size: int) -> tuple[list[bytes], st
     return out, f"{n} generated {size}px JPEGs"
 
 
-def bench_raw(runtime, batch_sizes: list[int], seconds: float) -> dict[int, float]:
-    """images/s of the ONNX Runtime forward on preprocessed tensors, per batch size."""
+def bench_raw(runtime, batch_sizes: list[int], seconds: float) -> dict[int, dict]:
+    """images/s and CPU ms/image of the ONNX Runtime forward on preprocessed tensors."""
     s = runtime.input_size
     out = {}
     for bs in batch_sizes:
         x = np.random.default_rng(0).standard_normal((bs, 3, s, s)).astype(np.float32)
         runtime.predict_arrays(x)  # warm-up
-        n, t0 = 0, time.perf_counter()
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - t0 < seconds:
             runtime.predict_arrays(x)
             n += bs
-        out[bs] = n / (time.perf_counter() - t0)
+        out[bs] = {
+            "images_per_s": n / (time.perf_counter() - t0),
+            "cpu_ms": (time.process_time() - c0) / n * 1000,
+        }
     return out
+
+
+def sweep_raw(runtime, batch_sizes: list[int], seconds: float, rounds: int) -> dict[int, dict]:
+    """bench_raw over all batch sizes in round-robin rounds; the median of each (shared machine)."""
+    runs: dict[int, list[dict]] = {bs: [] for bs in batch_sizes}
+    for _ in range(rounds):
+        for bs, r in bench_raw(runtime, batch_sizes, seconds / rounds).items():
+            runs[bs].append(r)
+    return {
+        bs: {k: statistics.median(r[k] for r in rs) for k in ("images_per_s", "cpu_ms")}
+        for bs, rs in runs.items()
+    }
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """user + system CPU time of another process (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def bench_preprocess(runtime, images: list[bytes]) -> float:
@@ -139,9 +163,10 @@ def get_stats(host: str, port: int) -> dict:
     return data
 
 
-def bench_http(host, port, images, concurrency: int, seconds: float) -> dict:
-    """Keep-alive clients posting JPEGs for `seconds`; throughput and latency percentiles."""
+def bench_http(host, port, images, concurrency: int, seconds: float, server_pid: int) -> dict:
+    """Keep-alive clients posting JPEGs for `seconds`; throughput, latencies, CPU used."""
     before = get_stats(host, port)
+    server_cpu0, client_cpu0 = process_cpu_seconds(server_pid), time.process_time()
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -172,18 +197,46 @@ def bench_http(host, port, images, concurrency: int, seconds: float) -> dict:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    server_cpu1, client_cpu1 = process_cpu_seconds(server_pid), time.process_time()
     after = get_stats(host, port)
     if errors:
         raise SystemExit(f"{len(errors)} requests failed, e.g. {errors[0]!r}")
     images_done = after["images"] - before["images"]
     batches = after["batches"] - before["batches"]
-    lat = sorted(latencies)
+    server_cpu = None if server_cpu0 is None else server_cpu1 - server_cpu0
+    return {
+        "latencies": latencies,
+        "elapsed": elapsed,
+        "images": images_done,
+        "batches": batches,
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu1 - client_cpu0,
+    }
+
+
+def bench_level(host, port, pid, runtime, images, concurrency, best_bs, seconds, rounds) -> dict:
+    """HTTP and raw measured in alternating short rounds, so load from others hits both alike."""
+    lat, elapsed, done, batches, raw = [], 0.0, 0, 0, []
+    server_cpu, client_cpu = 0.0, 0.0
+    for _ in range(rounds):
+        r = bench_http(host, port, images, concurrency, seconds / rounds, pid)
+        lat += r["latencies"]
+        elapsed += r["elapsed"]
+        done += r["images"]
+        batches += r["batches"]
+        server_cpu += r["server_cpu"] or 0.0
+        client_cpu += r["client_cpu"]
+        raw.append(bench_raw(runtime, [best_bs], seconds / rounds / 2)[best_bs]["images_per_s"])
+    lat.sort()
     return {
         "images_per_s": len(lat) / elapsed,
+        "raw_best": statistics.median(raw),
         "p50_ms": statistics.median(lat) * 1000,
         "p95_ms": lat[int(0.95 * (len(lat) - 1))] * 1000,
-        "mean_batch": images_done / batches if batches else 0.0,
+        "mean_batch": done / batches if batches else 0.0,
         "requests": len(lat),
+        "server_cpu_ms": server_cpu / done * 1000 if done else 0.0,
+        "client_cpu_ms": client_cpu / len(lat) * 1000 if lat else 0.0,
     }
 
 
@@ -194,7 +247,10 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path, help="artifact folder or model.tar.gz")
     parser.add_argument("--images", type=Path, help="folder of JPEGs (default: shared dataset)")
     parser.add_argument("--num-images", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=12.0, help="HTTP time per level")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="HTTP/raw alternations per level (shared machines)"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8, 16, 32])
     parser.add_argument(
@@ -212,8 +268,8 @@ def main() -> None:
         print(f"model: {artifact} ({runtime.num_classes} classes, {runtime.input_size}px)")
         print(f"images: {images_desc}; cpu cores: {os.cpu_count()}")
         pre_ms = bench_preprocess(runtime, images)
-        raw = bench_raw(runtime, args.batch_sizes, args.seconds / 2)
-        best_bs = max(raw, key=raw.get)
+        raw = sweep_raw(runtime, args.batch_sizes, args.seconds, args.rounds)
+        best_bs = max(raw, key=lambda bs: raw[bs]["images_per_s"])
         max_batch = args.max_batch_size or best_bs
         proc, host, port = start_server(
             artifact, tmp / "state.json", max_batch, args.max_batch_delay_ms
@@ -221,31 +277,37 @@ def main() -> None:
         http_results = {}
         try:
             for c in args.concurrency:
-                http_results[c] = bench_http(host, port, images, c, args.seconds)
-                # The machine is shared: re-measure the raw best right after, compare the pair.
-                http_results[c]["raw_best"] = bench_raw(runtime, [best_bs], args.seconds / 2)[
-                    best_bs
-                ]
+                http_results[c] = bench_level(
+                    host, port, proc.pid, runtime, images, c, best_bs, args.seconds, args.rounds
+                )
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
 
+    raw_cpu = raw[best_bs]["cpu_ms"]
     print(f"\npreprocessing (decode+resize+normalise, 1 thread): {pre_ms:.1f} ms/image")
-    print("\nraw ONNX Runtime forward (preprocessed tensors):")
-    for bs, ips in raw.items():
+    print(f"\nraw ONNX Runtime forward (preprocessed tensors; median of {args.rounds} rounds):")
+    print("  batch  images/s  CPU ms/image")
+    for bs, r in raw.items():
         mark = "  <- best" if bs == best_bs else ""
-        print(f"  batch {bs:>3}: {ips:7.1f} images/s{mark}")
+        print(f"  {bs:>5}  {r['images_per_s']:8.1f}  {r['cpu_ms']:12.1f}{mark}")
     print(
         f"\nHTTP (dogbreed serve, max_batch_size={max_batch}, "
-        f"max_batch_delay_ms={args.max_batch_delay_ms:g}); raw = batch {best_bs} re-measured "
-        "right after each level:"
+        f"max_batch_delay_ms={args.max_batch_delay_ms:g}); raw = batch {best_bs} measured "
+        f"in {args.rounds} rounds alternating with HTTP;\n"
+        "CPU efficiency = raw CPU ms/image / server CPU ms/image (decode + HTTP included):"
     )
-    print("  concurrency  images/s  raw images/s  % of raw  p50 ms  p95 ms  mean batch")
+    print(
+        "  concurrency  images/s  raw images/s  % of raw  p50 ms  p95 ms  mean batch"
+        "  server CPU ms/img  CPU efficiency  client CPU ms/img"
+    )
     for c, r in http_results.items():
         print(
             f"  {c:>11}  {r['images_per_s']:8.1f}  {r['raw_best']:12.1f}"
             f"  {100 * r['images_per_s'] / r['raw_best']:7.0f}%"
             f"  {r['p50_ms']:6.0f}  {r['p95_ms']:6.0f}  {r['mean_batch']:10.1f}"
+            f"  {r['server_cpu_ms']:17.1f}  {100 * raw_cpu / max(r['server_cpu_ms'], 1e-9):13.0f}%"
+            f"  {r['client_cpu_ms']:17.1f}"
         )
     if args.json:
         args.json.write_text(

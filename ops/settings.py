@@ -167,7 +167,7 @@ class ServeSettings:
     port: int = 8080  # model server (SageMaker runtime API)
     api_port: int = 8081  # local API Gateway: POST /classify
     endpoint_name: str = "dogbreed-local"
-    max_batch_size: int = 32
+    max_batch_size: int = 0  # 0 = auto: the batch size the model runs fastest at, timed at start
     max_batch_delay_ms: float = 5.0
     max_image_bytes: int = 4 * 1024 * 1024
 
@@ -192,6 +192,7 @@ class EvaluateSettings:
     batch_size: int = 8
     concurrency: int = 4
     retries: int = 3
+    timeout_s: float = 60.0  # per POST /classify request
     top_k: int = 5
     worst_classes: int = 10
     limit: int = 0  # 0 = every image of the manifest

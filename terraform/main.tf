@@ -23,8 +23,10 @@ module "storage" {
   kms_key_arn   = var.kms_key_arn
   tags          = { Name = local.bucket_name }
 
-  # moto server mis-reads this lifecycle element (getmoto/moto#9729), so emulators skip it.
-  abort_incomplete_multipart_upload_days = var.s3_use_path_style ? null : 7
+  # Emulators: moto server mis-reads the lifecycle rule (getmoto/moto#9729) and the provider
+  # then polls for about a minute, so var.s3_lifecycle_rules = false leaves the rule out.
+  noncurrent_version_expiration_days     = var.s3_lifecycle_rules ? 90 : null
+  abort_incomplete_multipart_upload_days = var.s3_lifecycle_rules ? 7 : null
 }
 
 module "sagemaker_role" {

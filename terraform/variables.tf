@@ -43,6 +43,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "s3_lifecycle_rules" {
+  description = "Expire noncurrent object versions (90 days) and abort stale multipart uploads (7 days); false for moto server, which mis-reads the rule."
+  type        = bool
+  default     = true
+}
+
 # --- serving: the model ---------------------------------------------------------------------
 
 variable "model_data_url" {
@@ -202,7 +208,7 @@ variable "skip_metadata_api_check" {
 }
 
 variable "s3_use_path_style" {
-  description = "Path-style S3 addressing (emulators); also leaves out a lifecycle element moto mis-reads."
+  description = "Path-style S3 addressing (emulators)."
   type        = bool
   default     = false
 }

@@ -225,3 +225,27 @@ def test_fetch_from_base_url_downloads_the_three_tarballs(tmp_path):
         "images.tar",
         "lists.tar",
     ]
+
+
+def test_default_source_is_the_shared_copy_next_to_the_repo_else_the_official_urls(tmp_path):
+    from ops.data.fetch import OFFICIAL_BASE_URL, default_sources
+    from ops.settings import load_settings
+
+    repo = tmp_path / "main"
+    repo.mkdir()
+    (repo / "dogbreed.toml").write_text('[data]\nsource = ""\n')
+    settings = load_settings(repo / "dogbreed.toml", environ={})
+    assert default_sources(settings) == [OFFICIAL_BASE_URL]
+    make_stanford_layout(
+        tmp_path / "shared" / "stanford-dogs", n_classes=1, per_class=2, test_per_class=1
+    )
+    assert default_sources(settings) == [str(repo / ".." / "shared" / "stanford-dogs")]
+
+
+def test_source_that_is_the_raw_folder_is_only_checked(stanford_dir, tmp_path):
+    before = digest(stanford_dir.root)
+    s = settings_for(tmp_path)
+    s.data.raw_dir = str(stanford_dir.root)
+    report = fetch(s, [str(stanford_dir.root)], progress=False)
+    assert report.num_images == 18
+    assert digest(stanford_dir.root) == before and not (stanford_dir.root / ".fetch.json").exists()

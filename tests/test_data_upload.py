@@ -122,3 +122,57 @@ def test_multipart_etag_matches_what_s3_reports(moto_url, tmp_path):
     etag = client.head_object(Bucket="big", Key="big.bin")["ETag"].strip('"')
     assert etag.endswith("-2")
     assert etag_of(path, mb5, mb5) == etag
+
+
+@pytest.mark.slow
+def test_real_interrupt_then_rerun_completes_the_upload(moto_url, tmp_path):
+    """SIGINT a real `dogbreed data upload` mid-way, run it again: S3 ends up equal to the folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+    from tests.factories import make_prepared
+
+    prepared = make_prepared(
+        tmp_path / "prepared", n_classes=3, train_per_class=150, val_per_class=50, size=32
+    )
+    client = s3(moto_url)
+    client.create_bucket(Bucket="dogs-data")
+    cfg = tmp_path / "dogbreed.toml"
+    cfg.write_text(
+        f'[aws]\nendpoint_url = "{moto_url}"\nbucket = "dogs-data"\nupload_concurrency = 4\n'
+        f'[data]\nprepared_dir = "{prepared}"\n'
+    )
+    exe = REPO_ROOT / ".venv" / "bin" / "dogbreed"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ops"]
+    env = {**os.environ, "DOGBREED_CONFIG": str(cfg)}
+    proc = subprocess.Popen(
+        [*cmd, "data", "upload", "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while (
+        client.list_objects_v2(Bucket="dogs-data").get("KeyCount", 0) < 20
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    local = {key: path for path, key in local_files(prepared, "stanford-dogs")}
+    partial = keys(client, "dogs-data")
+    assert proc.returncode != 0, "the upload finished before the interrupt: make the dataset bigger"
+    assert 0 < len(partial) < len(local)
+    assert "Traceback" not in err, err
+    rerun = subprocess.run(
+        [*cmd, "data", "upload", "--quiet"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"skipped {len(partial):,} unchanged" in rerun.stdout
+    assert keys(client, "dogs-data") == {k: p.stat().st_size for k, p in local.items()}
+    for key, path in list(local.items())[::50]:
+        assert client.get_object(Bucket="dogs-data", Key=key)["Body"].read() == path.read_bytes()

@@ -152,6 +152,10 @@ def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime)
     with start_local_stack(settings, artifact) as stack:
         record = get_record("serve")
         assert record["status"] == "running" and record["runtime_url"] == stack.runtime_url
+        # serve.max_batch_size = 0 (auto): timed at start, the fastest batch size chosen
+        assert set(stack.server.calibration) == {1, 2, 4, 8, 16, 32}
+        assert record["max_batch_size"] == stack.server.batcher.max_batch_size
+        assert record["max_batch_size"] in stack.server.calibration
         client = boto3.client(
             "sagemaker-runtime", region_name="us-east-1", endpoint_url=stack.runtime_url
         )
@@ -161,6 +165,31 @@ def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime)
     assert get_record("serve")["status"] == "stopped"
     with pytest.raises(urllib.error.URLError):
         http("GET", f"{stack.runtime_url}/ping")
+
+
+def test_port_in_use_is_a_one_line_error(artifact, server):
+    from ops.errors import DogbreedError
+    from ops.local.stack import start_local_stack
+    from ops.settings import Settings
+
+    settings = Settings().with_overrides({"serve.port": server.port, "serve.max_batch_size": 1})
+    with pytest.raises(DogbreedError, match=f"cannot listen on 127.0.0.1:{server.port}"):
+        start_local_stack(settings, artifact)
+
+
+def test_non_json_accept_is_406(smr):
+    with pytest.raises(ClientError) as info:
+        smr.invoke_endpoint(
+            EndpointName=ENDPOINT, ContentType="image/jpeg", Accept="text/csv", Body=jpeg_bytes()
+        )
+    assert info.value.response["OriginalStatusCode"] == 406
+
+
+def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
+    from ops.local.runtime import pick_batch_size
+
+    assert pick_batch_size({1: 70.0, 4: 160.0, 8: 168.0, 32: 60.0}) == 4
+    assert pick_batch_size({1: 70.0, 4: 100.0, 8: 168.0, 32: 200.0}) == 32
 
 
 class SlowRuntime:

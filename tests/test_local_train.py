@@ -127,12 +127,10 @@ def test_partial_mode_trains_only_the_last_blocks(prepared_dir, tmp_path):
     )
     record = train_local(settings, resume=False)
     state = torch.load(Path(record["artifact_dir"]) / "model.pt", weights_only=True)
-    torch.manual_seed(settings.data.seed)
+    from ops.data.manifest import PreparedData
     from ops.local.model import build_model
 
-    import ops.data.manifest as manifest
-
-    classes = manifest.PreparedData(prepared_dir).classes()
+    classes = PreparedData(prepared_dir).classes()
     torch.manual_seed(settings.data.seed)
     init = build_model("tf_efficientnet_lite0", classes, weights="none", image_size=64).model
     init_state = init.state_dict()
@@ -156,7 +154,12 @@ def test_recipes_map_the_sagemaker_names(prepared_dir, tmp_path):
             },
         )
     )
-    assert (sm.epochs, sm.optimizer, sm.milestones, sm.learning_rate) == (120, "nag", [10, 20], 1e-4)
+    assert (sm.epochs, sm.optimizer, sm.milestones, sm.learning_rate) == (
+        120,
+        "nag",
+        [10, 20],
+        1e-4,
+    )
     with pytest.raises(DogbreedError, match="optimizer"):
         make_recipe(_settings(prepared_dir, tmp_path, **{"local.optimizer": "lion"}))
 

@@ -131,7 +131,7 @@ def prepare(
         data__val_fraction=val_fraction,
         data__seed=seed,
         data__crop=crop,
-        data__merge=str(merge) if merge else None,
+        data__merge=str(merge.resolve()) if merge else None,
         data__drop_near_duplicates=drop_near_duplicates,
         data__classes=[c for c in classes.split(",") if c.strip()] if classes else None,
         data__num_classes=num_classes,

@@ -72,6 +72,10 @@ def fetch(
     """Make data.raw_dir a usable Stanford Dogs folder from `sources`; returns what was found."""
     sources = list(sources or default_sources(settings))
     raw = settings.resolve(settings.data.raw_dir)
+    if len(sources) == 1 and not is_url(sources[0]) and Path(sources[0]).resolve() == raw.resolve():
+        report = verify(raw)  # the source is the raw folder itself: only check it, write nothing
+        report.sources = sources
+        return report
     _ensure_writable(raw)
     tarballs: list[Path] = []
     for source in sources:

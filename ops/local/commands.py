@@ -63,7 +63,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
             signal.signal(sig, lambda *_: stop.set())
     stack = start_local_stack(settings, artifact, api=api)
     try:
-        _print_banner(stack.record, stack.runtime)
+        _print_banner(stack)
         while not stop.wait(0.5):
             pass
         click.echo("Stopping...")
@@ -72,11 +72,20 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
     click.echo("Stopped.")
 
 
-def _print_banner(record: dict, runtime) -> None:
+def _print_banner(stack) -> None:
+    record, runtime = stack.record, stack.runtime
     click.echo(
         f"Serving {runtime.source} ({runtime.num_classes} classes, "
         f"{runtime.input_size}px) as endpoint {record['endpoint_name']!r}"
     )
+    batching = f"  batches of up to {record['max_batch_size']} images"
+    if stack.server.calibration:
+        batching += (
+            " (chosen from images/s by batch size: "
+            + ", ".join(f"{bs}: {ips:.0f}/s" for bs, ips in stack.server.calibration.items())
+            + ")"
+        )
+    click.echo(batching)
     click.echo(f"  model server (SageMaker runtime API): {record['runtime_url']}")
     click.echo(
         f"  invoke: POST {record['runtime_url']}/endpoints/{record['endpoint_name']}/invocations"
@@ -85,6 +94,8 @@ def _print_banner(record: dict, runtime) -> None:
         click.echo(f"  local API: POST {record['api_url'].rstrip('/')}/classify")
     click.echo("For boto3 / the AWS CLI:")
     click.echo(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={record['runtime_url']}")
+    for line in _signing_hints():
+        click.echo(f"  {line}")
     click.echo("Press Ctrl-C to stop.", err=False)
 
 
@@ -166,6 +177,22 @@ def _print_tables(results: list[dict]) -> None:
         for rank, p in enumerate(result["predictions"], 1):
             table.add_row(str(rank), p["breed"], p["wnid"], f"{p['probability']:.2%}")
         console.print(table)
+
+
+def _signing_hints() -> list[str]:
+    """boto3 signs every request: without credentials or a region it fails before sending."""
+    import boto3
+
+    session = boto3.Session()
+    hints = []
+    if session.get_credentials() is None:
+        hints.append(
+            "export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
+            "   # any value: this server does not check them"
+        )
+    if not session.region_name:
+        hints.append("export AWS_DEFAULT_REGION=us-east-1")
+    return hints
 
 
 COMMANDS = [serve, predict]

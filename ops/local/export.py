@@ -22,6 +22,7 @@ import io
 import json
 import shutil
 import tarfile
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,8 @@ def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:
 
     wrapped = _softmax_wrapper(model)
     dummy = torch.randn(2, 3, input_size, input_size)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(
             wrapped,
             (dummy,),

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -85,7 +86,8 @@ def make_runner(extractor, input_size: int, engine: str, work_dir: Path, threads
             onnx_path = work_dir / "backbone.onnx"
             if not onnx_path.is_file():
                 tmp = work_dir / "backbone.tmp.onnx"
-                with torch.no_grad():
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
                     torch.onnx.export(
                         extractor.cpu().eval(),
                         (torch.zeros(2, 3, input_size, input_size),),

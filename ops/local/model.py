@@ -26,6 +26,7 @@ class BuiltModel:
     preprocessing: Preprocessing
     head_init: str  # "imagenet-rows" or "random"
     matched_classes: int  # classes whose head rows came from ImageNet
+    members: list | None = None  # ensembles: (backbone, weights key, feature extractor) each
 
 
 def backbone_name(backbone: str, num_layers: int) -> str:
@@ -104,9 +105,16 @@ def build_model(
     num_layers: int = 50,
     input_size: int = 0,
 ) -> BuiltModel:
-    """A timm model with len(classes) outputs, pretrained when asked, head from ImageNet rows."""
+    """A timm model with len(classes) outputs, pretrained when asked, head from ImageNet rows.
+
+    "a+b" builds an ensemble: each backbone's pooled features, concatenated, into one linear head.
+    """
     import timm
 
+    if "+" in backbone:
+        return build_ensemble(
+            backbone.split("+"), classes, weights, pretrained, image_size, num_layers, input_size
+        )
     name = backbone_name(backbone, num_layers)
     try:
         model = timm.create_model(name, pretrained=False)
@@ -122,6 +130,87 @@ def build_model(
         model.reset_classifier(len(classes))
     prep = preprocessing_for(name, info.source != "none", image_size, input_size)
     return BuiltModel(model.eval(), name, info, prep, head_init, matched)
+
+
+def build_ensemble(names, classes, weights, pretrained, image_size, num_layers, input_size):
+    """Several backbones on one input size; the head starts as the mean of their ImageNet heads."""
+    import torch
+
+    if weights not in ("auto", "none"):
+        raise DogbreedError(
+            "an ensemble backbone needs local.weights 'auto' or 'none'", exit_code=2
+        )
+    parts = [
+        build_model(n.strip(), classes, weights, pretrained, image_size, num_layers, input_size)
+        for n in names
+    ]
+    preps = {(p.preprocessing.mean, p.preprocessing.std) for p in parts}
+    if len(preps) != 1:
+        raise DogbreedError(
+            "ensemble backbones must share mean/std preprocessing: " + ", ".join(names),
+            exit_code=2,
+        )
+    size = input_size or max(p.preprocessing.input_size for p in parts)
+    prep = Preprocessing(
+        input_size=size,
+        crop_pct=1.0,
+        mean=parts[0].preprocessing.mean,
+        std=parts[0].preprocessing.std,
+    )
+    heads = [p.model.get_classifier() for p in parts]
+    head = torch.nn.Linear(sum(h.in_features for h in heads), len(classes))
+    with torch.no_grad():
+        head.weight.copy_(torch.cat([h.weight for h in heads], 1) / len(heads))
+        head.bias.copy_(torch.stack([h.bias for h in heads]).mean(0))
+    model = Ensemble([feature_extractor(p.model) for p in parts], head).eval()
+    info = WeightsInfo(
+        "+".join(p.weights.source for p in parts),
+        "+".join(p.weights.key for p in parts),
+        all(p.weights.imagenet_head for p in parts),
+    )
+    head_init = "+".join(sorted({p.head_init for p in parts}))
+    built = BuiltModel(
+        model,
+        "+".join(p.backbone for p in parts),
+        info,
+        prep,
+        head_init,
+        min(p.matched_classes for p in parts),
+    )
+    built.members = [(p.backbone, p.weights.key, feature_extractor(p.model)) for p in parts]
+    return built
+
+
+def _ensemble_class():
+    import torch
+
+    class _Ensemble(torch.nn.Module):
+        """Concatenated pooled features of several backbones -> one linear head."""
+
+        def __init__(self, extractors, head):
+            super().__init__()
+            self.extractors = torch.nn.ModuleList(extractors)
+            self.head = head
+
+        def get_classifier(self):
+            return self.head
+
+        def forward(self, x):
+            return self.head(torch.cat([e(x) for e in self.extractors], 1))
+
+    return _Ensemble
+
+
+def Ensemble(extractors, head):  # noqa: N802 - a class factory keeping torch out of import time
+    return _ensemble_class()(extractors, head)
+
+
+def members(built: BuiltModel) -> list[tuple[str, str, object]]:
+    """(backbone, weights key, feature extractor) of each backbone of the model."""
+    found = getattr(built, "members", None)
+    if found:
+        return found
+    return [(built.backbone, built.weights.key, feature_extractor(built.model))]
 
 
 def feature_extractor(model):

@@ -215,6 +215,35 @@ class ModelRuntime:
         ]
 
 
+def measure_batch_sizes(
+    runtime: ModelRuntime, candidates=(1, 2, 4, 8, 16, 32), min_seconds: float = 0.25
+) -> dict[int, float]:
+    """images/s of the model forward at each batch size (random preprocessed input)."""
+    import time
+
+    s = runtime.input_size
+    rng = np.random.default_rng(0)
+    out: dict[int, float] = {}
+    for bs in candidates:
+        x = rng.standard_normal((bs, 3, s, s)).astype(np.float32)
+        runtime.predict_arrays(x)  # warm-up: first runs allocate
+        n, t0 = 0, time.perf_counter()
+        while n < 2 * bs or time.perf_counter() - t0 < min_seconds:
+            runtime.predict_arrays(x)
+            n += bs
+        out[bs] = n / (time.perf_counter() - t0)
+    return out
+
+
+def pick_batch_size(throughput: dict[int, float], tolerance: float = 0.05) -> int:
+    """The smallest batch size within `tolerance` of the best throughput (less latency, same speed).
+
+    On a CPU the fastest batch is often small (4-8): larger batches fall out of the caches.
+    """
+    best = max(throughput.values())
+    return min(bs for bs, ips in throughput.items() if ips >= (1 - tolerance) * best)
+
+
 def load_runtime(
     artifact: Path | str | None = None, threads: int = 0, spin: bool = True
 ) -> ModelRuntime:

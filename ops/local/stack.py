@@ -96,6 +96,7 @@ def start_local_stack(
             "runtime_url": stack.runtime_url,
             "api_url": stack.api_url,
             "endpoint_name": stack.endpoint_name,
+            "max_batch_size": server.batcher.max_batch_size,
             "artifact": str(runtime.source),
             "pid": os.getpid(),
             "started_at": _now(),

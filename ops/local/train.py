@@ -220,12 +220,11 @@ def fit(
         if ckpt.get("stopped"):
             return history, ckpt["stopped"]
     stopped = ""
-    t_start, done_epochs = time.perf_counter(), 0
-    for epoch in range(start_epoch, recipe.epochs + 1):
+    t_start = time.perf_counter()
+    for done_epochs, epoch in enumerate(range(start_epoch, recipe.epochs + 1), 1):
         t0 = time.perf_counter()
         loss, steps = step_fn(epoch)
         val_loss, top1, top5 = eval_fn()
-        done_epochs += 1
         per_epoch = (time.perf_counter() - t_start) / done_epochs
         eta = per_epoch * (recipe.epochs - epoch)
         row = {
@@ -419,34 +418,37 @@ def _train_head(
     import torch
 
     from ops.local.features import cache_key, extract_features
-    from ops.local.model import feature_extractor
+    from ops.local.model import members
 
     local = settings.local
     cache_root = settings.resolve(local.cache_dir) / "features"
-    extractor = feature_extractor(built.model).to(device)
     engine = local.engine if device.type == "cpu" else "torch"
+    parts = members(built)
 
     def feats(items, view, desc):
-        folder = cache_root / cache_key(
-            built.backbone, built.weights.key, built.preprocessing, view
-        )
-        return extract_features(
-            [p for p, _ in items],
-            extractor,
-            built.preprocessing,
-            folder,
-            flip=view == "flip",
-            batch_size=local.extract_batch_size,
-            engine=engine,
-            threads=local.threads,
-            desc=desc,
-        )
+        out = []
+        for name, weights_key, extractor in parts:
+            key = cache_key(name, weights_key, built.preprocessing, view)
+            out.append(
+                extract_features(
+                    [p for p, _ in items],
+                    extractor.to(device),
+                    built.preprocessing,
+                    cache_root / key,
+                    flip=view == "flip",
+                    batch_size=local.extract_batch_size,
+                    engine=engine,
+                    threads=local.threads,
+                    desc=f"{desc} [{name}]" if len(parts) > 1 else desc,
+                )
+            )
+        return np.concatenate(out, axis=1)
 
     t0 = time.perf_counter()
+    x_val = feats(val_items, "plain", "validation features")
     x_train = [feats(train_items, "plain", "train features")]
     if local.flip_views:
         x_train.append(feats(train_items, "flip", "train features (flipped)"))
-    x_val = feats(val_items, "plain", "validation features")
     timings["features_s"] = round(time.perf_counter() - t0, 1)
 
     y_train = torch.tensor(_labels(train_items) * len(x_train))

@@ -108,17 +108,16 @@ def print_tables(results: list[dict]) -> None:
 
 @click.command()
 @click.option(
-    "--auto-approve/--no-auto-approve",
-    default=True,
-    show_default=True,
-    help="Apply without Terraform's interactive confirmation.",
-)
-@click.option(
     "--model-data-url", help="s3://.../model.tar.gz (default: the last SageMaker training job)."
 )
 @click.option("--image", "image_uri", help="Inference image URI (default: the training job's).")
+@click.option(
+    "--infra-only",
+    is_flag=True,
+    help="Create only the bucket and SageMaker role (what training needs), no endpoint/API.",
+)
 @pass_app
-def deploy(app, auto_approve, model_data_url, image_uri):
+def deploy(app, model_data_url, image_uri, infra_only):
     """terraform apply of terraform/: bucket, role, SageMaker endpoint, Lambda and API Gateway.
 
     Uses the model artifact of the last SageMaker training (state "training") unless given, builds
@@ -128,7 +127,13 @@ def deploy(app, auto_approve, model_data_url, image_uri):
     """
     from ops.serving.deploy import deploy_stack
 
-    deploy_stack(app.settings, model_data_url=model_data_url, image_uri=image_uri, echo=click.echo)
+    deploy_stack(
+        app.settings,
+        model_data_url=model_data_url,
+        image_uri=image_uri,
+        infra_only=infra_only,
+        echo=click.echo,
+    )
 
 
 @click.command()

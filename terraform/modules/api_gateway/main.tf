@@ -86,19 +86,43 @@ resource "aws_iam_role" "cloudwatch" {
   tags               = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "cloudwatch" {
-  count      = var.manage_account_logging_role ? 1 : 0
-  role       = aws_iam_role.cloudwatch[0].name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+# What AWS's AmazonAPIGatewayPushToCloudWatchLogs managed policy grants, inline and scoped to
+# log groups of this account and region.
+data "aws_iam_policy_document" "cloudwatch" {
+  count = var.manage_account_logging_role ? 1 : 0
+
+  statement {
+    sid = "PushLogs"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:DescribeLogGroups",
+      "logs:DescribeLogStreams",
+      "logs:PutLogEvents",
+      "logs:GetLogEvents",
+      "logs:FilterLogEvents",
+    ]
+    resources = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "cloudwatch" {
+  count  = var.manage_account_logging_role ? 1 : 0
+  name   = "${var.name}-apigw-cloudwatch"
+  role   = aws_iam_role.cloudwatch[0].id
+  policy = data.aws_iam_policy_document.cloudwatch[0].json
 }
 
 resource "aws_api_gateway_account" "this" {
   count               = var.manage_account_logging_role ? 1 : 0
   cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
-  depends_on          = [aws_iam_role_policy_attachment.cloudwatch]
+  reset_on_delete     = true # destroy clears the account setting instead of leaving a dangling role ARN
+  depends_on          = [aws_iam_role_policy.cloudwatch]
 }
 
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
 
 resource "aws_api_gateway_stage" "this" {
   rest_api_id          = aws_api_gateway_rest_api.this.id

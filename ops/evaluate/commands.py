@@ -1,0 +1,196 @@
+"""`dogbreed evaluate` (the report through the API) and `dogbreed demo` (the whole pipeline locally)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ops.cli import pass_app
+from ops.errors import DogbreedError
+
+
+def child_global_args(app) -> list[str]:
+    """The global options of this invocation, for child `dogbreed` processes."""
+    args: list[str] = []
+    if app.config:
+        args += ["--config", str(app.config)]
+    for key, value in app.overrides.items():
+        if key == "project.backend":
+            args += ["--backend", str(value)]
+        else:
+            args += ["--set", f"{key}={value}"]
+    return args
+
+
+@click.command()
+@click.option(
+    "--url", help="POST /classify URL or API root (default: evaluate.url, else the state file)."
+)
+@click.option("--endpoint", help="Call this SageMaker endpoint directly (invoke_endpoint), no API.")
+@click.option(
+    "--local",
+    "local_stack",
+    is_flag=True,
+    help="Start `dogbreed serve --api` for this run (last trained model, or --artifact), stop it after.",
+)
+@click.option(
+    "--artifact",
+    type=click.Path(path_type=Path),
+    help="With --local: the model artifact to serve (default: the last `dogbreed train`).",
+)
+@click.option(
+    "--data",
+    "prepared_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Prepared data folder (default: data.prepared_dir).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["validation", "train"]),
+    default="validation",
+    show_default=True,
+    help="Which manifest to send.",
+)
+@click.option(
+    "--limit", type=int, help="At most N images, spread over all classes (evaluate.limit)."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report folder (default: <evaluate.reports_dir>/<split>-<run id>).",
+)
+@click.option(
+    "--api-key", help="x-api-key for a deployed API (default: evaluate.api_key or state)."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 64), help="Images per request (evaluate.batch_size)."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), help="Requests in flight (evaluate.concurrency)."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_app
+def evaluate(
+    app,
+    url,
+    endpoint,
+    local_stack,
+    artifact,
+    prepared_dir,
+    split,
+    limit,
+    out_dir,
+    api_key,
+    batch_size,
+    concurrency,
+    quiet,
+):
+    """Send every image of the validation manifest through the API and write an HTML report.
+
+    \b
+    Which API (first that applies):
+      --url URL        a POST /classify URL (local gateway or API Gateway)
+      --endpoint NAME  a SageMaker endpoint called directly through invoke_endpoint
+      --local          start the local stack (`serve --api`) for this run only
+      otherwise        evaluate.url, else the running `dogbreed serve --api` (backend local)
+                       or the last `dogbreed deploy` (backend sagemaker), from the state file
+    \b
+    Writes report.html (self-contained), metrics.json and per_class.csv, and prints the report
+    path. Answers are saved as they arrive: an interrupted run (Ctrl-C) continues where it
+    stopped when re-run with the same options; failed images are tried again. Exit code 0 only
+    when every image was answered.
+    """
+    from ops.evaluate.evaluation import (
+        endpoint_target,
+        resolve_prepared,
+        run_evaluation,
+        url_target,
+    )
+
+    if sum(bool(x) for x in (url, endpoint, local_stack)) > 1:
+        raise DogbreedError("choose one of --url, --endpoint and --local", exit_code=2)
+    if artifact and not local_stack:
+        raise DogbreedError("--artifact goes with --local", exit_code=2)
+    settings = app.override(
+        evaluate__url=url,
+        evaluate__api_key=api_key,
+        evaluate__limit=limit,
+        evaluate__batch_size=batch_size,
+        evaluate__concurrency=concurrency,
+    )
+    if settings.evaluate.limit < 0:
+        raise DogbreedError("--limit must be positive", exit_code=2)
+    prepared = resolve_prepared(settings, prepared_dir)
+    stack = None
+    try:
+        if endpoint:
+            from ops.data.manifest import PreparedData
+
+            target = endpoint_target(endpoint, settings, PreparedData(prepared).check().classes())
+        elif local_stack:
+            from ops.evaluate.stack import LocalStack
+
+            click.echo("starting the local stack (dogbreed serve --api)...")
+            stack = LocalStack(artifact=artifact, global_args=child_global_args(app)).start()
+            target = url_target(stack.api_url, None, settings, model=stack.model)
+        else:
+            from ops.serving.commands import default_api
+
+            api_url, key = default_api(settings)
+            target = url_target(api_url, key, settings)
+        click.echo(f"evaluating {prepared} ({split}) through {target.url}")
+        result = run_evaluation(
+            settings,
+            target,
+            prepared,
+            split=split,
+            limit=settings.evaluate.limit,
+            out_dir=out_dir,
+            progress=not quiet,
+        )
+    finally:
+        if stack is not None:
+            stack.stop()
+    click.echo(result.summary())
+    click.echo(f"metrics: {result.files.metrics}")
+    click.echo(f"report: {result.files.html}")
+    if not result.complete:
+        raise DogbreedError(f"{result.summary()}; re-run to retry (report: {result.files.html})")
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="10 breeds and fewer epochs: a few minutes.")
+@click.option(
+    "--source",
+    help="Dataset source for `data fetch` (default: data.source, else ../shared/stanford-dogs "
+    "when present, else the official URLs).",
+)
+@click.option("--epochs", type=int, help="Training epochs (default: the settings; --quick: 5).")
+@click.option("--limit", type=int, help="Evaluate at most N validation images.")
+@pass_app
+def demo(app, quick, source, epochs, limit):
+    """The whole pipeline on this machine with the local backend, one command per stage.
+
+    \b
+    data fetch -> data prepare -> train -> serve (model + POST /classify) -> evaluate
+    Each stage runs as its own `dogbreed` command, so any of them can be re-run alone; stages
+    that are already done finish quickly (fetch, prepare and the feature cache are idempotent).
+    The servers it starts are stopped at the end, also on failure or Ctrl-C. Prints the path
+    of the HTML report.
+    """
+    from ops.evaluate.demo import run_demo
+
+    report = run_demo(
+        app.settings,
+        global_args=child_global_args(app),
+        quick=quick,
+        source=source,
+        epochs=epochs,
+        limit=limit,
+    )
+    click.secho(f"Demo finished. Report: {report}", fg="green")
+
+
+COMMANDS = [evaluate, demo]

@@ -1,0 +1,131 @@
+"""`dogbreed demo`: fetch -> prepare -> train -> serve -> evaluate, each stage its own CLI command.
+
+Stages run as child processes of the same CLI (python -m ops ...), so what the demo does is
+exactly what a user would type, each stage shows its own progress, and a failure names the
+command to re-run. The local stack started for the evaluation is stopped in every case.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import click
+
+from ops.errors import DogbreedError
+from ops.evaluate.stack import LocalStack, cli_command
+
+QUICK_CLASSES = 10
+QUICK_EPOCHS = 5
+
+
+def _local_args(global_args: list[str]) -> list[str]:
+    """The caller's global options with the backend forced to local."""
+    out, skip = [], False
+    for i, arg in enumerate(global_args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--backend":
+            skip = i + 1 < len(global_args)
+            continue
+        out.append(arg)
+    return [*out, "--backend", "local"]
+
+
+class Stages:
+    """Runs and times the numbered stages, printing each command before it runs."""
+
+    def __init__(self, total: int, global_args: list[str]):
+        self.total = total
+        self.global_args = global_args
+        self.number = 0
+        self.timings: list[tuple[str, float]] = []
+
+    def banner(self, title: str, command: list[str] | None = None) -> None:
+        self.number += 1
+        shown = " ".join(shlex.quote(c) for c in command) if command else ""
+        click.secho(f"\n[{self.number}/{self.total}] {title}", fg="cyan", bold=True)
+        if shown:
+            click.secho(f"    $ dogbreed {shown}", fg="cyan")
+
+    def run(self, title: str, *args: str) -> None:
+        self.banner(title, list(args))
+        start = time.monotonic()
+        code = subprocess.call(cli_command(*args, global_args=self.global_args))
+        self.timings.append((title, time.monotonic() - start))
+        if code != 0:
+            raise DogbreedError(
+                f"stage {self.number}/{self.total} ({title}) failed with exit code {code}",
+                hint=f"fix it and re-run `dogbreed {' '.join(args)}` or the demo",
+            )
+
+    def summary(self) -> None:
+        click.echo("\nStage timings:")
+        for title, seconds in self.timings:
+            click.echo(f"  {title:<34} {seconds / 60:6.1f} min")
+
+
+def run_demo(
+    settings,
+    global_args: list[str] | None = None,
+    quick: bool = False,
+    source: str | None = None,
+    epochs: int | None = None,
+    limit: int | None = None,
+) -> Path:
+    """Run every stage; returns the report path. Raises DogbreedError naming the failed stage."""
+    from ops.state import get_record
+
+    args = _local_args(global_args or [])
+    prepared = Path(settings.data.prepared_dir)
+    reports = Path(settings.evaluate.reports_dir)
+    if quick:
+        prepared = prepared.with_name(prepared.name + "-quick")
+        epochs = epochs or QUICK_EPOCHS
+    prepared = settings.resolve(str(prepared))
+    out = settings.resolve(str(reports / ("demo-quick" if quick else "demo")))
+    stages = Stages(total=5, global_args=args)
+    begin = time.monotonic()
+
+    stages.run("fetch the dataset", "data", "fetch", *(["--source", source] if source else []))
+    prepare = ["data", "prepare", "--out", str(prepared)]
+    if quick:
+        prepare += ["--num-classes", str(QUICK_CLASSES)]
+    stages.run(
+        f"prepare {'a ' + str(QUICK_CLASSES) + '-breed subset' if quick else 'all breeds'}",
+        *prepare,
+    )
+    stages.run(
+        "train (local backend)",
+        "train",
+        "--data",
+        str(prepared),
+        *(["--epochs", str(epochs)] if epochs else []),
+    )
+    training = get_record("training") or {}
+    artifact = training.get("artifact_dir")
+    if not artifact:
+        raise DogbreedError("training finished but recorded no artifact in the state file")
+
+    serve_args = ["serve", "--api", "--port", "0", "--api-port", "0", "--artifact", artifact]
+    stages.banner("serve the model + local POST /classify", serve_args)
+    start = time.monotonic()
+    stack = LocalStack(artifact=Path(artifact), global_args=args)
+    try:
+        stack.start()
+        stages.timings.append(("serve (until ready)", time.monotonic() - start))
+        click.echo(f"    local API ready: {stack.api_url}")
+        evaluate = ["evaluate", "--url", stack.api_url, "--data", str(prepared), "--out", str(out)]
+        if limit:
+            evaluate += ["--limit", str(limit)]
+        stages.run("evaluate through the API", *evaluate)
+    finally:
+        click.echo("stopping the local stack...")
+        stack.stop()
+    report = out / "report.html"
+    stages.summary()
+    click.echo(f"  {'total':<34} {(time.monotonic() - begin) / 60:6.1f} min")
+    return report

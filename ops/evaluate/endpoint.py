@@ -1,0 +1,78 @@
+"""`evaluate --endpoint NAME`: call a SageMaker endpoint directly (no API Gateway, no Lambda).
+
+It has the ClassifyClient interface, so the runner does not care which one it talks to. The
+endpoint answers class probabilities in class-index order (the built-in algorithm's format);
+they are named with the prepared classes.json, which must be the one the model was trained on.
+Works against the local model server too (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://...).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ops.data.manifest import BreedClass
+from ops.errors import DogbreedError
+
+
+class EndpointClient:
+    """classify(images, top_k) through sagemaker-runtime invoke_endpoint, one image per call."""
+
+    def __init__(self, settings, endpoint_name: str, classes: list[BreedClass]):
+        from ops.aws.session import make_client
+
+        self.endpoint_name = endpoint_name
+        self.classes = sorted(classes, key=lambda c: c.index)
+        self.client = make_client(settings, "sagemaker-runtime")
+
+    def classify(self, images: list[bytes], top_k: int = 5) -> list[list[dict] | dict]:
+        return [self._one(image, top_k) for image in images]
+
+    def _one(self, image: bytes, top_k: int) -> list[dict] | dict:
+        import botocore.exceptions
+
+        from ops.serving.client import ApiError
+
+        try:
+            response = self.client.invoke_endpoint(
+                EndpointName=self.endpoint_name,
+                ContentType="application/x-image",
+                Accept="application/json",
+                Body=image,
+            )
+        except botocore.exceptions.ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("ModelError", "ValidationError") and status and status < 500:
+                if "not found" in message.lower() and "endpoint" in message.lower():
+                    raise ApiError(message, status=status) from exc
+                return {"error": message}
+            raise ApiError(f"{self.endpoint_name}: {code} {message}", status=status) from exc
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError,
+        ) as exc:
+            raise ApiError(f"cannot reach the endpoint: {exc}", status=None) from exc
+        probs = json.loads(response["Body"].read())
+        if not isinstance(probs, list) or len(probs) != len(self.classes):
+            raise DogbreedError(
+                f"endpoint {self.endpoint_name} answered {len(probs) if isinstance(probs, list) else '?'} "
+                f"probabilities, the data has {len(self.classes)} classes",
+                hint="evaluate with the prepared folder the model was trained on (--data)",
+            )
+        order = sorted(range(len(probs)), key=lambda i: -float(probs[i]))[:top_k]
+        return [
+            {
+                "breed": self.classes[i].name,
+                "wnid": self.classes[i].wnid,
+                "probability": float(probs[i]),
+            }
+            for i in order
+        ]
+
+    def close(self) -> None:
+        close: Any = getattr(self.client, "close", None)
+        if close:
+            close()

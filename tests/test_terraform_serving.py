@@ -1,0 +1,247 @@
+"""The root Terraform configuration (storage + role + SageMaker endpoint + Lambda + API Gateway):
+fmt, validate, checkov, and `dogbreed deploy` / `destroy` against moto server, leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops.cli import cli
+from ops.serving.lambda_package import build_lambda_zip, sha256_b64
+from ops.state import load_state, update_state
+from tests.aws_helpers import client
+from tests.conftest import REPO_ROOT
+from tests.factories import BREEDS
+
+TERRAFORM = shutil.which("terraform")
+PLUGIN_MIRROR = Path("/opt/tf-plugins")
+CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+MODEL = "s3://dogbreed-models/training-output/job-1/output/model.tar.gz"
+IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+
+needs_terraform = pytest.mark.skipif(
+    TERRAFORM is None, reason="the terraform binary is not installed"
+)
+
+
+@pytest.fixture
+def tf_env(tmp_path, monkeypatch):
+    """Terraform's environment as the Makefile sets it: the offline mirror when present."""
+    if PLUGIN_MIRROR.is_dir():
+        monkeypatch.setenv(
+            "TF_CLI_CONFIG_FILE", str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
+        )
+    else:
+        monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "tf-data"))
+    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
+
+
+@pytest.fixture
+def tf_copy(tmp_path, tf_env) -> Path:
+    """A copy of terraform/ (without .terraform or state), so the repository stays clean."""
+    dest = tmp_path / "terraform"
+    shutil.copytree(
+        REPO_ROOT / "terraform",
+        dest,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
+    )
+    return dest
+
+
+def tf(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [TERRAFORM, *args, "-no-color"], cwd=workdir, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, (
+        f"terraform {args[0]}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    )
+    return proc
+
+
+# --- the Lambda package ------------------------------------------------------------------------
+
+
+def test_lambda_zip_is_deterministic(tmp_path):
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps([{"index": 0, "wnid": "n1", "name": "a"}]))
+    first = build_lambda_zip(tmp_path / "a" / "lambda.zip", classes)
+    os.utime(classes, (1, 1))  # a different mtime must not matter
+    second = build_lambda_zip(tmp_path / "b" / "lambda.zip", classes)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as zf:
+        names = zf.namelist()
+        assert names == sorted(names) and "handler.py" in names and "classes.json" in names
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.external_attr >> 16 for i in zf.infolist()} == {0o100644}
+    classes.write_text(json.dumps([{"index": 0, "wnid": "n1", "name": "b"}]))
+    third = build_lambda_zip(tmp_path / "c" / "lambda.zip", classes)
+    assert sha256_b64(third) != sha256_b64(first)
+
+
+# --- static checks -----------------------------------------------------------------------------
+
+
+@needs_terraform
+def test_terraform_fmt_and_validate(tf_copy):
+    tf(REPO_ROOT / "terraform", "fmt", "-check", "-recursive")
+    tf(tf_copy, "init", "-input=false", "-backend=false")
+    tf(tf_copy, "validate")
+
+
+@pytest.mark.slow
+def test_checkov_passes_with_documented_skips():
+    if not CHECKOV.exists():
+        pytest.skip(f"checkov is not installed in {CHECKOV.parent.parent} (run `make checkov`)")
+    proc = subprocess.run(
+        [str(CHECKOV), "--config-file", str(REPO_ROOT / "terraform" / ".checkov.yaml")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    readme = (REPO_ROOT / "terraform" / "README.md").read_text()
+    config = (REPO_ROOT / "terraform" / ".checkov.yaml").read_text()
+    skipped = [
+        line.split("-", 1)[1].split("#")[0].strip()
+        for line in config.splitlines()
+        if line.strip().startswith("- CKV")
+    ]
+    assert skipped and all(check in readme for check in skipped)
+
+
+# --- deploy / destroy against moto ----------------------------------------------------------------
+
+
+def test_deploy_explains_that_a_local_model_cannot_be_deployed(tmp_path):
+    update_state("training", {"backend": "local", "artifact_dir": str(tmp_path / "artifacts")})
+    result = CliRunner().invoke(cli, ["deploy"])
+    assert result.exit_code == 1
+    assert "SageMaker-format model" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_path):
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    classes = [{"index": i, "wnid": w, "name": n} for i, (w, n) in enumerate(BREEDS[:3])]
+    (prepared / "classes.json").write_text(json.dumps(classes))
+    config = tmp_path / "dogbreed.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_url}"\n[data]\nprepared_dir = "{prepared}"\n'
+        f'[deploy]\nterraform_dir = "{tf_copy}"\n'
+    )
+    update_state("training", {"backend": "sagemaker", "model_data_url": MODEL, "image_uri": IMAGE})
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    assert result.exit_code == 0, result.output
+
+    state = load_state()
+    dep, infra = state["deployment"], state["infrastructure"]
+    assert (
+        dep["endpoint_name"] == "dogbreed-classifier" and dep["lambda_name"] == "dogbreed-classify"
+    )
+    assert dep["api_url"].endswith("/prod") and dep["classify_url"] == dep["api_url"] + "/classify"
+    assert dep["api_key"]
+    assert infra["bucket_name"] == "dogbreed-123456789012-us-east-1"
+    assert infra["sagemaker_role_arn"].endswith(":role/dogbreed-sagemaker-execution")
+
+    # SageMaker: model from the training artifact, serverless endpoint configuration.
+    sm = client(moto_url, "sagemaker")
+    endpoint = sm.describe_endpoint(EndpointName="dogbreed-classifier")
+    cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    (variant,) = cfg["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL
+    assert model["PrimaryContainer"]["Image"] == IMAGE
+
+    # Lambda: the zip we built, its env, reserved concurrency, a role that may only invoke the endpoint.
+    lam = client(moto_url, "lambda")
+    fn = lam.get_function(FunctionName="dogbreed-classify")
+    conf = fn["Configuration"]
+    assert conf["CodeSha256"] == sha256_b64(Path(dep["variables"]["lambda_zip_path"]))
+    assert conf["Handler"] == "handler.handler" and conf["Runtime"].startswith("python3")
+    assert conf["Environment"]["Variables"]["ENDPOINT_NAME"] == "dogbreed-classifier"
+    assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 10
+    iam = client(moto_url, "iam")
+    role = conf["Role"].rsplit("/", 1)[1]
+    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    sagemaker_grants = [s for s in doc["Statement"] if "sagemaker" in json.dumps(s["Action"])]
+    assert sagemaker_grants == [
+        {
+            "Sid": "InvokeTheEndpoint",
+            "Effect": "Allow",
+            "Action": "sagemaker:InvokeEndpoint",
+            "Resource": endpoint["EndpointArn"],
+        }
+    ]
+    logs = client(moto_url, "logs")
+    groups = {g["logGroupName"]: g for g in logs.describe_log_groups()["logGroups"]}
+    assert groups["/aws/lambda/dogbreed-classify"]["retentionInDays"] == 365
+    assert "/aws/apigateway/dogbreed-api/access" in groups
+
+    # API Gateway: POST /classify proxied to the Lambda, stage prod, API key + usage plan.
+    apigw = client(moto_url, "apigateway")
+    (api,) = apigw.get_rest_apis()["items"]
+    resources = {r["path"]: r for r in apigw.get_resources(restApiId=api["id"])["items"]}
+    post = resources["/classify"]["resourceMethods"]["POST"]
+    method = apigw.get_method(
+        restApiId=api["id"], resourceId=resources["/classify"]["id"], httpMethod="POST"
+    )
+    assert method["apiKeyRequired"] is True
+    integration = method["methodIntegration"]
+    assert integration["type"] == "AWS_PROXY" and conf["FunctionArn"] in integration["uri"]
+    assert post is not None
+    stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
+    assert stage["accessLogSettings"]["destinationArn"].endswith(
+        ":log-group:/aws/apigateway/dogbreed-api/access"
+    )
+    (plan,) = apigw.get_usage_plans()["items"]
+    assert plan["apiStages"][0]["apiId"] == api["id"] and plan["throttle"]["rateLimit"] == 10
+
+    # moto accepts binaryMediaTypes but does not return them: read them from Terraform's state.
+    shown = json.loads(tf(tf_copy, "show", "-json").stdout)
+    rest_apis = [
+        r
+        for m in shown["values"]["root_module"]["child_modules"]
+        for r in m.get("resources", [])
+        if r["type"] == "aws_api_gateway_rest_api"
+    ]
+    assert "image/jpeg" in rest_apis[0]["values"]["binary_media_types"]
+    method_settings = [
+        r
+        for m in shown["values"]["root_module"]["child_modules"]
+        for r in m.get("resources", [])
+        if r["type"] == "aws_api_gateway_method_settings"
+    ]
+    assert method_settings[0]["values"]["settings"][0]["throttling_burst_limit"] == 20
+
+    # destroy: nothing left behind.
+    result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert lam.list_functions()["Functions"] == []
+    assert apigw.get_rest_apis()["items"] == []
+    assert apigw.get_usage_plans()["items"] == [] and apigw.get_api_keys()["items"] == []
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+    assert client(moto_url, "s3").list_buckets()["Buckets"] == []
+    assert [
+        r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("dogbreed")
+    ] == []
+    assert logs.describe_log_groups()["logGroups"] == []
+    assert load_state()["deployment"]["status"] == "destroyed"
+    assert not list(REPO_ROOT.joinpath("terraform").glob("*.tfstate"))
