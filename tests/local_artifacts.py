@@ -45,6 +45,17 @@ def make_tiny_artifact(out_dir: Path, num_classes: int = 3, input_size: int = TI
     return out_dir
 
 
+_SHARED: dict[str, Path] = {}
+
+
+def shared_tiny_artifact(tmp_path_factory) -> Path:
+    """One tiny artifact per test session (export costs seconds on a busy machine); read-only."""
+    key = str(tmp_path_factory.getbasetemp())
+    if key not in _SHARED:
+        _SHARED[key] = make_tiny_artifact(tmp_path_factory.mktemp("tiny-artifact") / "model")
+    return _SHARED[key]
+
+
 def jpeg_bytes(class_index: int = 0, seed: int = 0, size: int = 80) -> bytes:
     """A generated JPEG (the factories' class images), encoded in memory."""
     buf = io.BytesIO()

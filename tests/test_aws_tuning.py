@@ -130,6 +130,7 @@ def test_cli_tune_end_to_end_against_moto(moto_url, uploaded, role_arn, write_se
     assert all(isinstance(v, str) for v in static.values())
     assert definition["EnableManagedSpotTraining"] is True
     assert definition["StoppingCondition"]["MaxWaitTimeInSeconds"] == 72000
+    assert "CheckpointConfig" not in definition  # trials would share one checkpoint prefix
     assert definition["RoleArn"] == role_arn
     assert definition["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/training-output/"
     assert sorted(c["ChannelName"] for c in definition["InputDataConfig"]) == sorted(

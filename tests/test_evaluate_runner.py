@@ -222,3 +222,25 @@ def test_bad_usage_is_a_one_line_error(prepared_dir):
     assert "choose one of --url, --endpoint and --local" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--url", "http://x", "--data", "/nonexistent"])
     assert result.exit_code == 1 and "prepared data folder" in result.output
+
+
+def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prepared_dir, tmp_path):
+    from ops.evaluate.report import describe_images
+    from tests.factories import voc_xml
+
+    raw = tmp_path / "raw"
+    (prepared_dir / "prepare_report.json").write_text(
+        json.dumps({"source": str(raw), "options": {"crop": "none"}, "counts": {}})
+    )
+    images = sorted((prepared_dir / "validation").glob("*/*.jpg"))
+
+    def annotate(width: int, height: int) -> None:
+        for path in images:
+            folder = raw / "Annotation" / path.parent.name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / path.stem).write_text(voc_xml(path.parent.name, path.stem, width, height))
+
+    annotate(64, 64)  # the generated images are 64x64: full photos
+    assert describe_images(prepared_dir).startswith("the images as prepared (full photos")
+    annotate(500, 375)  # the XML describes a bigger photo: these are crops of it
+    assert describe_images(prepared_dir).startswith("box crops")

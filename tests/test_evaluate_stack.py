@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from ops.cli import cli
 from ops.data.manifest import PreparedData
 from ops.evaluate.evaluation import run_evaluation, url_target
+from ops.evaluate.stack import LocalStack
 from ops.settings import load_settings
 from ops.state import get_record
 from tests.local_artifacts import make_tiny_artifact
@@ -111,3 +113,23 @@ def test_evaluate_endpoint_calls_invoke_endpoint_and_names_classes(
     assert payload["metrics"]["top1"] == pytest.approx(6 / 8)
     assert payload["metrics"]["mean_confidence"] == pytest.approx(0.9)
     assert payload["run"]["model"] == f"endpoint:{ENDPOINT}"
+
+
+@pytest.mark.slow
+def test_local_stack_is_stopped_on_ctrl_c(artifact):
+    stack = LocalStack(artifact=artifact)
+    with pytest.raises(KeyboardInterrupt), stack:
+        url = stack.api_url
+        assert stack.record["status"] == "running"
+        raise KeyboardInterrupt
+    assert stack.proc is None
+    assert get_record("serve")["status"] == "stopped"
+    assert _gone(url)
+
+
+def _gone(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+    except requests.RequestException:
+        return True
+    return False

@@ -14,12 +14,12 @@ from ops.errors import DogbreedError
 from ops.local.preprocess import BadImageError
 from ops.local.runtime import load_runtime
 from ops.state import update_state
-from tests.local_artifacts import jpeg_bytes, make_tiny_artifact, png_bytes
+from tests.local_artifacts import jpeg_bytes, png_bytes, shared_tiny_artifact
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Path:
-    return make_tiny_artifact(tmp_path_factory.mktemp("artifact") / "model")
+    return shared_tiny_artifact(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

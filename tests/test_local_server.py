@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from ops.cli import cli
 from ops.local.runtime import load_runtime
 from ops.local.server import ModelServer
-from tests.local_artifacts import jpeg_bytes, make_tiny_artifact, png_bytes
+from tests.local_artifacts import jpeg_bytes, png_bytes, shared_tiny_artifact
 
 ENDPOINT = "dogbreed-test"
 MAX_BYTES = 100_000
@@ -36,7 +36,7 @@ MAX_BYTES = 100_000
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory) -> Path:
-    return make_tiny_artifact(tmp_path_factory.mktemp("artifact") / "model")
+    return shared_tiny_artifact(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +192,33 @@ def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
     assert pick_batch_size({1: 70.0, 4: 100.0, 8: 168.0, 32: 200.0}) == 32
 
 
+def test_batcher_waits_only_for_requests_on_their_way():
+    """A lone request skips the batching delay; one still being read joins the batch."""
+    from ops.local.server import Batcher
+
+    seen: list[int] = []
+
+    def model(batch):
+        seen.append(len(batch))
+        return np.ones((len(batch), 2), dtype=np.float32)
+
+    batcher = Batcher(model, max_batch_size=8, max_batch_delay_ms=2000)
+    try:
+        t0 = time.perf_counter()
+        batcher.arriving()
+        assert batcher.submit(np.zeros(3), arrived=True).result(timeout=5).shape == (2,)
+        assert time.perf_counter() - t0 < 1.0  # did not sit out the 2 s delay
+        batcher.arriving()
+        batcher.arriving()  # two requests being read
+        first = batcher.submit(np.zeros(3), arrived=True)
+        time.sleep(0.2)  # the worker holds `first`: another request is on its way
+        second = batcher.submit(np.zeros(3), arrived=True)
+        first.result(timeout=5), second.result(timeout=5)
+    finally:
+        batcher.close()
+    assert seen == [1, 2]
+
+
 class SlowRuntime:
     """The real runtime, 50 ms slower per model call: like a big model, so requests pile up."""
 
@@ -204,6 +231,26 @@ class SlowRuntime:
     def predict_arrays(self, batch):
         time.sleep(0.05)
         return self.runtime.predict_arrays(batch)
+
+
+def test_a_model_failure_costs_one_request_not_the_server(runtime, monkeypatch):
+    class FailsOnce(SlowRuntime):
+        failed = False
+
+        def predict_arrays(self, batch):
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("boom")
+            return self.runtime.predict_arrays(batch)
+
+    with ModelServer(FailsOnce(runtime), port=0, endpoint_name=ENDPOINT, max_batch_size=1) as srv:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", srv.url)
+        client = boto3.client("sagemaker-runtime", region_name="us-east-1")
+        with pytest.raises(ClientError) as info:
+            invoke(client, jpeg_bytes())
+        assert info.value.response["OriginalStatusCode"] == 500
+        assert "boom" in info.value.response["Error"]["Message"]
+        assert len(invoke(client, jpeg_bytes())[1]) == 3
 
 
 def test_concurrent_requests_are_batched_and_answered_in_order(runtime, monkeypatch):

@@ -212,22 +212,27 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     (plan,) = apigw.get_usage_plans()["items"]
     assert plan["apiStages"][0]["apiId"] == api["id"] and plan["throttle"]["rateLimit"] == 10
 
-    # moto accepts binaryMediaTypes but does not return them: read them from Terraform's state.
-    shown = json.loads(tf(tf_copy, "show", "-json").stdout)
-    rest_apis = [
-        r
-        for m in shown["values"]["root_module"]["child_modules"]
-        for r in m.get("resources", [])
-        if r["type"] == "aws_api_gateway_rest_api"
+    # moto accepts binaryMediaTypes but does not return them, so the applied state holds [];
+    # what Terraform sends is read from its plan against that state (the values it applies).
+    (tf_copy / "vars.tfvars.json").write_text(json.dumps(dep["variables"]))
+    tf(
+        tf_copy,
+        "plan",
+        "-input=false",
+        "-refresh=false",
+        "-var-file=vars.tfvars.json",
+        "-out=tf.plan",
+    )
+    planned = json.loads(tf(tf_copy, "show", "-json", "tf.plan").stdout)
+    after = {c["address"]: c["change"]["after"] for c in planned["resource_changes"]}
+    assert after["module.api[0].aws_api_gateway_rest_api.this"]["binary_media_types"] == [
+        "image/jpeg",
+        "image/png",
+        "application/x-image",
+        "application/octet-stream",
     ]
-    assert "image/jpeg" in rest_apis[0]["values"]["binary_media_types"]
-    method_settings = [
-        r
-        for m in shown["values"]["root_module"]["child_modules"]
-        for r in m.get("resources", [])
-        if r["type"] == "aws_api_gateway_method_settings"
-    ]
-    assert method_settings[0]["values"]["settings"][0]["throttling_burst_limit"] == 20
+    settings = after["module.api[0].aws_api_gateway_method_settings.all"]["settings"][0]
+    assert (settings["throttling_rate_limit"], settings["throttling_burst_limit"]) == (10, 20)
 
     # destroy: nothing left behind.
     result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])

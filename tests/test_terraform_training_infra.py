@@ -54,7 +54,6 @@ def tf(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
         timeout=300,
         env=os.environ.copy(),
     )
-    print("TIMING", args[0], proc.returncode, file=__import__("sys").stderr, flush=True)
     if check and proc.returncode != 0:
         pytest.fail(f"terraform {args[0]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
@@ -91,8 +90,8 @@ def test_training_infra_applies_and_destroys_against_moto(workdir, moto_url):
     assert rule["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 7
     assert rule["status"] == "Enabled"
 
-    # Applied without it: after PutBucketLifecycleConfiguration the provider polls the rule for
-    # ~55 s until it reads back stable (on AWS too), which would double this test's time.
+    # Applied without it: against moto the provider polls GetBucketLifecycleConfiguration for
+    # ~55 s after the PUT (with or without the multipart-abort element), doubling this test.
     vars_ = moto_vars(workdir, moto_url, lifecycle=False)
     tf(workdir, "apply", "-input=false", "-auto-approve", *vars_)
     outputs = json.loads(tf(workdir, "output", "-json").stdout)

@@ -15,7 +15,6 @@ import botocore.exceptions
 import click
 
 from ops.aws.training import (
-    CHECKPOINT_LOCAL_PATH,
     aws_tags,
     image_uri,
     input_channels,
@@ -120,11 +119,8 @@ def tuning_job_request(
         "StoppingCondition": stopping_condition(settings),
         "EnableManagedSpotTraining": bool(settings.aws.use_spot),
     }
-    if settings.aws.use_spot:
-        definition["CheckpointConfig"] = {
-            "S3Uri": s3_uri(bucket, settings.aws.checkpoint_prefix, name),
-            "LocalPath": CHECKPOINT_LOCAL_PATH,
-        }
+    # No CheckpointConfig: one URI would be shared by parallel trials, and a trial resumed after a
+    # spot interruption could pick up another trial's checkpoint; an interrupted trial restarts.
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {

@@ -19,6 +19,9 @@ from ops.evaluate.stack import LocalStack, cli_command
 
 QUICK_CLASSES = 10
 QUICK_EPOCHS = 5
+# --quick trains the lighter Lite0 (224 px, about 2x faster to extract features than the default
+# Lite2 at 260 px) without flipped training views, unless the settings chose a backbone.
+QUICK_BACKBONE = "tf_efficientnet_lite0"
 
 
 def _local_args(global_args: list[str]) -> list[str]:
@@ -80,6 +83,12 @@ def run_demo(
     from ops.state import get_record
 
     args = _local_args(global_args or [])
+    if quick:
+        from ops.settings import LocalSettings
+
+        if settings.local.backbone == LocalSettings().backbone:
+            args = ["--set", f"local.backbone={QUICK_BACKBONE}", *args]
+        args = ["--set", "local.flip_views=false", *args]
     prepared = Path(settings.data.prepared_dir)
     reports = Path(settings.evaluate.reports_dir)
     if quick:

@@ -144,7 +144,7 @@ def run_evaluation(
         "manifest": key["manifest"],
         "split": split,
         "limit": limit,
-        "images": describe_images(prepared.root),
+        "images": describe_images(prepared.root, split),
         "batch_size": ev.batch_size,
         "concurrency": ev.concurrency,
         "top_k": ev.top_k,

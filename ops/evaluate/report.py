@@ -70,25 +70,56 @@ def to_results(
     return results, list(latencies.values())
 
 
-def describe_images(prepared_dir: Path) -> str:
-    """Which images the figures are on, from what `data prepare` recorded."""
+def describe_images(prepared_dir: Path, split: str = "validation") -> str:
+    """Which images the figures are on, from what `data prepare` recorded and, when it did not
+    crop, from comparing image sizes with the annotation XML (a crop differs from <size>)."""
     report_path = Path(prepared_dir) / "prepare_report.json"
     info_path = Path(prepared_dir) / "info.json"
-    counts, crop = {}, "none"
+    report, crop = {}, "none"
     if report_path.is_file():
         report = json.loads(report_path.read_text())
-        counts = report.get("counts", {})
         crop = report.get("options", {}).get("crop", crop)
     elif info_path.is_file():
         crop = json.loads(info_path.read_text()).get("crop", crop)
-    if counts.get("already_cropped"):
+    already = report.get("counts", {}).get("already_cropped") or _looks_cropped(
+        Path(prepared_dir) / split, report.get("source")
+    )
+    if already:
         return (
             "box crops: the source images are already cropped to their annotated dog boxes "
-            "(the offline Stanford Dogs copy); crops are easier than full photos"
+            "(as in the offline Stanford Dogs copy); crops are easier than full photos"
         )
     if crop == "boxes":
         return "box crops (made by `data prepare --crop boxes`); crops are easier than full photos"
     return "the images as prepared (full photos, not cropped to the dog boxes)"
+
+
+def _looks_cropped(images_dir: Path, raw_dir: str | None, sample: int = 20) -> bool:
+    """True when most sampled images differ in size from their Annotation XML <size>."""
+    if not raw_dir or not images_dir.is_dir():
+        return False
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    checked = differ = 0
+    files = sorted(images_dir.glob("*/*"))
+    for path in files[:: max(1, len(files) // sample)]:
+        xml = Path(raw_dir) / "Annotation" / path.parent.name / path.stem
+        if not xml.is_file():
+            continue
+        try:
+            size = ET.parse(xml).getroot().find("size")
+            expected = (int(size.findtext("width")), int(size.findtext("height")))
+            with Image.open(path) as img:
+                actual = img.size
+        except (OSError, ValueError, AttributeError, ET.ParseError):
+            continue
+        checked += 1
+        differ += actual != expected and actual != expected[::-1]
+        if checked >= sample:
+            break
+    return checked > 0 and differ / checked >= 0.8
 
 
 def _png(fig) -> str:
@@ -326,7 +357,8 @@ def write_report(
     }
     for row in metrics["per_class"]:
         row["wnid"] = wnids[row["index"]]
-    worst = worst_classes(metrics["per_class"], worst_k)
+    # Classes with misses only: a perfect class has nothing to show.
+    worst = [r for r in worst_classes(metrics["per_class"], worst_k) if r["recall"] < 1.0]
     cm = np.asarray(metrics["confusion_matrix"])
     payload = {
         "run": run,

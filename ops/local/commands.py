@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
     if threading.current_thread() is threading.main_thread():  # (not under a test runner thread)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+    if settings.serve.max_batch_size <= 0:
+        click.echo("Timing the model at batch sizes 1-32 (serve.max_batch_size = 0, auto)...")
     stack = start_local_stack(settings, artifact, api=api)
     try:
         _print_banner(stack)
@@ -96,7 +99,8 @@ def _print_banner(stack) -> None:
     click.echo(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={record['runtime_url']}")
     for line in _signing_hints():
         click.echo(f"  {line}")
-    click.echo("Press Ctrl-C to stop.", err=False)
+    click.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()  # visible at once even when stdout is a pipe (logs, `tee`)
 
 
 @click.command()
@@ -169,7 +173,8 @@ def _print_tables(results: list[dict]) -> None:
         if "error" in result:
             click.secho(f"{result['image']}: {result['error']}", fg="red", err=True)
             continue
-        table = Table(title=result["image"], title_justify="left")
+        console.print(result["image"], style="bold", markup=False, soft_wrap=True)
+        table = Table()
         table.add_column("#", justify="right")
         table.add_column("breed")
         table.add_column("wnid")

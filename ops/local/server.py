@@ -80,10 +80,16 @@ class Batcher:
         with self._lock:
             self._incoming -= 1
 
-    def submit(self, array: np.ndarray) -> Future:
-        """Queue one [3,S,S] image; the future resolves to its [C] probabilities."""
+    def submit(self, array: np.ndarray, arrived: bool = False) -> Future:
+        """Queue one [3,S,S] image; the future resolves to its [C] probabilities.
+
+        arrived=True also ends this request's `arriving()` in the same step, so the worker never
+        waits for a request that is already in the queue.
+        """
         future: Future = Future()
-        with self._lock:  # never queued behind the stop marker
+        with self._lock:  # atomic with the counter; never queued behind the stop marker
+            if arrived:
+                self._incoming -= 1
             if self._closed:
                 raise RequestError(503, "the model server is shutting down")
             self._queue.put((array, future))
@@ -128,6 +134,8 @@ class Batcher:
             futures = [f for _, f in batch]
             try:
                 probs = self.predict_arrays(np.stack([a for a, _ in batch]))
+                if len(probs) != len(batch):
+                    raise RuntimeError(f"model gave {len(probs)} rows for {len(batch)} images")
             except Exception as exc:  # model failure: every request of the batch gets a 500
                 log.exception("model failed on a batch of %d", len(batch))
                 for f in futures:
@@ -287,35 +295,43 @@ class _Handler(BaseHTTPRequestHandler):
         accept = (self.headers.get("Accept") or "").lower()
         app.batcher.arriving()
         try:
-            if content_type not in IMAGE_CONTENT_TYPES:
-                self._drain_body()
-                raise RequestError(
-                    415,
-                    f"unsupported content type {content_type or '(none)'!r}: "
-                    f"send one of {', '.join(IMAGE_CONTENT_TYPES)}",
-                )
-            if accept and not any(a in accept for a in ("json", "*/*")):
-                self._drain_body()
-                raise RequestError(406, f"cannot answer Accept {accept!r}: use application/json")
-            body = self._read_body()
-            try:
-                array = app.runtime.preprocess(body)
-            except BadImageError as exc:
-                reason = image_error_message(exc)
-                raise RequestError(400, f"unable to decode the image: {reason}") from None
-            future = app.batcher.submit(array)
+            array = self._read_and_preprocess(content_type, accept)
+        except BaseException as exc:
+            app.batcher.arrived()
+            if isinstance(exc, RequestError):
+                app.count("errors")
+            raise
+        try:
+            future = app.batcher.submit(array, arrived=True)
+            row = future.result(timeout=app.request_timeout_s)
         except RequestError:
             app.count("errors")
             raise
-        finally:
-            app.batcher.arrived()
-        try:
-            row = future.result(timeout=app.request_timeout_s)
         except Exception as exc:
             app.count("errors")
             raise RequestError(500, f"inference failed: {exc}") from None
         app.count("images")
         return row.tolist()
+
+    def _read_and_preprocess(self, content_type: str, accept: str) -> np.ndarray:
+        """Check the headers, read the body and turn it into the model's input."""
+        app = self.server.app
+        if content_type not in IMAGE_CONTENT_TYPES:
+            self._drain_body()
+            raise RequestError(
+                415,
+                f"unsupported content type {content_type or '(none)'!r}: "
+                f"send one of {', '.join(IMAGE_CONTENT_TYPES)}",
+            )
+        if accept and not any(a in accept for a in ("json", "*/*")):
+            self._drain_body()
+            raise RequestError(406, f"cannot answer Accept {accept!r}: use application/json")
+        body = self._read_body()
+        try:
+            return app.runtime.preprocess(body)
+        except BadImageError as exc:
+            reason = image_error_message(exc)
+            raise RequestError(400, f"unable to decode the image: {reason}") from None
 
 
 class ModelServer:
@@ -327,7 +343,7 @@ class ModelServer:
         host: str = "127.0.0.1",
         port: int = 0,
         endpoint_name: str = "dogbreed-local",
-        max_batch_size: int = 0,
+        max_batch_size: int = 8,
         max_batch_delay_ms: float = 5.0,
         max_image_bytes: int = 4 * 1024 * 1024,
         request_timeout_s: float = 120.0,

@@ -40,6 +40,7 @@ module "storage" {
   kms_key_arn   = var.kms_key_arn
   tags          = { Name = local.bucket_name }
 
+  noncurrent_version_expiration_days     = var.noncurrent_version_expiration_days
   abort_incomplete_multipart_upload_days = var.abort_incomplete_multipart_upload_days
 }
 

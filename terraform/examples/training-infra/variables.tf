@@ -33,6 +33,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "noncurrent_version_expiration_days" {
+  description = "Expire noncurrent object versions after this many days; null = keep them (no lifecycle rule)."
+  type        = number
+  default     = 90
+}
+
 variable "abort_incomplete_multipart_upload_days" {
   description = "Abort unfinished multipart uploads after this many days; null = never."
   type        = number
