@@ -152,12 +152,12 @@ class LocalSettings:
     # head/partial training recipe: "fast" = the local.* values below (the SageMaker defaults,
     # 120 epochs of SGD at 1e-4, are for full fine-tuning on GPUs); "sagemaker" = hyperparameters.*
     recipe: str = "fast"
-    max_epochs: int = 30  # fast recipe: epochs = min(hyperparameters.epochs, max_epochs)
+    max_epochs: int = 10  # fast recipe: epochs = min(hyperparameters.epochs, max_epochs)
     optimizer: str = "adamw"  # fast recipe optimizer (cosine learning-rate decay)
-    learning_rate: float = 0.0003  # fast recipe learning rate
+    learning_rate: float = 0.0001  # fast recipe learning rate
     input_size: int = 0  # 0 = the pretrained weights' size (hyperparameters.image_shape if none)
     engine: str = "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
-    flip_views: bool = True  # head mode: cache horizontally flipped training views too
+    flip_views: bool = False  # head mode: also cache flipped training views (bought nothing)
     extract_batch_size: int = 32
 
 

@@ -244,3 +244,14 @@ def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prep
     assert describe_images(prepared_dir).startswith("the images as prepared (full photos")
     annotate(500, 375)  # the XML describes a bigger photo: these are crops of it
     assert describe_images(prepared_dir).startswith("box crops")
+
+
+def test_a_re_exported_identical_model_resumes_a_different_one_does_not(tmp_path):
+    from ops.evaluate.evaluation import model_identity
+
+    for name, weights in (("run-1", b"onnx-A"), ("run-2", b"onnx-A"), ("run-3", b"onnx-B")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.onnx").write_bytes(weights)
+    assert model_identity(str(tmp_path / "run-1")) == model_identity(str(tmp_path / "run-2"))
+    assert model_identity(str(tmp_path / "run-1")) != model_identity(str(tmp_path / "run-3"))
+    assert model_identity("https://api.example.com/prod") == "https://api.example.com/prod"

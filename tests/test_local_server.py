@@ -309,8 +309,7 @@ def test_dogbreed_serve_subprocess_with_boto3(artifact, runtime, tmp_path):
         _, probs = invoke(client, image, endpoint="dogbreed-local")
         np.testing.assert_allclose(probs, runtime.predict_images([image])[0], atol=1e-5)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out = _stop(proc)
     assert proc.returncode == 0, out
     assert f"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}" in out
     assert "Traceback" not in out
@@ -338,8 +337,7 @@ def test_dogbreed_serve_with_the_local_api(artifact, runtime, tmp_path):
         ).encode()
         status, answer = http("POST", f"{api_url.rstrip('/')}/classify", body, "application/json")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out = _stop(proc)
     assert status == 200, answer
     expected = runtime.predict_images(images)
     for preds, probs in zip(answer["predictions"], expected, strict=True):
@@ -349,6 +347,16 @@ def test_dogbreed_serve_with_the_local_api(artifact, runtime, tmp_path):
         assert preds[0]["probability"] == pytest.approx(float(probs.max()), abs=1e-5)
     assert proc.returncode == 0, out
     assert "/classify" in out
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    """SIGTERM (what `serve` must handle cleanly); kill only if it does not stop in time."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
 
 
 def _wait_until_serving(proc: subprocess.Popen, state_file: Path, timeout: float = 90) -> str:

@@ -161,7 +161,11 @@ def evaluate(
 
 
 @click.command()
-@click.option("--quick", is_flag=True, help="10 breeds and fewer epochs: a few minutes.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="10 breeds, the lighter Lite0 backbone, no flipped views, 5 epochs: a few minutes.",
+)
 @click.option(
     "--source",
     help="Dataset source for `data fetch` (default: data.source, else ../shared/stanford-dogs "

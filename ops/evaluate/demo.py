@@ -8,7 +8,9 @@ command to re-run. The local stack started for the evaluation is stopped in ever
 from __future__ import annotations
 
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +59,17 @@ class Stages:
     def run(self, title: str, *args: str) -> None:
         self.banner(title, list(args))
         start = time.monotonic()
-        code = subprocess.call(cli_command(*args, global_args=self.global_args))
+        proc = subprocess.Popen(cli_command(*args, global_args=self.global_args))
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            # The child got the same Ctrl-C (same process group): let it save its work.
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
         self.timings.append((title, time.monotonic() - start))
         if code != 0:
             raise DogbreedError(
@@ -80,8 +92,6 @@ def run_demo(
     limit: int | None = None,
 ) -> Path:
     """Run every stage; returns the report path. Raises DogbreedError naming the failed stage."""
-    from ops.state import get_record
-
     args = _local_args(global_args or [])
     if quick:
         from ops.settings import LocalSettings
@@ -97,6 +107,33 @@ def run_demo(
     prepared = settings.resolve(str(prepared))
     out = settings.resolve(str(reports / ("demo-quick" if quick else "demo")))
     stages = Stages(total=5, global_args=args)
+    previous = _sigterm_as_interrupt()
+    try:
+        return _run_stages(stages, args, prepared, out, quick, source, epochs, limit)
+    except KeyboardInterrupt:
+        raise DogbreedError(
+            f"interrupted during stage {stages.number}/{stages.total}",
+            hint="re-run the demo: finished stages are quick to redo, evaluation resumes",
+        ) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM behaves like Ctrl-C, so the servers are stopped by the same `finally`."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Path:
+    from ops.state import get_record
+
     begin = time.monotonic()
 
     stages.run("fetch the dataset", "data", "fetch", *(["--source", source] if source else []))

@@ -32,6 +32,27 @@ class Target:
     model: str
     factory: Any
 
+    @property
+    def key(self) -> str:
+        """The model's identity for resuming: its weights' digest when it is a local artifact
+        (a re-exported identical model resumes), else the model name or URL."""
+        return model_identity(self.model)
+
+
+def model_identity(model: str) -> str:
+    path = Path(model)
+    try:
+        onnx = path / "model.onnx" if path.is_dir() else path
+        if onnx.is_file():
+            digest = hashlib.sha256()
+            with open(onnx, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            return f"sha256:{digest.hexdigest()}"
+    except OSError:
+        pass
+    return model
+
 
 @dataclass
 class EvaluationResult:
@@ -123,7 +144,7 @@ def run_evaluation(
     prepared = PreparedData(Path(prepared_dir)).check()
     classes = prepared.classes()
     items = load_items(prepared.root, split, limit)
-    key = run_key(prepared.lst_path(split), target.model, ev.top_k)
+    key = run_key(prepared.lst_path(split), target.key, ev.top_k)
     out_dir = Path(out_dir) if out_dir else default_out_dir(settings, split, key)
     store = ResultStore(results_file(out_dir, key), key)
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -139,6 +160,7 @@ def run_evaluation(
     )
     run = {
         "model": target.model,
+        "model_key": key["model"],
         "url": target.url,
         "data": str(prepared.root.resolve()),
         "manifest": key["manifest"],

@@ -122,9 +122,9 @@ def _looks_cropped(images_dir: Path, raw_dir: str | None, sample: int = 20) -> b
     return checked > 0 and differ / checked >= 0.8
 
 
-def _png(fig) -> str:
+def _png(fig, dpi: int = 100) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -174,6 +174,8 @@ def similarity_order(cm) -> list[int]:
 
 
 def plot_confusion(cm, names: list[str], order: list[int], title: str, labelled: bool) -> str:
+    """Row-normalised heatmap of `order` x `order`. labelled: names and counts in the cells
+    (up to ~30 classes); otherwise the many-class overview, which shows mistakes only."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,35 +185,52 @@ def plot_confusion(cm, names: list[str], order: list[int], title: str, labelled:
     cm = np.asarray(cm)
     sub = _row_normalised(cm)[np.ix_(order, order)]
     n = len(order)
-    side = min(12.0, max(4.5, 0.32 * n + 2)) if labelled else 8.0
+    labels = [names[i].replace("_", " ") for i in order]
+    if not labelled:
+        return _plot_overview(sub, labels, title)
+    side = min(12.0, max(4.5, 0.32 * n + 2))
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
     im = ax.imshow(sub, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    if labelled:
-        labels = [names[i].replace("_", " ") for i in order]
-        ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
-        ax.set_yticks(range(n), labels, fontsize=8)
-        counts = cm[np.ix_(order, order)]
-        if n <= 30:
-            for r in range(n):
-                for c in range(n):
-                    if counts[r, c]:
-                        ax.text(
-                            c,
-                            r,
-                            str(counts[r, c]),
-                            ha="center",
-                            va="center",
-                            fontsize=6,
-                            color="black" if sub[r, c] > 0.5 else "white",
-                        )
-    else:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    counts = cm[np.ix_(order, order)]
+    if n <= 30:
+        for r in range(n):
+            for c in range(n):
+                if counts[r, c]:
+                    colour = "black" if sub[r, c] > 0.5 else "white"
+                    ax.text(
+                        c, r, str(counts[r, c]), ha="center", va="center", fontsize=6, color=colour
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
     return _png(fig)
+
+
+def _plot_overview(sub, labels: list[str], title: str) -> str:
+    """Many classes: the diagonal would drown everything else, so only the mistakes are shown,
+    coloured up to the largest one; small labels, rendered at 150 dpi to be read zoomed in."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = len(labels)
+    off = sub.copy()
+    np.fill_diagonal(off, np.nan)
+    top = float(np.nanmax(off)) if n > 1 and np.nanmax(off) > 0 else 1.0
+    fig, ax = plt.subplots(figsize=(13.2, 12))
+    cmap = plt.get_cmap("magma_r").copy()
+    cmap.set_bad("#d0d4dc")
+    im = ax.imshow(off, cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class (mistakes)")
+    font = 4.5 if n > 80 else 6
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=font)
+    ax.set_yticks(range(n), labels, fontsize=font)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _png(fig, dpi=150)
 
 
 def plot_reliability(calibration: dict[str, Any]) -> str:
@@ -382,7 +401,8 @@ def write_report(
             cm,
             names,
             order,
-            f"All {len(names)} classes, ordered by confusion similarity",
+            f"All {len(names)} classes, ordered by confusion similarity"
+            + ("" if len(names) <= DETAIL_CLASSES else " (diagonal in grey)"),
             labelled=len(names) <= DETAIL_CLASSES,
         )
         detail = detail_classes(cm, worst)

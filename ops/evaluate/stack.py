@@ -54,7 +54,13 @@ class LocalStack:
         args = ["serve", "--api", "--port", "0", "--api-port", "0"]
         if self.artifact:
             args += ["--artifact", str(self.artifact)]
-        self.proc = subprocess.Popen(cli_command(*args, global_args=self.global_args), cwd=self.cwd)
+        # Its own session: a Ctrl-C in the terminal reaches the client (which saves what is in
+        # flight) but not the server, which we stop ourselves once the client is done.
+        self.proc = subprocess.Popen(
+            cli_command(*args, global_args=self.global_args),
+            cwd=self.cwd,
+            start_new_session=True,
+        )
         try:
             self._wait_ready()
         except BaseException:
