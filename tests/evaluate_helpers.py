@@ -82,6 +82,7 @@ class FakeClassifyApi:
         self.requests = 0
         self.fail_whole_batch: set[str] = set()
         self.reject: set[str] = set()
+        self.forbidden = False  # answer 403 to everything, like API Gateway without a valid key
         self.lock = threading.Lock()
         api = self
 
@@ -104,6 +105,9 @@ class FakeClassifyApi:
                 hashes = [sha(base64.b64decode(img)) for img in body["images"]]
                 with api.lock:
                     api.requests += 1
+                if api.forbidden:
+                    self._send(403, {"message": "Forbidden"})
+                    return
                 if self.path != "/classify":
                     self._send(404, {"error": "not found"})
                     return

@@ -222,6 +222,9 @@ def test_bad_usage_is_a_one_line_error(prepared_dir):
     assert "choose one of --url, --endpoint and --local" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--url", "http://x", "--data", "/nonexistent"])
     assert result.exit_code == 1 and "prepared data folder" in result.output
+    result = CliRunner().invoke(cli, ["evaluate", "--data", str(prepared_dir)])  # no API known
+    assert result.exit_code == 1
+    assert "no classify API URL known" in result.output and "evaluate --local" in result.output
 
 
 def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prepared_dir, tmp_path):
@@ -255,3 +258,69 @@ def test_a_re_exported_identical_model_resumes_a_different_one_does_not(tmp_path
     assert model_identity(str(tmp_path / "run-1")) == model_identity(str(tmp_path / "run-2"))
     assert model_identity(str(tmp_path / "run-1")) != model_identity(str(tmp_path / "run-3"))
     assert model_identity("https://api.example.com/prod") == "https://api.example.com/prod"
+
+
+def test_many_classes_get_a_labelled_detail_heatmap_and_an_overview(tmp_path):
+    """More classes than fit one readable heatmap (30 here, 120 for real): the report shows the
+    worst classes labelled, plus the all-class overview; thumbnails of vanished files are skipped."""
+    from ops.data.manifest import BreedClass
+    from ops.evaluate.report import write_report
+
+    n = 30
+    classes = [BreedClass(i, f"n{i:08d}", f"Breed_{i}") for i in range(n)]
+    records = []
+    for c in range(n):
+        for j in range(4):
+            top = c if j < 3 - (c % 3) else (c + 1) % n  # 1, 2 or 3 misses of 4
+            records.append(
+                {
+                    "i": len(records),
+                    "path": f"c{c}/{j}.jpg",
+                    "label": c,
+                    "ok": True,
+                    "predictions": [
+                        {"wnid": classes[top].wnid, "breed": classes[top].name, "probability": 0.7}
+                    ],
+                    "request": f"r{len(records) // 8}",
+                    "latency_ms": 10.0,
+                }
+            )
+    run = {"model": "m", "url": "u", "split": "validation", "batch_size": 8, "concurrency": 4}
+    files = write_report(records, classes, run, tmp_path / "out", tmp_path / "no-images")
+
+    html = files.html.read_text()
+    assert 'id="confusion-detail"' in html and 'id="confusion-overview"' in html
+    payload = json.loads(files.metrics.read_text())
+    assert payload["metrics"]["top1"] == pytest.approx(1 - (10 * 1 + 10 * 2 + 10 * 3) / 120)
+    worst = {int(name.split("_")[1]) for name in payload["worst_classes"]}
+    assert len(worst) == 10 and all(c % 3 == 2 for c in worst)  # the 3-misses classes
+    assert 'class="thumb"' not in html  # the image files do not exist: no broken thumbnails
+
+
+def test_the_model_behind_a_deployed_api_comes_from_the_deployment_record():
+    from ops.evaluate.evaluation import model_for_url
+
+    api = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+    update_state(
+        "deployment",
+        {"api_url": api, "model_data_url": "s3://bucket/job-7/output/model.tar.gz"},
+    )
+    assert model_for_url(api + "/classify") == "s3://bucket/job-7/output/model.tar.gz"
+    assert model_for_url(api + "/") == "s3://bucket/job-7/output/model.tar.gz"
+    assert model_for_url("http://elsewhere:9/classify") == "http://elsewhere:9/classify"
+
+
+def test_access_refused_stops_after_three_requests_and_says_so(api, prepared_dir, tmp_path):
+    api.forbidden = True
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli,
+        ["evaluate", "--quiet", "--url", api.url, "--data", str(prepared_dir)]
+        + ["--out", str(out), "--batch-size", "2", "--concurrency", "1"],
+    )
+    assert result.exit_code == 1
+    assert "http_4xx: 9" in result.output
+    assert api.requests == 3  # then the rest were not sent
+    failures = json.loads((out / "metrics.json").read_text())["failures"]
+    assert {f["status"] for f in failures} == {403}
+    assert sum("not sent: access refused" in f["error"] for f in failures) == 9 - 3 * 2

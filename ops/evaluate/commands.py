@@ -138,7 +138,14 @@ def evaluate(
         else:
             from ops.serving.commands import default_api
 
-            api_url, key = default_api(settings)
+            try:
+                api_url, key = default_api(settings)
+            except DogbreedError as exc:
+                raise DogbreedError(
+                    exc.message,
+                    hint="pass --url, start `dogbreed serve --api` (or `deploy`), or run "
+                    "`dogbreed evaluate --local` to start the local stack for this run",
+                ) from None
             target = url_target(api_url, key, settings)
         click.echo(f"evaluating {prepared} ({split}) through {target.url}")
         result = run_evaluation(

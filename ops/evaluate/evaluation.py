@@ -115,6 +115,7 @@ def url_target(url: str, api_key: str | None, settings, model: str | None = None
 def endpoint_target(endpoint: str, settings, classes) -> Target:
     from ops.evaluate.endpoint import EndpointClient
 
+    EndpointClient(settings, endpoint, classes).close()  # credentials / region errors: now, once
     return Target(
         url=f"sagemaker-runtime endpoint {endpoint}",
         model=f"endpoint:{endpoint}",

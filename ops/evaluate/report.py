@@ -220,8 +220,7 @@ def _plot_overview(sub, labels: list[str], title: str) -> str:
     np.fill_diagonal(off, np.nan)
     top = float(np.nanmax(off)) if n > 1 and np.nanmax(off) > 0 else 1.0
     fig, ax = plt.subplots(figsize=(13.2, 12))
-    cmap = plt.get_cmap("magma_r").copy()
-    cmap.set_bad("#d0d4dc")
+    cmap = plt.get_cmap("magma_r").with_extremes(bad="#d0d4dc")
     im = ax.imshow(off, cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class (mistakes)")
     font = 4.5 if n > 80 else 6
@@ -333,8 +332,12 @@ def worst_class_details(
                 uri = thumbnail(images_dir / r["path"])
                 if uri:
                     thumbs.append({"uri": uri, "path": r["path"], "confidence": r["confidence"]})
+            reference = next(
+                (r for r in results if r["label"] == j and r["ranked"][:1] == [j]), None
+            )
             mistaken.append(
                 {
+                    "reference": thumbnail(images_dir / reference["path"]) if reference else None,
                     "name": names[j],
                     "count": int(cm[row["index"]][j]),
                     "share": int(cm[row["index"]][j]) / row["support"] if row["support"] else 0,

@@ -23,7 +23,8 @@ from typing import Any
 
 from ops.errors import DogbreedError
 
-# After this many consecutive batches that could not reach the API, the rest are not sent.
+# After this many consecutive batches that could not reach the API (or were refused access:
+# 401/403), the rest are not sent.
 UNREACHABLE_LIMIT = 3
 
 
@@ -177,7 +178,8 @@ class _BatchSender:
         self.top_k = top_k
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.unreachable_streak = 0
+        self.unreachable_streak = 0  # consecutive requests that were unreachable or refused
+        self.last_fatal: tuple[str, int | None, str] = ("unreachable", None, "")
         self.clients: list[Any] = []
 
     def client(self) -> Any:
@@ -216,8 +218,14 @@ class _BatchSender:
 
         with self.lock:
             if self.unreachable_streak >= UNREACHABLE_LIMIT:
+                kind, status, why = self.last_fatal
                 return [
-                    _failure(item, "unreachable", "not sent: the API was unreachable")
+                    _failure(
+                        item,
+                        kind,
+                        f"not sent: {why} ({UNREACHABLE_LIMIT} requests in a row)",
+                        status,
+                    )
                     for item, _ in payload
                 ]
         request_id = uuid.uuid4().hex[:12]
@@ -225,9 +233,14 @@ class _BatchSender:
         try:
             answers = self.client().classify([data for _, data in payload], top_k=self.top_k)
         except ApiError as exc:
+            # Unreachable, or access refused: every further request would fail the same way.
+            fatal = exc.status is None or exc.status in (401, 403)
             with self.lock:
-                self.unreachable_streak = self.unreachable_streak + 1 if exc.status is None else 0
-            if exc.status is not None and len(payload) > 1:
+                self.unreachable_streak = self.unreachable_streak + 1 if fatal else 0
+                if fatal:
+                    why = "the API was unreachable" if exc.status is None else "access refused"
+                    self.last_fatal = (_kind_of(exc.status), exc.status, why)
+            if not fatal and len(payload) > 1:
                 return [record for one in payload for record in self._send([one])]
             return [
                 _failure(item, _kind_of(exc.status), str(exc), exc.status) for item, _ in payload
