@@ -17,7 +17,7 @@ ifneq ($(wildcard /opt/tf-plugins),)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/offline-mirror.tfrc
 endif
 
-.PHONY: help setup test lint fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean
+.PHONY: help setup test lint fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean checkov
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,14 @@ lint: setup ## ruff + terraform fmt/validate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	terraform fmt -check -recursive terraform
+
+.venv-checkov/.installed:
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q checkov
+	touch $@
+
+checkov: .venv-checkov/.installed ## checkov on terraform/ (own venv: it pins an old boto3); skips in terraform/README.md
+	.venv-checkov/bin/checkov --config-file terraform/.checkov.yaml
 
 fmt: setup ## Format Python and Terraform
 	$(BIN)/ruff format .

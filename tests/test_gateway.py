@@ -131,11 +131,13 @@ def test_stopped_model_server_is_a_503(runtime, tmp_path):
     srv = ModelServer(runtime, port=0, endpoint_name=ENDPOINT).start()
     url = srv.url
     srv.shutdown()
-    with start_gateway(
-        "127.0.0.1", 0, url, ENDPOINT, runtime.artifact_dir / "classes.json", invoke_retries=0
-    ) as gw:
-        with pytest.raises(ApiError) as err:
-            ClassifyClient(gw.url, retries=0).classify([jpeg_bytes(0)])
+    with (
+        start_gateway(
+            "127.0.0.1", 0, url, ENDPOINT, runtime.artifact_dir / "classes.json", invoke_retries=0
+        ) as gw,
+        pytest.raises(ApiError) as err,
+    ):
+        ClassifyClient(gw.url, retries=0).classify([jpeg_bytes(0)])
     assert err.value.status == 503 and "unreachable" in str(err.value)
 
 

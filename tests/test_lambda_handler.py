@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 
@@ -224,3 +225,38 @@ def test_logs_are_json_with_the_request_id(lambda_env, caplog):
     assert [r["status"] for r in records] == [200, 400]
     assert all(r["request_id"] == "req-123" for r in records)
     assert records[0]["images"] == 1 and "duration_ms" in records[0]
+
+
+def test_the_deployment_zip_runs_alone_with_its_shipped_classes(lambda_env, tmp_path, monkeypatch):
+    """The zip's handler in a fresh interpreter (only boto3 + stdlib), classes.json from the zip."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from ops.serving.lambda_package import build_lambda_zip
+
+    classes = tmp_path / "zip-classes.json"
+    classes.write_text(
+        json.dumps([{"index": i, "wnid": f"n{i}", "name": f"breed{i}"} for i in range(3)])
+    )
+    task = tmp_path / "var-task"
+    zipfile.ZipFile(build_lambda_zip(tmp_path / "lambda.zip", classes)).extractall(task)
+    monkeypatch.delenv("CLASSES_PATH")
+    event = json_event({"images": [b64(fake_jpeg("class=2"))], "top_k": 1})
+    script = (
+        "import json, sys; sys.path.insert(0, '.'); import handler; "
+        "print(json.dumps(handler.handler(json.load(sys.stdin), None)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        cwd=task,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["predictions"][0][0]["breed"] == "breed2"

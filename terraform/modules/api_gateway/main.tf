@@ -12,6 +12,10 @@ resource "aws_api_gateway_rest_api" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_api_gateway_resource" "classify" {
@@ -116,8 +120,10 @@ resource "aws_iam_role_policy" "cloudwatch" {
 resource "aws_api_gateway_account" "this" {
   count               = var.manage_account_logging_role ? 1 : 0
   cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
-  reset_on_delete     = true # destroy clears the account setting instead of leaving a dangling role ARN
-  depends_on          = [aws_iam_role_policy.cloudwatch]
+  # No reset_on_delete: moto never clears the setting, so the provider would wait forever. On
+  # destroy the (regional, account-wide) setting keeps naming the deleted role until the next
+  # apply, which API Gateway tolerates; set manage_account_logging_role = false to own it elsewhere.
+  depends_on = [aws_iam_role_policy.cloudwatch]
 }
 
 data "aws_partition" "current" {}

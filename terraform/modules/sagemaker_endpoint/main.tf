@@ -11,6 +11,8 @@ locals {
 resource "aws_sagemaker_model" "this" {
   name               = "${var.name}-${local.model_hash}"
   execution_role_arn = var.execution_role_arn
+  # The built-in algorithm needs no network: SageMaker itself fetches the artifact from S3.
+  enable_network_isolation = var.network_isolation
 
   primary_container {
     image          = var.image_uri

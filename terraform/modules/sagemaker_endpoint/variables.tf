@@ -105,6 +105,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "network_isolation" {
+  description = "Run the inference container without network access (the built-in algorithm needs none)."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Tags for the model, endpoint configuration and endpoint."
   type        = map(string)

@@ -1,0 +1,40 @@
+# Example: the complete stack (bucket, SageMaker role, endpoint, Lambda, API) through the root
+# configuration, with every knob written out. Usually `dogbreed deploy` does this for you.
+#
+#   cd terraform/examples/complete
+#   terraform init
+#   terraform apply -var model_data_url=s3://.../model.tar.gz -var lambda_zip_path=$PWD/lambda.zip
+#
+# Build lambda.zip with:
+#   python -c "from ops.serving.lambda_package import build_lambda_zip as b; b('lambda.zip', 'data/prepared/classes.json')"
+
+module "dogbreed" {
+  source = "../.."
+
+  project = "dogbreed"
+  region  = "us-east-1"
+
+  # The trained model: the training job's artifact and the built-in algorithm's image.
+  model_data_url = var.model_data_url
+  image_uri      = var.image_uri
+
+  # Serverless endpoint: pay per request; switch to "instance" for steady traffic.
+  endpoint_mode              = "serverless"
+  serverless_memory_mb       = 3072
+  serverless_max_concurrency = 5
+
+  # The Lambda: the deterministic zip, and a cap on the load it sends to the endpoint.
+  lambda_zip_path             = var.lambda_zip_path
+  lambda_timeout              = 29
+  lambda_reserved_concurrency = 10
+  max_images                  = 16
+
+  # The API: key + usage plan, stage throttling, logs kept a year.
+  api_key_required     = true
+  throttle_rate_limit  = 10
+  throttle_burst_limit = 20
+  log_retention_days   = 365
+
+  # Keep the data when destroying; set true only for throwaway stacks.
+  force_destroy = false
+}

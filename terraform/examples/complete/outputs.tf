@@ -1,0 +1,15 @@
+output "classify_url" {
+  description = "POST here (with the x-api-key header)."
+  value       = module.dogbreed.classify_url
+}
+
+output "api_key" {
+  description = "terraform output -raw api_key"
+  value       = module.dogbreed.api_key
+  sensitive   = true
+}
+
+output "endpoint_name" {
+  description = "SageMaker endpoint."
+  value       = module.dogbreed.endpoint_name
+}
