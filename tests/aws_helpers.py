@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import boto3
+import pytest
+from rich.console import Console
 
 from ops.data.manifest import CHANNELS
 from ops.settings import Settings
@@ -70,3 +73,22 @@ def settings_toml(endpoint: str, prepared: Path, role_arn: str, extra: str = "")
         f'[aws]\nendpoint_url = "{endpoint}"\nbucket = "{BUCKET}"\nrole_arn = "{role_arn}"\npoll_seconds = 0\n'
         f'[data]\nprepared_dir = "{prepared}"\n{extra}'
     )
+
+
+def text_console(width: int = 200) -> tuple[Console, io.StringIO]:
+    """A rich console writing plain text into a buffer, so tests can read the live view."""
+    buf = io.StringIO()
+    return Console(file=buf, width=width, force_terminal=False, highlight=False), buf
+
+
+@pytest.fixture
+def role_arn(moto_url):
+    """A SageMaker execution role in the moto account."""
+    return create_role(moto_url)
+
+
+@pytest.fixture
+def uploaded(moto_url, prepared_dir):
+    """A prepared folder whose four channels are in the moto bucket."""
+    upload_channels(moto_url, prepared_dir)
+    return prepared_dir

@@ -13,6 +13,9 @@ from tests.factories import make_prepared, make_stanford_layout
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Fixtures shared by the SageMaker tests (role_arn, uploaded).
+pytest_plugins = ["tests.aws_helpers"]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from click.testing import CliRunner
-from rich.console import Console
 
 from ops.aws.training import train_sagemaker
 from ops.aws.tuning import parameter_ranges, tune_sagemaker
@@ -17,28 +14,11 @@ from ops.state import load_state
 from tests.aws_helpers import (
     BUCKET,
     client,
-    create_role,
     sagemaker_settings,
     settings_toml,
-    upload_channels,
+    text_console,
 )
 from tests.fake_sagemaker import FakeSageMaker
-
-
-def text_console() -> tuple[Console, io.StringIO]:
-    buf = io.StringIO()
-    return Console(file=buf, width=200, force_terminal=False, highlight=False), buf
-
-
-@pytest.fixture
-def role_arn(moto_url):
-    return create_role(moto_url)
-
-
-@pytest.fixture
-def uploaded(moto_url, prepared_dir):
-    upload_channels(moto_url, prepared_dir)
-    return prepared_dir
 
 
 def test_default_ranges_become_sagemaker_parameter_ranges():
