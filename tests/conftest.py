@@ -79,6 +79,21 @@ def prepared_dir(prepared_dir_session, tmp_path):
 
 
 @pytest.fixture
+def tf_env(tmp_path, monkeypatch):
+    """Terraform's environment as the Makefile sets it: the offline provider mirror when present,
+    and .terraform kept in tmp_path so tests leave nothing in the repository."""
+    if Path("/opt/tf-plugins").is_dir():
+        monkeypatch.setenv(
+            "TF_CLI_CONFIG_FILE", str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
+        )
+    else:
+        monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
+    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "tf-data"))
+    monkeypatch.setenv("TF_IN_AUTOMATION", "1")
+    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
+
+
+@pytest.fixture
 def write_settings(tmp_path):
     """Write a dogbreed.toml into tmp_path and return its path."""
 

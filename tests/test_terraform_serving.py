@@ -21,7 +21,6 @@ from tests.conftest import REPO_ROOT
 from tests.factories import BREEDS
 
 TERRAFORM = shutil.which("terraform")
-PLUGIN_MIRROR = Path("/opt/tf-plugins")
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 MODEL = "s3://dogbreed-models/training-output/job-1/output/model.tar.gz"
 IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
@@ -29,19 +28,6 @@ IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 needs_terraform = pytest.mark.skipif(
     TERRAFORM is None, reason="the terraform binary is not installed"
 )
-
-
-@pytest.fixture
-def tf_env(tmp_path, monkeypatch):
-    """Terraform's environment as the Makefile sets it: the offline mirror when present."""
-    if PLUGIN_MIRROR.is_dir():
-        monkeypatch.setenv(
-            "TF_CLI_CONFIG_FILE", str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
-        )
-    else:
-        monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
-    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "tf-data"))
-    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from tests.aws_helpers import client
 from tests.conftest import REPO_ROOT
 
 TERRAFORM = shutil.which("terraform")
-PLUGIN_MIRROR = Path("/opt/tf-plugins")
 
 pytestmark = [
     pytest.mark.terraform,
@@ -24,7 +23,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def workdir(tmp_path, tf_env):
     """A copy of terraform/ (modules + the example) so .terraform and state stay out of the repo."""
     root = tmp_path / "terraform"
     shutil.copytree(REPO_ROOT / "terraform" / "modules", root / "modules")
@@ -33,15 +32,6 @@ def workdir(tmp_path, monkeypatch):
         root / "examples" / "training-infra",
         ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"),
     )
-    if PLUGIN_MIRROR.is_dir():  # offline: install the provider from the local mirror
-        monkeypatch.setenv(
-            "TF_CLI_CONFIG_FILE", str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
-        )
-    else:
-        monkeypatch.delenv("TF_CLI_CONFIG_FILE", raising=False)
-    monkeypatch.setenv("TF_DATA_DIR", str(tmp_path / "tf-data"))
-    monkeypatch.setenv("TF_IN_AUTOMATION", "1")
-    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")
     return root / "examples" / "training-infra"
 
 

@@ -320,32 +320,19 @@ def train_local(
     artifacts = settings.resolve(local.artifacts_dir)
     checkpointer = Checkpointer(artifacts / ".checkpoints" / fp)
     timings: dict[str, float] = {}
-    if local.mode == "head":
-        history, how, model = _train_head(
-            settings,
-            built,
-            train_items,
-            val_items,
-            recipe,
-            device,
-            checkpointer,
-            resume,
-            callback,
-            timings,
-        )
-    else:
-        history, how, model = _train_images(
-            settings,
-            built,
-            train_items,
-            val_items,
-            recipe,
-            device,
-            checkpointer,
-            resume,
-            callback,
-            timings,
-        )
+    run_mode = _train_head if local.mode == "head" else _train_images
+    history, how, model = run_mode(
+        settings,
+        built,
+        train_items,
+        val_items,
+        recipe,
+        device,
+        checkpointer,
+        resume,
+        callback,
+        timings,
+    )
     timings["total_s"] = round(time.perf_counter() - t_begin, 1)
     final = history[-1] if history else {}
     metrics = {
