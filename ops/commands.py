@@ -19,11 +19,6 @@ COMMAND_MODULES = (
 
 def register_all(group: click.Group) -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # area not built yet
-                continue
-            raise
+        module = importlib.import_module(name)
         for command in getattr(module, "COMMANDS", []):
             group.add_command(command)
