@@ -12,8 +12,8 @@ from ops.settings import Settings
 ACCURACY = "validation:accuracy"
 
 
-def recent_training_jobs(client: Any, limit: int, name_contains: str = "") -> list[dict[str, Any]]:
-    """Newest first, each described (for metrics): one row per job."""
+def _newest_first(limit: int, name_contains: str) -> dict[str, Any]:
+    """The list_* arguments both job kinds share: newest first, at most `limit`, optional filter."""
     kwargs: dict[str, Any] = {
         "SortBy": "CreationTime",
         "SortOrder": "Descending",
@@ -21,6 +21,12 @@ def recent_training_jobs(client: Any, limit: int, name_contains: str = "") -> li
     }
     if name_contains:
         kwargs["NameContains"] = name_contains
+    return kwargs
+
+
+def recent_training_jobs(client: Any, limit: int, name_contains: str = "") -> list[dict[str, Any]]:
+    """Newest first, each described (for metrics): one row per job."""
+    kwargs = _newest_first(limit, name_contains)
     summaries = client.list_training_jobs(**kwargs).get("TrainingJobSummaries", [])[:limit]
     rows = []
     for s in summaries:
@@ -45,13 +51,7 @@ def recent_training_jobs(client: Any, limit: int, name_contains: str = "") -> li
 
 
 def recent_tuning_jobs(client: Any, limit: int, name_contains: str = "") -> list[dict[str, Any]]:
-    kwargs: dict[str, Any] = {
-        "SortBy": "CreationTime",
-        "SortOrder": "Descending",
-        "MaxResults": max(1, min(limit, 100)),
-    }
-    if name_contains:
-        kwargs["NameContains"] = name_contains
+    kwargs = _newest_first(limit, name_contains)
     summaries = client.list_hyper_parameter_tuning_jobs(**kwargs).get(
         "HyperParameterTuningJobSummaries", []
     )[:limit]
