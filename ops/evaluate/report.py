@@ -98,22 +98,22 @@ def _looks_cropped(images_dir: Path, raw_dir: str | None, sample: int = 20) -> b
     """True when most sampled images differ in size from their Annotation XML <size>."""
     if not raw_dir or not images_dir.is_dir():
         return False
-    import xml.etree.ElementTree as ET
-
     from PIL import Image
 
+    from ops.data.layout import Layout, annotation_path, read_annotation
+
+    layout = Layout(Path(raw_dir), [])
     checked = differ = 0
     files = sorted(images_dir.glob("*/*"))
     for path in files[:: max(1, len(files) // sample)]:
-        xml = Path(raw_dir) / "Annotation" / path.parent.name / path.stem
-        if not xml.is_file():
+        annotation = read_annotation(annotation_path(layout, f"{path.parent.name}/{path.name}"))
+        if annotation is None:
             continue
+        expected = (annotation.width, annotation.height)
         try:
-            size = ET.parse(xml).getroot().find("size")
-            expected = (int(size.findtext("width")), int(size.findtext("height")))
             with Image.open(path) as img:
                 actual = img.size
-        except (OSError, ValueError, AttributeError, ET.ParseError):
+        except OSError:
             continue
         checked += 1
         differ += actual != expected and actual != expected[::-1]
