@@ -83,18 +83,16 @@ def _pct(v: float | None) -> str:
 
 def model_for_url(url: str) -> str:
     """What model answers at `url`, from the state file when we started or deployed it."""
+    from ops.serving.client import classify_url
     from ops.state import load_state
 
     state = load_state()
-    norm = url.rstrip("/").removesuffix("/classify")
+    norm = classify_url(url)
     serve = state.get("serve") or {}
-    if serve.get("api_url") and serve["api_url"].rstrip("/").removesuffix("/classify") == norm:
+    if serve.get("api_url") and classify_url(serve["api_url"]) == norm:
         return str(serve.get("artifact") or url)
     deployment = state.get("deployment") or {}
-    if (
-        deployment.get("api_url")
-        and deployment["api_url"].rstrip("/").removesuffix("/classify") == norm
-    ):
+    if deployment.get("api_url") and classify_url(deployment["api_url"]) == norm:
         for key in ("model_data_url", "model_name", "endpoint_name"):
             if deployment.get(key):
                 return str(deployment[key])
