@@ -143,7 +143,7 @@ def test_body_over_the_limit_is_413(smr, server):
 
 
 def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime):
-    """What `demo` uses: start_local_stack serves in this process and keeps the state current."""
+    """What `dogbreed serve` runs (and demo, through it): start_local_stack serves in this process and keeps the state current."""
     from ops.local.stack import start_local_stack
     from ops.settings import Settings
     from ops.state import get_record
