@@ -167,3 +167,31 @@ def test_recipes_map_the_sagemaker_names(prepared_dir, tmp_path):
 def test_missing_prepared_data_is_a_user_error(tmp_path):
     with pytest.raises(DogbreedError, match="not a prepared data folder"):
         train_local(_settings(tmp_path / "nothing", tmp_path))
+
+
+@pytest.mark.slow
+def test_head_training_ships_the_calibrated_head(prepared_dir, tmp_path):
+    # 24 training images: half held out gives 12 >= MIN_HOLDOUT
+    settings = _settings(prepared_dir, tmp_path, **{"local.calibration_fraction": 0.5})
+    record = train_local(settings, resume=False)
+    out = Path(record["artifact_dir"])
+    calibration = json.loads((out / "metrics.json").read_text())["calibration"]
+    t = calibration["temperature"]
+    assert calibration["holdout_images"] == 12 and t != 1.0
+    assert json.loads((out / "metadata.json").read_text())["calibration_temperature"] == t
+    # the exported weights are the checkpointed (uncalibrated) head divided by T
+    shipped = torch.load(out / "model.pt", map_location="cpu")
+    (ckpt,) = (tmp_path / "artifacts" / ".checkpoints").glob("*/checkpoint.pt")
+    trained = torch.load(ckpt, map_location="cpu", weights_only=False)["state"]["head"]
+    for key in ("weight", "bias"):
+        assert torch.allclose(shipped[f"classifier.{key}"], trained[key] / t, atol=1e-6)
+    after = calibration["validation_after"]
+    assert set(after) == {"nll", "ece", "mean_confidence"}
+
+
+@pytest.mark.slow
+def test_too_few_held_out_images_skip_calibration_with_a_reason(prepared_dir, tmp_path):
+    settings = _settings(prepared_dir, tmp_path)  # default fraction 0.1 of 24 images = 2
+    record = train_local(settings, resume=False)
+    calibration = record["metrics"]["calibration"]
+    assert calibration["temperature"] == 1.0 and "2 held-out images" in calibration["skipped"]

@@ -42,6 +42,9 @@ from ops.settings import Settings, image_size
 from ops.state import update_state
 
 OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adamw")
+# local settings that change neither the trained weights nor the checkpoints (calibration runs after
+# the last checkpoint, on its own copy of the head)
+RESUME_NEUTRAL = ("num_workers", "threads", "calibrate", "calibration_fraction")
 
 
 @dataclass
@@ -148,7 +151,8 @@ def fingerprint(settings: Settings, prepared: PreparedData) -> str:
     s = settings.as_dict()
     relevant = {
         "hp": s["hyperparameters"],
-        "local": {k: v for k, v in s["local"].items() if k not in ("num_workers", "threads")},
+        # settings that do not change what is checkpointed: a run resumes across them
+        "local": {k: v for k, v in s["local"].items() if k not in RESUME_NEUTRAL},
         "data": [
             hashlib.sha1(prepared.lst_path(x).read_bytes()).hexdigest()
             for x in ("train", "validation")
@@ -321,7 +325,7 @@ def train_local(
     checkpointer = Checkpointer(artifacts / ".checkpoints" / fp)
     timings: dict[str, float] = {}
     run_mode = _train_head if local.mode == "head" else _train_images
-    history, how, model = run_mode(
+    history, how, model, calibration = run_mode(
         settings,
         built,
         train_items,
@@ -344,6 +348,7 @@ def train_local(
         if history and history[0]["epoch"] == 0
         else None,
         "timings": timings,
+        "calibration": calibration,
     }
     run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{built.backbone}-{local.mode}"
     out_dir = artifacts / run_id
@@ -358,6 +363,7 @@ def train_local(
         "local": settings.as_dict()["local"],
         "prepared_dir": str(prepared.root),
         "fingerprint": fp,
+        "calibration_temperature": calibration["temperature"],
     }
     _echo(f"exporting the artifact to {out_dir}")
     tar = export_artifact(
@@ -438,18 +444,16 @@ def _train_head(
         x_train.append(feats(train_items, "flip", "train features (flipped)"))
     timings["features_s"] = round(time.perf_counter() - t0, 1)
 
-    y_train = torch.tensor(_labels(train_items) * len(x_train))
+    y_train = torch.tensor(_labels(train_items))
     xt = torch.from_numpy(np.concatenate(x_train)).to(device)
-    yt = y_train.to(device)
+    yt = y_train.repeat(len(x_train)).to(device)
     xv = torch.from_numpy(x_val).to(device)
     yv = torch.tensor(_labels(val_items)).to(device)
 
     head = built.model.get_classifier().to(device)
-    optimizer = make_optimizer(head.parameters(), recipe)
-    steps_per_epoch = math.ceil(len(xt) / recipe.batch_size)
-    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
+    initial_head = {k: v.detach().clone() for k, v in head.state_dict().items()}
+    optimizer, scheduler, gen, step = head_trainer(head, xt, yt, recipe, settings.data.seed)
     loss_fn = torch.nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(settings.data.seed)
 
     def evaluate():
         head.eval()
@@ -460,23 +464,6 @@ def _train_head(
                 topk_accuracy(logits, yv, 1),
                 topk_accuracy(logits, yv, 5),
             )
-
-    def step(epoch):
-        head.train()
-        order = torch.randperm(len(xt), generator=gen).to(device)
-        total = 0.0
-        for i in range(0, len(xt), recipe.batch_size):
-            idx = order[i : i + recipe.batch_size]
-            loss = loss_fn(head(xt[idx]), yt[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if recipe.scheduler == "cosine":
-                scheduler.step()
-            total += loss.item() * len(idx)
-        if recipe.scheduler != "cosine":
-            scheduler.step()
-        return total / len(xt), steps_per_epoch
 
     state_fns = (
         lambda: {
@@ -503,8 +490,108 @@ def _train_head(
     t1 = time.perf_counter()
     history, how = fit(step, evaluate, state_fns, recipe, ckpt, resume, [before], callback)
     timings["head_training_s"] = round(time.perf_counter() - t1, 1)
-    model = built.model.cpu()
-    return history, how, model
+    calibration = {"temperature": 1.0, "skipped": "local.calibrate is off"}
+    if local.calibrate:
+        t2 = time.perf_counter()
+        fresh = torch.nn.Linear(head.in_features, head.out_features).to(device)
+        fresh.load_state_dict(initial_head)
+        calibration = _calibrate(
+            head, fresh, x_train, y_train, (xv, yv), recipe, history, settings, device
+        )
+        timings["calibration_s"] = round(time.perf_counter() - t2, 1)
+    return history, how, built.model.cpu(), calibration
+
+
+def _update(loss, optimizer, scheduler, recipe: Recipe) -> float:
+    """One optimizer step, plus the scheduler when it steps per batch (cosine); the loss value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if recipe.scheduler == "cosine":
+        scheduler.step()
+    return loss.item()
+
+
+def head_trainer(head, xt, yt, recipe: Recipe, seed: int):
+    """(optimizer, scheduler, RNG, one-epoch step) for a linear head on cached feature rows."""
+    import torch
+
+    optimizer = make_optimizer(head.parameters(), recipe)
+    steps_per_epoch = math.ceil(len(xt) / recipe.batch_size)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+
+    def step(epoch):
+        head.train()
+        order = torch.randperm(len(xt), generator=gen).to(xt.device)
+        total = 0.0
+        for i in range(0, len(xt), recipe.batch_size):
+            idx = order[i : i + recipe.batch_size]
+            loss = loss_fn(head(xt[idx]), yt[idx])
+            total += _update(loss, optimizer, scheduler, recipe) * len(idx)
+        if recipe.scheduler != "cosine":
+            scheduler.step()
+        return total / len(xt), steps_per_epoch
+
+    return optimizer, scheduler, gen, step
+
+
+def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, settings, device):
+    """Fit a softmax temperature on held-out training images and fold it into `head`.
+
+    A second head (`fresh_head`, the same starting point) trains with the same recipe and number of
+    epochs on the other images; its logits on the held-out ones fit T (ops/local/calibrate.py).
+    Held-out images leave every view (plain and flipped) of the calibration head's training data.
+    """
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from ops.local.calibrate import (
+        MIN_HOLDOUT,
+        fit_temperature,
+        fold_temperature,
+        holdout_split,
+        quality,
+    )
+
+    local = settings.local
+    kept, held = holdout_split(len(y_train), local.calibration_fraction, settings.data.seed)
+    epochs = max((row["epoch"] for row in history), default=0)
+    if len(held) < MIN_HOLDOUT or not kept or epochs < 1:
+        reason = f"{len(held)} held-out images (need {MIN_HOLDOUT})" if epochs else "no epochs"
+        _echo(f"calibration skipped: {reason}")
+        return {"temperature": 1.0, "skipped": reason}
+    xt = torch.from_numpy(np.concatenate([v[kept] for v in views])).to(device)
+    yt = y_train[kept].repeat(len(views)).to(device)
+    _, _, _, step = head_trainer(
+        fresh_head, xt, yt, dataclasses.replace(recipe, epochs=epochs), settings.data.seed
+    )
+    for epoch in range(1, epochs + 1):
+        step(epoch)
+    fresh_head.eval()
+    with torch.no_grad():
+        held_logits = fresh_head(torch.from_numpy(views[0][held]).to(device)).cpu()
+    temperature = fit_temperature(held_logits, y_train[held])
+    xv, yv = validation
+    head.eval()
+    with torch.no_grad():
+        before = quality(head(xv).cpu(), yv.cpu())
+        fold_temperature(head, temperature)
+        after = quality(head(xv).cpu(), yv.cpu())
+    _echo(
+        f"calibration: temperature {temperature:.3f} fitted on {len(held):,} held-out training "
+        f"images; validation ECE {before['ece']:.2%} -> {after['ece']:.2%}, "
+        f"NLL {before['nll']:.4f} -> {after['nll']:.4f}"
+    )
+    return {
+        "temperature": round(temperature, 5),
+        "holdout_images": len(held),
+        "validation_before": before,
+        "validation_after": after,
+    }
 
 
 # ---------------------------------------------------------------- partial / full (images)
@@ -613,13 +700,7 @@ def _train_images(
         bar = tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False)
         for x, y in bar:
             x, y = x.to(device), y.to(device)
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if recipe.scheduler == "cosine":
-                scheduler.step()
-            total += loss.item() * len(y)
+            total += _update(loss_fn(model(x), y), optimizer, scheduler, recipe) * len(y)
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.4f}")
         if recipe.scheduler != "cosine":
@@ -655,4 +736,4 @@ def _train_images(
     timings["training_s"] = round(time.perf_counter() - t1, 1)
     for p in model.parameters():
         p.requires_grad_(True)
-    return history, how, model.cpu()
+    return history, how, model.cpu(), {"temperature": 1.0, "skipped": "head mode only"}
