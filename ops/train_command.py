@@ -40,7 +40,9 @@ def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
     """Train a model on the prepared train/validation manifests.
 
     With backend "local" this trains here (PyTorch + timm) and writes a model artifact;
-    with "sagemaker" it submits the built-in image-classification training job.
+    in head mode (the default) it then fits a softmax temperature on 10 % held-out training
+    images so the served probabilities are calibrated (local.calibrate).
+    With "sagemaker" it submits the built-in image-classification training job.
     Either way the result is recorded in .dogbreed/state.json for `serve` / `deploy`.
     """
     settings = app.override(
