@@ -541,7 +541,8 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
     """Fit a softmax temperature on held-out training images and fold it into `head`.
 
     A second head (`fresh_head`, the same starting point) trains with the same recipe and number of
-    epochs on the other images; its logits on the held-out ones fit T (ops/local/calibrate.py).
+    epochs on the other images; its logits on the held-out ones fit T (ops/local/calibrate.py)
+    when they hold at least MIN_ERRORS mistakes (fewer make T noise).
     Held-out images leave every view (plain and flipped) of the calibration head's training data.
     """
     import dataclasses
@@ -550,6 +551,7 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
     import torch
 
     from ops.local.calibrate import (
+        MIN_ERRORS,
         MIN_HOLDOUT,
         fit_temperature,
         fold_temperature,
@@ -574,6 +576,14 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
     fresh_head.eval()
     with torch.no_grad():
         held_logits = fresh_head(torch.from_numpy(views[0][held]).to(device)).cpu()
+    errors = int((held_logits.argmax(1) != y_train[held]).sum())
+    if errors < MIN_ERRORS:
+        reason = (
+            f"{errors} of {len(held)} held-out images misclassified "
+            f"(need {MIN_ERRORS} to fit a temperature)"
+        )
+        _echo(f"calibration skipped: {reason}")
+        return {"temperature": 1.0, "skipped": reason, "holdout_images": len(held)}
     temperature = fit_temperature(held_logits, y_train[held])
     xv, yv = validation
     head.eval()
@@ -589,6 +599,7 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
     return {
         "temperature": round(temperature, 5),
         "holdout_images": len(held),
+        "holdout_errors": errors,
         "validation_before": before,
         "validation_after": after,
     }
