@@ -19,6 +19,11 @@ MIN_ERRORS = 20
 T_RANGE = (0.05, 20.0)
 
 
+def uncalibrated(reason: str, **details) -> dict:
+    """The calibration record of a model shipped without a temperature, and why."""
+    return {"temperature": 1.0, "skipped": reason, **details}
+
+
 def holdout_split(num_images: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(kept, held-out) image indices: a seeded random `fraction` of the images is held out."""
     import torch

@@ -23,6 +23,7 @@ a re-run with the same settings and data resumes from the last one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ import click
 
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
+from ops.local.calibrate import uncalibrated
 from ops.settings import Settings, image_size
 from ops.state import update_state
 
@@ -151,7 +153,6 @@ def fingerprint(settings: Settings, prepared: PreparedData) -> str:
     s = settings.as_dict()
     relevant = {
         "hp": s["hyperparameters"],
-        # settings that do not change what is checkpointed: a run resumes across them
         "local": {k: v for k, v in s["local"].items() if k not in RESUME_NEUTRAL},
         "data": [
             hashlib.sha1(prepared.lst_path(x).read_bytes()).hexdigest()
@@ -186,6 +187,24 @@ class Checkpointer:
         tmp = self.path.with_suffix(".tmp")
         torch.save(payload, tmp)
         os.replace(tmp, self.path)
+
+
+def _state_fns(parts: dict, gen=None) -> tuple[Callable[[], dict], Callable[[dict], None]]:
+    """(get, set) of the checkpointed state: each part's state_dict, plus the shuffling RNG."""
+
+    def get() -> dict:
+        state = {name: part.state_dict() for name, part in parts.items()}
+        if gen is not None:
+            state["rng"] = gen.get_state()
+        return state
+
+    def set_(state: dict) -> None:
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+        if gen is not None:
+            gen.set_state(state["rng"])
+
+    return get, set_
 
 
 def _echo(msg: str) -> None:
@@ -451,7 +470,7 @@ def _train_head(
     yv = torch.tensor(_labels(val_items)).to(device)
 
     head = built.model.get_classifier().to(device)
-    initial_head = {k: v.detach().clone() for k, v in head.state_dict().items()}
+    untrained_head = copy.deepcopy(head)  # the calibration head's starting point
     optimizer, scheduler, gen, step = head_trainer(head, xt, yt, recipe, settings.data.seed)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -465,20 +484,7 @@ def _train_head(
                 topk_accuracy(logits, yv, 5),
             )
 
-    state_fns = (
-        lambda: {
-            "head": head.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": gen.get_state(),
-        },
-        lambda s: (
-            head.load_state_dict(s["head"]),
-            optimizer.load_state_dict(s["optimizer"]),
-            scheduler.load_state_dict(s["scheduler"]),
-            gen.set_state(s["rng"]),
-        ),
-    )
+    state_fns = _state_fns({"head": head, "optimizer": optimizer, "scheduler": scheduler}, gen)
     vloss, top1, top5 = evaluate()
     before = {
         "epoch": 0,
@@ -490,13 +496,11 @@ def _train_head(
     t1 = time.perf_counter()
     history, how = fit(step, evaluate, state_fns, recipe, ckpt, resume, [before], callback)
     timings["head_training_s"] = round(time.perf_counter() - t1, 1)
-    calibration = {"temperature": 1.0, "skipped": "local.calibrate is off"}
+    calibration = uncalibrated("local.calibrate is off")
     if local.calibrate:
         t2 = time.perf_counter()
-        fresh = torch.nn.Linear(head.in_features, head.out_features).to(device)
-        fresh.load_state_dict(initial_head)
         calibration = _calibrate(
-            head, fresh, x_train, y_train, (xv, yv), recipe, history, settings, device
+            head, untrained_head, x_train, y_train, (xv, yv), recipe, history, settings, device
         )
         timings["calibration_s"] = round(time.perf_counter() - t2, 1)
     return history, how, built.model.cpu(), calibration
@@ -565,7 +569,7 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
     if len(held) < MIN_HOLDOUT or not kept or epochs < 1:
         reason = f"{len(held)} held-out images (need {MIN_HOLDOUT})" if epochs else "no epochs"
         _echo(f"calibration skipped: {reason}")
-        return {"temperature": 1.0, "skipped": reason}
+        return uncalibrated(reason)
     xt = torch.from_numpy(np.concatenate([v[kept] for v in views])).to(device)
     yt = y_train[kept].repeat(len(views)).to(device)
     _, _, _, step = head_trainer(
@@ -583,7 +587,7 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
             f"(need {MIN_ERRORS} to fit a temperature)"
         )
         _echo(f"calibration skipped: {reason}")
-        return {"temperature": 1.0, "skipped": reason, "holdout_images": len(held)}
+        return uncalibrated(reason, holdout_images=len(held))
     temperature = fit_temperature(held_logits, y_train[held])
     xv, yv = validation
     head.eval()
@@ -718,18 +722,7 @@ def _train_images(
             scheduler.step()
         return total / n, len(train_loader)
 
-    state_fns = (
-        lambda: {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-        },
-        lambda s: (
-            model.load_state_dict(s["model"]),
-            optimizer.load_state_dict(s["optimizer"]),
-            scheduler.load_state_dict(s["scheduler"]),
-        ),
-    )
+    state_fns = _state_fns({"model": model, "optimizer": optimizer, "scheduler": scheduler})
     history: list[dict] = []
     if not (resume and ckpt.load() is not None):
         vloss, top1, top5 = evaluate()
@@ -747,4 +740,4 @@ def _train_images(
     timings["training_s"] = round(time.perf_counter() - t1, 1)
     for p in model.parameters():
         p.requires_grad_(True)
-    return history, how, model.cpu(), {"temperature": 1.0, "skipped": "head mode only"}
+    return history, how, model.cpu(), uncalibrated("head mode only")
