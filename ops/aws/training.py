@@ -16,6 +16,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from ops.aws.session import connection_errors
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
 from ops.settings import Settings
@@ -298,19 +299,11 @@ def finish_training(
     return {"job_name": name, "status": status}
 
 
+@connection_errors("SageMaker training")
 def train_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
 ) -> dict[str, Any]:
     """Submit the training job; with `wait`, watch it and record the model for `deploy`."""
-    from ops.aws.session import connection_errors
-
-    with connection_errors("SageMaker training"):
-        return _train_sagemaker(settings, wait, poll_seconds, console)
-
-
-def _train_sagemaker(
-    settings: Settings, wait: bool, poll_seconds: float | None, console: Any
-) -> dict[str, Any]:
     from ops.aws.watch import make_console, watch_training_job
 
     console = console or make_console()

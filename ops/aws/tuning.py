@@ -14,6 +14,7 @@ from typing import Any
 import botocore.exceptions
 import click
 
+from ops.aws.session import connection_errors
 from ops.aws.training import (
     aws_tags,
     image_uri,
@@ -363,19 +364,11 @@ def finish_tuning(
     return tuning_record
 
 
+@connection_errors("SageMaker tuning")
 def tune_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
 ) -> dict[str, Any]:
     """Submit the tuning job; with `wait`, watch it and record the best model."""
-    from ops.aws.session import connection_errors
-
-    with connection_errors("SageMaker tuning"):
-        return _tune_sagemaker(settings, wait, poll_seconds, console)
-
-
-def _tune_sagemaker(
-    settings: Settings, wait: bool, poll_seconds: float | None, console: Any
-) -> dict[str, Any]:
     from ops.aws.watch import make_console
 
     console = console or make_console()
