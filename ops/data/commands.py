@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 
 
 @click.group()

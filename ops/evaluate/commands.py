@@ -1,4 +1,4 @@
-"""`dogbreed evaluate` (the report through the API) and `dogbreed demo` (the whole pipeline locally)."""
+"""`dogbreed evaluate`: the report of a model through the API (or an endpoint)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,8 @@ from pathlib import Path
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 from ops.errors import DogbreedError
-
-
-def child_global_args(app) -> list[str]:
-    """The global options of this invocation, for child `dogbreed` processes."""
-    args: list[str] = []
-    if app.config:
-        args += ["--config", str(app.config)]
-    for key, value in app.overrides.items():
-        if key == "project.backend":
-            args += ["--backend", str(value)]
-        else:
-            args += ["--set", f"{key}={value}"]
-    return args
 
 
 @click.command()
@@ -130,10 +117,10 @@ def evaluate(
 
             target = endpoint_target(endpoint, settings, PreparedData(prepared).check().classes())
         elif local_stack:
-            from ops.evaluate.stack import LocalStack
+            from ops.pipeline.stack import ServeProcess, child_global_args
 
             click.echo("starting the local stack (dogbreed serve --api)...")
-            stack = LocalStack(artifact=artifact, global_args=child_global_args(app)).start()
+            stack = ServeProcess(artifact=artifact, global_args=child_global_args(app)).start()
             target = url_target(stack.api_url, None, settings, model=stack.model)
         else:
             from ops.serving.commands import default_api
@@ -167,41 +154,4 @@ def evaluate(
         raise DogbreedError(f"{result.summary()}; re-run to retry (report: {result.files.html})")
 
 
-@click.command()
-@click.option(
-    "--quick",
-    is_flag=True,
-    help="10 breeds, the lighter Lite0 backbone, no flipped views, 5 epochs: a few minutes.",
-)
-@click.option(
-    "--source",
-    help="Dataset source for `data fetch` (default: data.source, else ../shared/stanford-dogs "
-    "when present, else the official URLs).",
-)
-@click.option("--epochs", type=int, help="Training epochs (default: the settings; --quick: 5).")
-@click.option("--limit", type=int, help="Evaluate at most N validation images.")
-@pass_app
-def demo(app, quick, source, epochs, limit):
-    """The whole pipeline on this machine with the local backend, one command per stage.
-
-    \b
-    data fetch -> data prepare -> train -> serve (model + POST /classify) -> evaluate
-    Each stage runs as its own `dogbreed` command, so any of them can be re-run alone; stages
-    that are already done finish quickly (fetch, prepare and the feature cache are idempotent).
-    The servers it starts are stopped at the end, also on failure or Ctrl-C. Prints the path
-    of the HTML report.
-    """
-    from ops.evaluate.demo import run_demo
-
-    report = run_demo(
-        app.settings,
-        global_args=child_global_args(app),
-        quick=quick,
-        source=source,
-        epochs=epochs,
-        limit=limit,
-    )
-    click.secho(f"Demo finished. Report: {report}", fg="green")
-
-
-COMMANDS = [evaluate, demo]
+COMMANDS = [evaluate]

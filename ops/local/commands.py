@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 from ops.errors import DogbreedError
 
 ARTIFACT_HELP = "Model artifact folder or model.tar.gz (default: the last `dogbreed train`, local)."

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 from ops.errors import DogbreedError
 
 BATCH = 16  # images per POST: the handler's default MAX_IMAGES

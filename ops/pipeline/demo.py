@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ops.errors import DogbreedError
-from ops.evaluate.stack import LocalStack, cli_command
+from ops.pipeline.stack import ServeProcess, cli_command
 
 QUICK_CLASSES = 10
 QUICK_EPOCHS = 5
@@ -159,7 +159,7 @@ def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Pa
     serve_args = ["serve", "--api", "--port", "0", "--api-port", "0", "--artifact", artifact]
     stages.banner("serve the model + local POST /classify", serve_args)
     start = time.monotonic()
-    stack = LocalStack(artifact=Path(artifact), global_args=args)
+    stack = ServeProcess(artifact=Path(artifact), global_args=args)
     try:
         stack.start()
         stages.timings.append(("serve (until ready)", time.monotonic() - start))
