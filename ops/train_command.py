@@ -52,9 +52,17 @@ def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
         local__backbone=backbone,
     )
     if settings.backend == "local":
-        from ops.local.train import train_local
+        from ops.local.training import train_local
+        from ops.local.training.loop import fmt_eta
+        from ops.state import update_state
 
-        train_local(settings, resume=resume)
+        record = train_local(settings, resume=resume)
+        update_state("training", record)
+        metrics = record["metrics"]
+        top1 = metrics["validation_top1"]
+        done = f"done in {fmt_eta(metrics['timings']['total_s'])}"
+        click.echo(f"{done}: validation top-1 {top1:.2%}" if top1 is not None else "done", err=True)
+        click.echo(record["model_tar"])
     else:
         from ops.aws.training import train_sagemaker
 
