@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from ops.context import pass_app
+from ops.options import data_option
 
 
 @click.command()
-@click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared data folder (default: data.prepared_dir).",
-)
+@data_option()
 @click.option("--epochs", type=int, help="Override hyperparameters.epochs.")
 @click.option(
     "--mode",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
+from ops.options import api_key_option, artifact_option, data_option, out_option, quiet_option
 
 
 @click.command()
@@ -21,17 +20,8 @@ from ops.errors import DogbreedError
     is_flag=True,
     help="Start `dogbreed serve --api` for this run (last trained model, or --artifact), stop it after.",
 )
-@click.option(
-    "--artifact",
-    type=click.Path(path_type=Path),
-    help="With --local: the model artifact to serve (default: the last `dogbreed train`).",
-)
-@click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared data folder (default: data.prepared_dir).",
-)
+@artifact_option("With --local: the model artifact to serve (default: the last `dogbreed train`).")
+@data_option()
 @click.option(
     "--split",
     type=click.Choice(["validation", "train"]),
@@ -42,22 +32,15 @@ from ops.errors import DogbreedError
 @click.option(
     "--limit", type=int, help="At most N images, spread over all classes (evaluate.limit)."
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Report folder (default: <evaluate.reports_dir>/<split>-<run id>).",
-)
-@click.option(
-    "--api-key", help="x-api-key for a deployed API (default: evaluate.api_key or state)."
-)
+@out_option("Report folder (default: <evaluate.reports_dir>/<split>-<run id>).")
+@api_key_option("x-api-key for a deployed API (default: evaluate.api_key or state).")
 @click.option(
     "--batch-size", type=click.IntRange(1, 64), help="Images per request (evaluate.batch_size)."
 )
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), help="Requests in flight (evaluate.concurrency)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 @pass_app
 def evaluate(
     app,

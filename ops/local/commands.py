@@ -12,14 +12,13 @@ import click
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
-
-ARTIFACT_HELP = "Model artifact folder or model.tar.gz (default: the last `dogbreed train`, local)."
+from ops.options import artifact_option, host_option, json_option, port_option
 
 
 @click.command()
-@click.option("--artifact", type=click.Path(path_type=Path), help=ARTIFACT_HELP)
-@click.option("--host", help="Interface to listen on (default: serve.host, loopback).")
-@click.option("--port", type=int, help="Model server port (default: serve.port; 0 = any free).")
+@artifact_option()
+@host_option("Interface to listen on (default: serve.host, loopback).")
+@port_option("Model server port (default: serve.port; 0 = any free).")
 @click.option(
     "--endpoint-name", help="Endpoint name boto3 callers use (default: serve.endpoint_name)."
 )
@@ -29,9 +28,7 @@ ARTIFACT_HELP = "Model artifact folder or model.tar.gz (default: the last `dogbr
     show_default=True,
     help="Also serve the local API Gateway (POST /classify through the Lambda handler).",
 )
-@click.option(
-    "--api-port", type=int, help="Local API port (default: serve.api_port; 0 = any free)."
-)
+@port_option("Local API port (default: serve.api_port; 0 = any free).", name="--api-port")
 @click.option(
     "--threads", type=int, help="ONNX Runtime threads (default: local.threads; 0 = all cores)."
 )
@@ -105,7 +102,7 @@ def _print_banner(stack) -> None:
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--artifact", type=click.Path(path_type=Path), help=ARTIFACT_HELP)
+@artifact_option()
 @click.option(
     "--top-k",
     type=click.IntRange(1, 1000),
@@ -113,7 +110,7 @@ def _print_banner(stack) -> None:
     show_default=True,
     help="How many breeds to show per image.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@json_option()
 @pass_app
 def predict(app, images, artifact, top_k, as_json):
     """Classify local images with a trained model, in this process (no server needed).
