@@ -125,7 +125,9 @@ def predict(app, images, artifact, top_k, as_json):
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
-        _print_tables(results)
+        from ops.breed_table import print_predictions
+
+        print_predictions(results)
     failed = [r for r in results if "error" in r]
     if failed:
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
@@ -159,26 +161,6 @@ def predict_files(runtime, paths: list[Path], top_k: int = 5) -> list[dict]:
         for slot, row in zip(slots, probs, strict=True):
             results[slot]["predictions"] = [p.as_dict() for p in runtime.top_k(row, top_k)]
     return results
-
-
-def _print_tables(results: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for result in results:
-        if "error" in result:
-            click.secho(f"{result['image']}: {result['error']}", fg="red", err=True)
-            continue
-        console.print(result["image"], style="bold", markup=False, soft_wrap=True)
-        table = Table()
-        table.add_column("#", justify="right")
-        table.add_column("breed")
-        table.add_column("wnid")
-        table.add_column("probability", justify="right")
-        for rank, p in enumerate(result["predictions"], 1):
-            table.add_row(str(rank), p["breed"], p["wnid"], f"{p['probability']:.2%}")
-        console.print(table)
 
 
 def _signing_hints() -> list[str]:

@@ -78,30 +78,12 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
-        print_tables(results)
+        from ops.breed_table import print_predictions
+
+        print_predictions(results)
     failed = [r for r in results if "error" in r]
     if failed:
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
-
-
-def print_tables(results: list[dict]) -> None:
-    """One rich table of top-k breeds per image; errors in red on stderr."""
-    from rich.console import Console
-    from rich.table import Table
-
-    out, err = Console(), Console(stderr=True)
-    for result in results:
-        if "error" in result:
-            err.print(f"[red]{result['image']}: {result['error']}[/red]")
-            continue
-        table = Table(title=result["image"], title_justify="left")
-        table.add_column("#", justify="right")
-        table.add_column("breed")
-        table.add_column("wnid")
-        table.add_column("probability", justify="right")
-        for rank, p in enumerate(result["predictions"], 1):
-            table.add_row(str(rank), str(p["breed"]), str(p["wnid"]), f"{p['probability']:.2%}")
-        out.print(table)
 
 
 @click.command()
