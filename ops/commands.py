@@ -11,7 +11,8 @@ COMMAND_MODULES = (
     "ops.data.commands",  # data fetch / prepare / info / upload
     "ops.train_command",  # train (local or sagemaker)
     "ops.aws.commands",  # tune, jobs
-    "ops.local.commands",  # serve, predict
+    "ops.pipeline.serve_command",  # serve (model server + local API)
+    "ops.local.commands",  # predict
     "ops.serving.commands",  # classify, deploy, destroy, api
     "ops.evaluate.commands",  # evaluate
     "ops.pipeline.commands",  # demo

@@ -132,7 +132,7 @@ def _sigterm_as_interrupt():
 
 
 def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Path:
-    from ops.state import get_record
+    from ops.training_record import read_training
 
     begin = time.monotonic()
 
@@ -151,8 +151,8 @@ def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Pa
         str(prepared),
         *(["--epochs", str(epochs)] if epochs else []),
     )
-    training = get_record("training") or {}
-    artifact = training.get("artifact_dir")
+    training = read_training()
+    artifact = training.artifact if training and training.backend == "local" else None
     if not artifact:
         raise DogbreedError("training finished but recorded no artifact in the state file")
 

@@ -41,7 +41,7 @@ def cli_command(*args: str, global_args: list[str] | None = None) -> list[str]:
 class ServeProcess:
     """The local model server + local POST /classify in a child process (context manager).
 
-    Not ops.local.stack.LocalStack: that one runs both servers in this process and is what the
+    Not ops.pipeline.local_stack.LocalStack: that one runs both servers in this process and is what the
     child (`dogbreed serve --api`) itself starts; this one only owns the child's lifetime.
     """
 

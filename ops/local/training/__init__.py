@@ -34,6 +34,7 @@ from ops.errors import DogbreedError
 from ops.local.training.loop import Checkpointer, TrainingInterrupted, echo, fingerprint
 from ops.local.training.recipe import Recipe, make_recipe
 from ops.settings import Settings, image_size
+from ops.training_record import common_fields
 
 __all__ = ["TrainingInterrupted", "make_recipe", "train_local"]
 
@@ -154,11 +155,11 @@ def _export(settings, prepared, built, model, recipe: Recipe, fp: str, metrics: 
         model.cpu().eval(), prepared.classes_path, built.preprocessing, out_dir, metadata, metrics
     )
     _update_latest(artifacts, run_id)
+    record_metrics = {k: v for k, v in metrics.items() if k != "history"}
     return {
-        "backend": "local",
+        **common_fields("local", str(out_dir), None, str(out_dir / "classes.json"), record_metrics),
         "artifact_dir": str(out_dir),
         "model_tar": str(tar),
-        "metrics": {k: v for k, v in metrics.items() if k != "history"},
         "settings": settings.as_dict(),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
