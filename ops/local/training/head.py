@@ -11,7 +11,7 @@ import math
 import time
 
 from ops.local.training.calibrate import uncalibrated
-from ops.local.training.loop import checkpoint_state, echo, fit
+from ops.local.training.loop import before_training, checkpoint_state, echo, fit
 from ops.local.training.recipe import Recipe, make_optimizer, make_scheduler, optimizer_step
 from ops.metrics import top_k_accuracy
 
@@ -90,14 +90,7 @@ def train_head(
     state_fns = checkpoint_state(
         {"head": head, "optimizer": optimizer, "scheduler": scheduler}, gen
     )
-    vloss, top1, top5 = evaluate()
-    before = {
-        "epoch": 0,
-        "val_loss": round(vloss, 5),
-        "val_top1": round(top1, 5),
-        "val_top5": round(top5, 5),
-    }
-    echo(f"before training ({built.head_init} head): val top-1 {top1:.2%}  top-5 {top5:.2%}")
+    before = before_training(evaluate, built.head_init)
     t1 = time.perf_counter()
     history, how = fit(step, evaluate, state_fns, recipe, ckpt, resume, [before], callback)
     timings["head_training_s"] = round(time.perf_counter() - t1, 1)

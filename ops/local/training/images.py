@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ops.local.training.calibrate import uncalibrated
-from ops.local.training.loop import checkpoint_state, echo, fit
+from ops.local.training.loop import before_training, checkpoint_state, fit
 from ops.local.training.recipe import make_optimizer, make_scheduler, optimizer_step
 from ops.metrics import top_k_accuracy
 
@@ -131,16 +131,7 @@ def train_images(
     state_fns = checkpoint_state({"model": model, "optimizer": optimizer, "scheduler": scheduler})
     history: list[dict] = []
     if not (resume and ckpt.load() is not None):
-        vloss, top1, top5 = evaluate()
-        history = [
-            {
-                "epoch": 0,
-                "val_loss": round(vloss, 5),
-                "val_top1": round(top1, 5),
-                "val_top5": round(top5, 5),
-            }
-        ]
-        echo(f"before training ({built.head_init} head): val top-1 {top1:.2%}  top-5 {top5:.2%}")
+        history = [before_training(evaluate, built.head_init)]
     t1 = time.perf_counter()
     history, how = fit(step, evaluate, state_fns, recipe, ckpt, resume, history, callback)
     timings["training_s"] = round(time.perf_counter() - t1, 1)

@@ -98,6 +98,18 @@ class TrainingInterrupted(Exception):
     """Raised by a callback to stop training after a checkpoint (used by tests)."""
 
 
+def before_training(evaluate: Callable[[], tuple[float, float, float]], head_init: str) -> dict:
+    """Epoch 0 of the history: validation figures of the untrained (or ImageNet-initialised) head."""
+    vloss, top1, top5 = evaluate()
+    echo(f"before training ({head_init} head): val top-1 {top1:.2%}  top-5 {top5:.2%}")
+    return {
+        "epoch": 0,
+        "val_loss": round(vloss, 5),
+        "val_top1": round(top1, 5),
+        "val_top5": round(top5, 5),
+    }
+
+
 def fit(
     step_fn: Callable[[int], tuple[float, int]],
     eval_fn: Callable[[], tuple[float, float, float]],
