@@ -110,6 +110,25 @@ def before_training(evaluate: Callable[[], tuple[float, float, float]], head_ini
     }
 
 
+def _epoch_row(epoch, epochs, loss, steps, validation, t0: float, eta: float) -> dict:
+    """One history row (printed as a progress line): train loss, validation loss/top-1/top-5."""
+    val_loss, top1, top5 = validation
+    row = {
+        "epoch": epoch,
+        "train_loss": round(loss, 5),
+        "val_loss": round(val_loss, 5),
+        "val_top1": round(top1, 5),
+        "val_top5": round(top5, 5),
+        "steps": steps,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    echo(
+        f"epoch {epoch}/{epochs}  steps {steps}  loss {loss:.4f}  "
+        f"val top-1 {top1:.2%}  top-5 {top5:.2%}  ({row['seconds']:.1f}s, ETA {fmt_eta(eta)})"
+    )
+    return row
+
+
 def fit(
     step_fn: Callable[[int], tuple[float, int]],
     eval_fn: Callable[[], tuple[float, float, float]],
@@ -140,20 +159,8 @@ def fit(
         val_loss, top1, top5 = eval_fn()
         per_epoch = (time.perf_counter() - t_start) / done_epochs
         eta = per_epoch * (recipe.epochs - epoch)
-        row = {
-            "epoch": epoch,
-            "train_loss": round(loss, 5),
-            "val_loss": round(val_loss, 5),
-            "val_top1": round(top1, 5),
-            "val_top5": round(top5, 5),
-            "steps": steps,
-            "seconds": round(time.perf_counter() - t0, 2),
-        }
+        row = _epoch_row(epoch, recipe.epochs, loss, steps, (val_loss, top1, top5), t0, eta)
         history.append(row)
-        echo(
-            f"epoch {epoch}/{recipe.epochs}  steps {steps}  loss {loss:.4f}  "
-            f"val top-1 {top1:.2%}  top-5 {top5:.2%}  ({row['seconds']:.1f}s, ETA {fmt_eta(eta)})"
-        )
         if top1 > best + recipe.tolerance:
             best, bad = top1, 0
         else:
