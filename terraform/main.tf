@@ -93,6 +93,8 @@ module "lambda" {
   endpoint_max_concurrency = local.endpoint_concurrency
   api_timeout_ms           = var.api_integration_timeout_ms
   max_images               = var.max_images
+  max_image_bytes          = var.max_image_bytes
+  max_payload_bytes        = var.max_payload_bytes
   log_retention_days       = var.log_retention_days
 }
 

@@ -186,6 +186,18 @@ variable "max_images" {
   default     = 16
 }
 
+variable "max_image_bytes" {
+  description = "Bytes per decoded image (handler MAX_IMAGE_BYTES); base64-encoded it must fit in max_payload_bytes."
+  type        = number
+  default     = 4194304
+}
+
+variable "max_payload_bytes" {
+  description = "Largest request body (handler MAX_PAYLOAD_BYTES): at most Lambda's 6 MB synchronous payload (API Gateway allows 10 MB)."
+  type        = number
+  default     = 6000000
+}
+
 variable "stage_name" {
   description = "API Gateway stage name."
   type        = string
