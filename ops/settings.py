@@ -47,6 +47,11 @@ class AwsSettings:
     max_run_seconds: int = 36000
     use_spot: bool = True
     max_wait_seconds: int = 72000
+    # what `train` runs on SageMaker: "builtin" (the image-classification algorithm) or "recipe"
+    # (this project's trainer, local.* settings, on the PyTorch training container; ops/aws/recipe_job.py)
+    algorithm: str = "builtin"
+    pytorch_version: str = "2.8.0"  # the recipe job's PyTorch training container (newest in the SDK)
+    python_version: str = "py312"
     upload_concurrency: int = 16
     poll_seconds: float = 30.0  # how often `train`/`tune` ask SageMaker for a job's status
     # On-demand USD/hour used for the cost estimate shown while a job runs.
@@ -365,6 +370,11 @@ def validate(settings: Settings) -> None:
         raise DogbreedError("data.crop must be 'none' or 'boxes'", exit_code=2)
     if not 0 < settings.data.val_fraction < 1:
         raise DogbreedError("data.val_fraction must be between 0 and 1", exit_code=2)
+    if settings.aws.algorithm not in ("builtin", "recipe"):
+        raise DogbreedError(
+            f"aws.algorithm must be 'builtin' or 'recipe', not {settings.aws.algorithm!r}",
+            exit_code=2,
+        )
     if settings.local.mode not in ("head", "partial", "full"):
         raise DogbreedError("local.mode must be 'head', 'partial' or 'full'", exit_code=2)
     if not 0 < settings.local.calibration_fraction < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.context import pass_app
+from ops.errors import DogbreedError
 from ops.options import data_option
 
 
@@ -24,19 +25,28 @@ from ops.options import data_option
     help="Local backend: continue from the last checkpoint of an interrupted run.",
 )
 @click.option(
+    "--algorithm",
+    type=click.Choice(["builtin", "recipe"]),
+    help="SageMaker backend: the built-in image-classification algorithm, or this project's "
+    "recipe (the local trainer and its local.* settings) on the PyTorch training container "
+    "(default: aws.algorithm, builtin).",
+)
+@click.option(
     "--wait/--no-wait",
     default=True,
     show_default=True,
     help="SageMaker backend: watch the job until it ends.",
 )
 @pass_app
-def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
+def train(app, prepared_dir, epochs, mode, backbone, resume, algorithm, wait):
     """Train a model on the prepared train/validation manifests.
 
     With backend "local" this trains here (PyTorch + timm) and writes a model artifact;
     in head mode (the default) it then fits a softmax temperature on 10 % held-out training
     images so the served probabilities are calibrated (local.calibrate).
-    With "sagemaker" it submits the built-in image-classification training job.
+    With "sagemaker" it submits the built-in image-classification training job, or with
+    --algorithm recipe the same trainer as the local backend (--mode/--backbone apply; several
+    instances train data-parallel, one process per GPU).
     Either way the result is recorded in .dogbreed/state.json for `serve` / `deploy`.
     """
     settings = app.override(
@@ -44,7 +54,12 @@ def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
         hyperparameters__epochs=epochs,
         local__mode=mode,
         local__backbone=backbone,
+        aws__algorithm=algorithm,
     )
+    if settings.backend == "local" and algorithm == "builtin":
+        raise DogbreedError(
+            "the built-in algorithm runs only on SageMaker", exit_code=2, hint="--backend sagemaker"
+        )
     if settings.backend == "local":
         from ops.local.training import train_local
         from ops.local.training.loop import fmt_eta
@@ -57,6 +72,10 @@ def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
         done = f"done in {fmt_eta(metrics['timings']['total_s'])}"
         click.echo(f"{done}: validation top-1 {top1:.2%}" if top1 is not None else "done", err=True)
         click.echo(record["model_tar"])
+    elif settings.aws.algorithm == "recipe":
+        from ops.aws.recipe_job import train_recipe_sagemaker
+
+        train_recipe_sagemaker(settings, wait=wait)
     else:
         from ops.aws.training import train_sagemaker
 

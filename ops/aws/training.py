@@ -41,14 +41,20 @@ def job_name(project: str, now: datetime | None = None, max_len: int = MAX_JOB_N
     return f"{prefix}-{suffix}"
 
 
-def image_uri(region: str) -> str:
-    """The algorithm's training image in `region`, from the SageMaker SDK's table (slow import)."""
+def sdk_image_uris():
+    """The SageMaker SDK's image table module, imported quietly (slow import)."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     config_logger = logging.getLogger("sagemaker.config")
     if config_logger.level == logging.NOTSET:  # the SDK logs its config search at INFO
         config_logger.setLevel(logging.WARNING)
     from sagemaker import image_uris
 
+    return image_uris
+
+
+def image_uri(region: str) -> str:
+    """The algorithm's training image in `region`, from the SageMaker SDK's table."""
+    image_uris = sdk_image_uris()
     try:
         return image_uris.retrieve(ALGORITHM, region)
     except ValueError as exc:
@@ -148,6 +154,13 @@ def check_job_rules(settings: Settings, info: dict[str, Any] | None) -> None:
             " (dist_sync or dist_async) for multi-instance training",
             exit_code=2,
         )
+    check_spot(settings)
+    check_resize(settings.hyperparameters, info)
+
+
+def check_spot(settings: Settings) -> None:
+    """Managed spot training: MaxWait >= MaxRun, and checkpoints somewhere (any training job)."""
+    aws = settings.aws
     if aws.use_spot:
         if aws.max_wait_seconds < aws.max_run_seconds:
             raise DogbreedError(
@@ -161,7 +174,6 @@ def check_job_rules(settings: Settings, info: dict[str, Any] | None) -> None:
                 f" ({SPOT_DOC})",
                 exit_code=2,
             )
-    check_resize(settings.hyperparameters, info)
 
 
 def resource_config(settings: Settings) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
+from ops.local.training.distributed import World
 from ops.local.training.loop import Checkpointer, TrainingInterrupted, echo, fingerprint
 from ops.local.training.recipe import Recipe, make_recipe
 from ops.settings import Settings, image_size
@@ -40,20 +41,38 @@ __all__ = ["TrainingInterrupted", "make_recipe", "train_local"]
 
 
 def train_local(
-    settings: Settings, resume: bool = True, callback: Callable[[dict], None] | None = None
+    settings: Settings,
+    resume: bool = True,
+    callback: Callable[[dict], None] | None = None,
+    *,
+    world: World | None = None,
+    checkpoint_root: Path | None = None,
 ) -> dict:
-    """Train with the local backend and export the artifact; returns the "training" record."""
+    """Train with the local backend and export the artifact; returns the "training" record.
+
+    `world` (distributed.py) makes this one of several data-parallel processes: only rank 0
+    checkpoints and exports, and the other ranks return the metrics alone. `checkpoint_root`
+    replaces <artifacts_dir>/.checkpoints (SageMaker's /opt/ml/checkpoints, synced with S3).
+    """
     import torch
 
     from ops.local.model import build_model, select_device
 
     local, hp = settings.local, settings.hyperparameters
+    world = world or World()
+    if world.distributed and local.mode == "head":
+        raise DogbreedError(
+            "head mode trains on one process (its features are cached once); "
+            "distributed training needs local.mode partial or full",
+            exit_code=2,
+        )
     prepared, train_items, val_items = _checked_data(settings)
     recipe = make_recipe(settings)
     if local.threads:
         torch.set_num_threads(local.threads)
     torch.manual_seed(settings.data.seed)
-    device = select_device(local.device)
+    device = world.device(select_device(local.device))
+    world.init(device)
     t_begin = time.perf_counter()
     built = build_model(
         local.backbone,
@@ -72,26 +91,23 @@ def train_local(
     )
     fp = fingerprint(settings, prepared)
     artifacts = settings.resolve(local.artifacts_dir)
-    checkpointer = Checkpointer(artifacts / ".checkpoints" / fp)
-    timings: dict[str, float] = {}
-    if local.mode == "head":
-        from ops.local.training.head import train_head as run_mode
-    else:
-        from ops.local.training.images import train_images as run_mode
-    history, how, model, calibration = run_mode(
-        settings,
-        built,
-        train_items,
-        val_items,
-        recipe,
-        device,
-        checkpointer,
-        resume,
-        callback,
-        timings,
+    checkpointer = Checkpointer(
+        (checkpoint_root or artifacts / ".checkpoints") / fp, writer=world.is_writer
     )
+    timings: dict[str, float] = {}
+    args = (settings, built, train_items, val_items, recipe, device, checkpointer, resume)
+    if local.mode == "head":
+        from ops.local.training.head import train_head
+
+        history, how, model, calibration = train_head(*args, callback, timings)
+    else:
+        from ops.local.training.images import train_images
+
+        history, how, model, calibration = train_images(*args, callback, timings, world=world)
     timings["total_s"] = round(time.perf_counter() - t_begin, 1)
     metrics = _metrics(history, how, timings, calibration)
+    if not world.is_writer:
+        return {"rank": world.rank, "metrics": metrics}
     return _export(settings, prepared, built, model, recipe, fp, metrics)
 
 

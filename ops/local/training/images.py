@@ -48,10 +48,12 @@ class ImageDataset:
 
 
 def train_images(
-    settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings
+    settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings, world
 ):
     """Partial/full training on images; (history, how it stopped, model, calibration record).
 
+    In a distributed `world` the model is wrapped in DistributedDataParallel, each process
+    trains on its DistributedSampler share and validates its shard; losses and hits are summed.
     Over 60 lines: the loaders, the eval/step closures and the loop share one model and
     optimizer; split apart they would pass eight arguments around.
     """
@@ -68,20 +70,24 @@ def train_images(
             for p in module.parameters():
                 p.requires_grad_(True)
     params = [p for p in model.parameters() if p.requires_grad]
+    trained = _data_parallel(model, device, world)  # what the training steps call
     try:
         augment = augmentations(recipe.augmentation, built.preprocessing)
     except ImportError:
         augment = None
     loader_args = {"num_workers": local.num_workers, "persistent_workers": local.num_workers > 0}
+    train_set = ImageDataset(train_items, built.preprocessing, augment)
+    sampler = _sampler(train_set, world, settings.data.seed)
     train_loader = torch.utils.data.DataLoader(
-        ImageDataset(train_items, built.preprocessing, augment),
+        train_set,
         batch_size=recipe.batch_size,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         generator=torch.Generator().manual_seed(settings.data.seed),
         **loader_args,
     )
     val_loader = torch.utils.data.DataLoader(
-        ImageDataset(val_items, built.preprocessing),
+        ImageDataset(world.shard(val_items), built.preprocessing),
         batch_size=max(32, recipe.batch_size),
         **loader_args,
     )
@@ -101,31 +107,34 @@ def train_images(
 
     def evaluate():
         model.eval()
-        total, n, logits_all, labels_all = 0.0, 0, [], []
+        total, n, hits1, hits5 = 0.0, 0, 0.0, 0.0
         with torch.no_grad():
             for x, y in val_loader:
                 x, y = x.to(device), y.to(device)
                 out = model(x)
                 total += float(loss_fn(out, y)) * len(y)
                 n += len(y)
-                logits_all.append(out)
-                labels_all.append(y)
-        logits, labels = torch.cat(logits_all), torch.cat(labels_all)
-        return total / n, top_k_accuracy(logits, labels, 1), top_k_accuracy(logits, labels, 5)
+                hits1 += top_k_accuracy(out, y, 1) * len(y)
+                hits5 += top_k_accuracy(out, y, 5) * len(y)
+        total, n, hits1, hits5 = world.sum([total, n, hits1, hits5], device)
+        return total / n, hits1 / n, hits5 / n
 
     def step(epoch):
         from tqdm import tqdm
 
         training_mode()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         total, n = 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False)
         for x, y in bar:
             x, y = x.to(device), y.to(device)
-            total += optimizer_step(loss_fn(model(x), y), optimizer, scheduler, recipe) * len(y)
+            total += optimizer_step(loss_fn(trained(x), y), optimizer, scheduler, recipe) * len(y)
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.4f}")
         if recipe.scheduler != "cosine":
             scheduler.step()
+        total, n = world.sum([total, n], device)
         return total / n, len(train_loader)
 
     state_fns = checkpoint_state({"model": model, "optimizer": optimizer, "scheduler": scheduler})
@@ -138,3 +147,24 @@ def train_images(
     for p in model.parameters():
         p.requires_grad_(True)
     return history, how, model.cpu(), uncalibrated("head mode only")
+
+
+def _data_parallel(model, device, world):
+    """The module the training steps call: DistributedDataParallel over `model` when distributed."""
+    if not world.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def _sampler(dataset, world, seed: int):
+    """Each process's shuffled share of the training set (None: the loader shuffles alone)."""
+    if not world.distributed:
+        return None
+    from torch.utils.data.distributed import DistributedSampler
+
+    return DistributedSampler(
+        dataset, num_replicas=world.size, rank=world.rank, shuffle=True, seed=seed
+    )

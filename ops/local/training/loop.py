@@ -21,7 +21,14 @@ from ops.settings import Settings
 
 # local settings that change neither the trained weights nor the checkpoints (calibration runs after
 # the last checkpoint, on its own copy of the head)
-RESUME_NEUTRAL = ("num_workers", "threads", "calibrate", "calibration_fraction")
+RESUME_NEUTRAL = (
+    "num_workers",
+    "threads",
+    "calibrate",
+    "calibration_fraction",
+    "artifacts_dir",  # where the checkpoints live already
+    "cache_dir",  # features, not weights
+)
 
 
 def fingerprint(settings: Settings, prepared: PreparedData) -> str:
@@ -40,11 +47,12 @@ def fingerprint(settings: Settings, prepared: PreparedData) -> str:
 
 
 class Checkpointer:
-    """One checkpoint file per run fingerprint, written atomically."""
+    """One checkpoint file per run fingerprint, written atomically (only by the writing process)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, writer: bool = True):
         self.folder = folder
         self.path = folder / "checkpoint.pt"
+        self.writer = writer  # False on every distributed rank but 0: they read, never write
 
     def load(self) -> dict | None:
         import torch
@@ -59,6 +67,8 @@ class Checkpointer:
     def save(self, payload: dict) -> None:
         import torch
 
+        if not self.writer:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         torch.save(payload, tmp)
