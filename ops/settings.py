@@ -50,7 +50,8 @@ class AwsSettings:
     # what `train` runs on SageMaker: "builtin" (the image-classification algorithm) or "recipe"
     # (this project's trainer, local.* settings, on the PyTorch training container; ops/aws/recipe_job.py)
     algorithm: str = "builtin"
-    pytorch_version: str = "2.8.0"  # the recipe job's PyTorch training container (newest in the SDK)
+    # the recipe job's PyTorch training container: the newest PyTorch DLC the pinned SDK knows
+    pytorch_version: str = "2.8.0"
     python_version: str = "py312"
     upload_concurrency: int = 16
     poll_seconds: float = 30.0  # how often `train`/`tune` ask SageMaker for a job's status

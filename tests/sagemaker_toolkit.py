@@ -25,9 +25,10 @@ HOST = "localhost"
 # What sagemaker_pytorch_container.training.main does (aws/sagemaker-pytorch-training-toolkit).
 RUNNER = """
 import sys
-from sagemaker_training import entry_point, environment, runner
+from sagemaker_training import entry_point, environment, logging_config, runner
 
 env = environment.Environment()
+logging_config.configure_logger(env.log_level)
 kind = runner.ProcessRunnerType
 if env.additional_framework_parameters.get("sagemaker_torch_distributed_enabled", False):
     kind = runner.TorchDistributedRunnerType
@@ -53,8 +54,11 @@ def lay_out_job(
     prepared: Path,
     hyperparameters: dict[str, str],
     instance_type: str = "ml.m5.xlarge",
+    link: bool = False,
 ) -> Path:
-    """A SAGEMAKER_BASE_DIR with config files and the four channels, as SageMaker writes them."""
+    """A SAGEMAKER_BASE_DIR with config files and the four channels, as SageMaker writes them.
+
+    `link` makes each channel a symlink instead of a copy (benchmarks on a manifest subset)."""
     config = root / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
@@ -88,7 +92,10 @@ def lay_out_job(
     )
     for channel in CHANNELS:
         dest = root / "input" / "data" / channel
-        if not dest.exists():
+        if link and not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to((prepared / channel).resolve(), target_is_directory=True)
+        elif not dest.exists():
             shutil.copytree(prepared / channel, dest)
     for folder in ("model", "output/data", "checkpoints"):
         (root / folder).mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,14 @@ def test_toolkit_runs_the_entry_point_and_the_artifact_serves(prepared_dir, tmp_
     assert (root / "code" / "ops" / "local" / "training" / "sagemaker_env.py").is_file()
     model_dir = root / "model"
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(
-        ["classes.json", "metadata.json", "metrics.json", "model.onnx", "model.pt", "preprocessing.json"]
+        [
+            "classes.json",
+            "metadata.json",
+            "metrics.json",
+            "model.onnx",
+            "model.pt",
+            "preprocessing.json",
+        ]
     )
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2]
@@ -128,7 +135,11 @@ def test_two_processes_on_gloo_train_one_model(prepared_dir, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_job_resumes_from_its_checkpoint_folder(prepared_dir, tmp_path):
-    hps = job_hyperparameters(prepared_dir, tmp_path, **{"hyperparameters.epochs": 12})
+    hps = job_hyperparameters(
+        prepared_dir,
+        tmp_path,
+        **{"hyperparameters.epochs": 12, "hyperparameters.early_stopping": False},
+    )
     root = lay_out_job(tmp_path / "ml", prepared_dir, hps)
     proc = start_job(root)
     deadline = time.monotonic() + 600

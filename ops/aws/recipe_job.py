@@ -221,15 +221,16 @@ def pack_source(prepared: PreparedData) -> bytes:
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
     buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w") as tar:
-            _add_bytes(tar, ENTRY_POINT, ENTRY_SOURCE.read_bytes())
-            _add_bytes(tar, "requirements.txt", ("\n".join(REQUIREMENTS) + "\n").encode())
-            for name in ("classes.json", "info.json"):
-                _add_bytes(tar, f"{PACKED_PREPARED}/{name}", (prepared.root / name).read_bytes())
-            for path in files:
-                rel = path.relative_to(PACKAGE_ROOT.parent).as_posix()
-                _add_bytes(tar, rel, path.read_bytes())
+    with (
+        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        _add_bytes(tar, ENTRY_POINT, ENTRY_SOURCE.read_bytes())
+        _add_bytes(tar, "requirements.txt", ("\n".join(REQUIREMENTS) + "\n").encode())
+        for name in ("classes.json", "info.json"):
+            _add_bytes(tar, f"{PACKED_PREPARED}/{name}", (prepared.root / name).read_bytes())
+        for path in files:
+            _add_bytes(tar, path.relative_to(PACKAGE_ROOT.parent).as_posix(), path.read_bytes())
     return buf.getvalue()
 
 

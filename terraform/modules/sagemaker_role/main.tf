@@ -66,6 +66,13 @@ data "aws_iam_policy_document" "access" {
   }
 
   statement {
+    # the recipe job's script-mode source: <output>/<job>/source/sourcedir.tar.gz (ops/aws/recipe_job.py)
+    sid       = "ReadJobSource"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${local.output}/*/source/*"]
+  }
+
+  statement {
     sid       = "WriteOutputAndCheckpoints"
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
     resources = ["${var.bucket_arn}/${local.output}/*", "${var.bucket_arn}/${local.checkpoints}/*"]
@@ -107,7 +114,10 @@ data "aws_iam_policy_document" "access" {
       "ecr:GetDownloadUrlForLayer",
       "ecr:BatchGetImage",
     ]
-    resources = ["arn:${local.partition}:ecr:${local.region}:*:repository/${var.algorithm_repository}"]
+    resources = [
+      for repository in [var.algorithm_repository, var.script_repository] :
+      "arn:${local.partition}:ecr:${local.region}:*:repository/${repository}"
+    ]
   }
 
   dynamic "statement" {

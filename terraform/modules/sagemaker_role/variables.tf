@@ -62,6 +62,17 @@ variable "algorithm_repository" {
   }
 }
 
+variable "script_repository" {
+  description = "ECR repository of the PyTorch training container that runs the recipe job (`train --algorithm recipe`)."
+  type        = string
+  default     = "pytorch-training"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._/-]*$", var.script_repository))
+    error_message = "script_repository must be an ECR repository name."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key of the bucket when it uses SSE-KMS (grants Decrypt/GenerateDataKey on it); null for SSE-S3."
   type        = string
