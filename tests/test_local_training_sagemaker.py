@@ -138,7 +138,12 @@ def test_a_killed_job_resumes_from_its_checkpoint_folder(prepared_dir, tmp_path)
     hps = job_hyperparameters(
         prepared_dir,
         tmp_path,
-        **{"hyperparameters.epochs": 12, "hyperparameters.early_stopping": False},
+        # the fast recipe caps epochs at local.max_epochs (10)
+        **{
+            "hyperparameters.epochs": 12,
+            "local.max_epochs": 12,
+            "hyperparameters.early_stopping": False,
+        },
     )
     root = lay_out_job(tmp_path / "ml", prepared_dir, hps)
     proc = start_job(root)

@@ -108,7 +108,11 @@ def recipe_hyperparameters(settings: Settings, *, source: str, name: str) -> dic
     }
     if distributed(settings):
         hps["sagemaker_torch_distributed_enabled"] = "true"
-    return {**hps, **settings_hyperparameters(settings)}
+    hps.update(settings_hyperparameters(settings))
+    if settings.aws.use_spot and not settings.hyperparameters.checkpoint_frequency:
+        # 0 is the built-in's "best epoch only"; a spot interruption must lose one epoch at most
+        hps["hyperparameters.checkpoint_frequency"] = "1"
+    return hps
 
 
 def check_recipe_rules(settings: Settings, hyperparameters: dict[str, str]) -> None:
@@ -282,22 +286,10 @@ def train_recipe_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
 ) -> dict[str, Any]:
     """Submit the recipe job; with `wait`, watch it and record the model like the built-in's."""
-    from ops.aws.training import finish_training
-    from ops.aws.watch import make_console, watch_training_job
+    from ops.aws.training import follow_job
+    from ops.aws.watch import make_console
 
     console = console or make_console()
     sm, request = submit_recipe_job(settings)
-    name = request["TrainingJobName"]
-    mode = settings.local.mode
-    console.print(
-        f"Submitted recipe training job [bold]{name}[/] ({settings.local.backbone}, {mode};"
-        f" {settings.aws.instance_type} x{settings.aws.instance_count},"
-        f" spot={'on' if settings.aws.use_spot else 'off'})"
-    )
-    if not wait:
-        console.print(f"Not waiting. Follow it with `dogbreed jobs --watch {name}`.")
-        return {"job_name": name, "status": "InProgress", "request": request}
-    if poll_seconds is None:
-        poll_seconds = settings.aws.poll_seconds
-    description = watch_training_job(sm, name, settings, poll_seconds=poll_seconds, console=console)
-    return finish_training(description, settings, echo=console.print)
+    detail = f"{settings.local.backbone}, {settings.local.mode}; "
+    return follow_job(settings, sm, request, wait, poll_seconds, console, "recipe job", detail)

@@ -383,13 +383,29 @@ def train_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
 ) -> dict[str, Any]:
     """Submit the training job; with `wait`, watch it and record the model for `deploy`."""
-    from ops.aws.watch import make_console, watch_training_job
+    from ops.aws.watch import make_console
 
     console = console or make_console()
     sm, request = submit_training_job(settings)
+    return follow_job(settings, sm, request, wait, poll_seconds, console)
+
+
+def follow_job(
+    settings: Settings,
+    sm: Any,
+    request: dict,
+    wait: bool,
+    poll_seconds: float | None,
+    console: Any,
+    what: str = "training job",
+    detail: str = "",
+) -> dict[str, Any]:
+    """After submitting: watch the job to its end and record it, or say how to follow it later."""
+    from ops.aws.watch import watch_training_job
+
     name = request["TrainingJobName"]
     console.print(
-        f"Submitted training job [bold]{name}[/] ({settings.aws.instance_type} x"
+        f"Submitted {what} [bold]{name}[/] ({detail}{settings.aws.instance_type} x"
         f"{settings.aws.instance_count}, spot={'on' if settings.aws.use_spot else 'off'})"
     )
     if not wait:
