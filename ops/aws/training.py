@@ -340,7 +340,8 @@ def training_record(
         "billable_seconds": description.get("BillableTimeInSeconds"),
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "settings": settings.as_dict(),
-        "classes": trained_classes(settings, description.get("HyperParameters") or {}),
+        # the class list itself (deploy ships it); "classes" is the common path field
+        "class_list": trained_classes(settings, description.get("HyperParameters") or {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
