@@ -190,6 +190,7 @@ class DeploySettings:
     # notify ("" = no SNS subscription), instance-mode autoscaling, serverless warm capacity.
     monitoring: bool = True
     alarm_email: str = ""
+    autoscaling: bool = True  # instance mode only
     autoscaling_min_capacity: int = 1
     autoscaling_max_capacity: int = 4
     serverless_provisioned_concurrency: int = 0

@@ -12,6 +12,7 @@ from ops.cli import cli
 from ops.state import load_state, update_state
 from tests.aws_helpers import client
 from tests.factories import BREEDS
+from tests.moto_shims import autoscaling_tagging  # noqa: F401
 from tests.test_terraform_serving import IMAGE, MODEL, needs_terraform, tf_copy  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform, needs_terraform]
@@ -158,7 +159,12 @@ def test_serverless_deploy_has_alarms_dashboard_email_and_warm_capacity(tf_dir, 
     assert sns.list_topics()["Topics"] == [] and sns.list_subscriptions()["Subscriptions"] == []
 
 
-def test_instance_deploy_scales_on_invocations_per_instance(tf_dir, moto_url, tmp_path):
+def test_instance_deploy_scales_on_invocations_per_instance(
+    tf_dir,
+    moto_url,
+    tmp_path,
+    autoscaling_tagging,  # noqa: F811
+):
     config = write_config(
         tmp_path,
         moto_url,
@@ -180,6 +186,7 @@ def test_instance_deploy_scales_on_invocations_per_instance(tf_dir, moto_url, tm
         "SageMakerVariantInvocationsPerInstance"
     )
     assert tracking["TargetValue"] == 100
+    assert autoscaling_tagging[target["ScalableTargetARN"]] == {"project": "dogbreed-id"}
 
     # No cold-start alarm for instances, no SNS topic unless asked; CPU on the dashboard instead.
     alarms = alarms_by_name(moto_url)

@@ -101,6 +101,7 @@ def terraform_variables(
         "throttle_burst_limit": dep.throttle_burst_limit,
         "monitoring_enabled": dep.monitoring,
         "alarm_email": dep.alarm_email,
+        "autoscaling_enabled": dep.autoscaling,
         "autoscaling_min_capacity": dep.autoscaling_min_capacity,
         "autoscaling_max_capacity": dep.autoscaling_max_capacity,
         "serverless_provisioned_concurrency": dep.serverless_provisioned_concurrency,
