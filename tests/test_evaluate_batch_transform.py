@@ -159,18 +159,12 @@ def test_a_failed_job_is_reported_image_by_image_and_a_re_run_starts_a_new_one(
     skipped = validation[4]
     with FakeTransform(moto_url, container(server, builtin=True), skip=(skipped,)) as fake:
         config = write_settings(settings_toml(fake.url, uploaded, role_arn))
-        result = CliRunner().invoke(
-            cli,
-            [
-                "--config",
-                str(config),
-                "evaluate",
-                "--batch-transform",
-                "--quiet",
-                "--out",
-                str(tmp_path / "r"),
-            ],
-        )
+        command = ["--config", str(config), "evaluate", "--batch-transform", "--quiet"]
+
+        def evaluate():
+            return CliRunner().invoke(cli, [*command, "--out", str(tmp_path / "r")])
+
+        result = evaluate()
         assert result.exit_code == 1, result.output
         assert "1 image(s) without an answer (no_output: 1)" in result.output
         metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
@@ -181,34 +175,12 @@ def test_a_failed_job_is_reported_image_by_image_and_a_re_run_starts_a_new_one(
 
         # A failed job is not reused: the re-run pays for a new one, which now succeeds.
         fake.skip.clear()
-        result = CliRunner().invoke(
-            cli,
-            [
-                "--config",
-                str(config),
-                "evaluate",
-                "--batch-transform",
-                "--quiet",
-                "--out",
-                str(tmp_path / "r"),
-            ],
-        )
+        result = evaluate()
         assert result.exit_code == 0, result.output
         assert len(fake.bodies("CreateTransformJob")) == 2
 
         # A finished job is reused: no third job, the same outputs read again.
-        result = CliRunner().invoke(
-            cli,
-            [
-                "--config",
-                str(config),
-                "evaluate",
-                "--batch-transform",
-                "--quiet",
-                "--out",
-                str(tmp_path / "r"),
-            ],
-        )
+        result = evaluate()
         assert result.exit_code == 0, result.output
         assert "reusing transform job" in result.output and "(Completed)" in result.output
         assert len(fake.bodies("CreateTransformJob")) == 2

@@ -222,7 +222,8 @@ def test_provisioned_concurrency_above_max_concurrency_is_refused_before_anythin
     )
     result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
     assert result.exit_code == 1
-    assert "serverless_provisioned_concurrency must be at most serverless_max_concurrency" in (
-        result.output
+    message = " ".join(result.output.split())  # terraform wraps its error lines
+    assert (
+        "serverless_provisioned_concurrency must be at most serverless_max_concurrency" in message
     )
     assert client(moto_url, "sagemaker").list_endpoints()["Endpoints"] == []
