@@ -313,6 +313,7 @@ def run_batch_transform(
     from ops.data.manifest import PreparedData
     from ops.evaluate.evaluation import EvaluationResult, default_out_dir
     from ops.evaluate.report import describe_images, write_report
+    from ops.evaluate.report.results import failure_counts
     from ops.evaluate.runner import RunOutcome, load_items, run_key
 
     ev = settings.evaluate
@@ -383,14 +384,10 @@ def run_batch_transform(
     files = write_report(
         records, classes, run, out_dir, prepared.images_dir(split), worst_k=ev.worst_classes
     )
-    failures: dict[str, int] = {}
-    for record in records:
-        if not record.get("ok"):
-            failures[record["kind"]] = failures.get(record["kind"], 0) + 1
     outcome = RunOutcome(
         records=records,
         sent_now=run["sent_this_run"],
         reused=run["reused_from_earlier_runs"],
-        failures=failures,
+        failures=failure_counts(records)["failures_by_kind"],
     )
     return EvaluationResult(outcome, files, json.loads(files.metrics.read_text()))

@@ -73,7 +73,9 @@ class EndpointClient:
 def ranked_predictions(probs: list[float], classes: list[BreedClass], top_k: int) -> list[dict]:
     """The built-in algorithm's answer (one probability per class, class-index order) as the
     API's top-k list; `classes` sorted by index. Shared by --endpoint and --batch-transform."""
-    order = sorted(range(len(probs)), key=lambda i: -float(probs[i]))[:top_k]
+    from ops.metrics import rank
+
+    order = [int(i) for i in rank(probs, top_k)]
     return [
         {"breed": classes[i].name, "wnid": classes[i].wnid, "probability": float(probs[i])}
         for i in order
