@@ -235,3 +235,50 @@ def test_outputs_are_read_in_both_documented_layouts_and_both_answer_shapes():
     ]:
         with pytest.raises(ValueError, match=why):
             parse_probabilities(bad, 2)
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_the_job_running_and_a_re_run_waits_for_it(
+    model_server, uploaded, moto_url, role_arn, sagemaker_model, tmp_path
+):
+    import threading
+    import time
+
+    server, _ = model_server
+    release = threading.Event()
+    invoke = container(server, builtin=True)
+
+    def slow_container(image: bytes) -> bytes:
+        release.wait(30)
+        return invoke(image)
+
+    def ctrl_c(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with FakeTransform(moto_url, slow_container) as fake:
+        settings = sagemaker_settings(fake.url, uploaded, role_arn, **{"aws.poll_seconds": 0.05})
+        with pytest.raises(DogbreedError) as err:
+            run_batch_transform(settings, uploaded, progress=False, echo=print, sleep=ctrl_c)
+        (request,) = fake.bodies("CreateTransformJob")
+        name = request["TransformJobName"]
+        assert f"transform job {name} keeps running" in str(err.value)
+        assert f"stop-transform-job --transform-job-name {name}" in err.value.hint
+
+        # The job goes on without us; the same command picks it up again and waits for it (the
+        # job is held until that command first sleeps, so it is surely still running when found).
+        def release_then_sleep(seconds: float) -> None:
+            release.set()
+            time.sleep(seconds)
+
+        lines: list[str] = []
+        result = run_batch_transform(
+            settings,
+            uploaded,
+            out_dir=tmp_path / "r",
+            progress=False,
+            echo=lines.append,
+            sleep=release_then_sleep,
+        )
+        assert lines == [f"reusing transform job {name} (InProgress)"]
+        assert len(fake.bodies("CreateTransformJob")) == 1
+        assert result.complete and result.metrics["counts"]["answered"] == 9
