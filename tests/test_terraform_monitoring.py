@@ -44,6 +44,11 @@ def write_config(tmp_path, moto_url, tf_dir, deploy_lines: str):
     return config
 
 
+def dogbreed(config, *args: str):
+    """One `dogbreed --config CONFIG ...` command, as a user runs it."""
+    return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+
 def alarms_by_name(moto_url) -> dict[str, dict]:
     cw = client(moto_url, "cloudwatch")
     return {a["AlarmName"]: a for a in cw.describe_alarms()["MetricAlarms"]}
@@ -56,7 +61,7 @@ def test_serverless_deploy_has_alarms_dashboard_email_and_warm_capacity(tf_dir, 
         tf_dir,
         'alarm_email = "oncall@example.com"\nserverless_provisioned_concurrency = 2',
     )
-    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    result = dogbreed(config, "deploy")
     assert result.exit_code == 0, result.output
 
     # One alarm per hop, each on the documented metric, dimensions, statistic and unit.
@@ -152,7 +157,7 @@ def test_serverless_deploy_has_alarms_dashboard_email_and_warm_capacity(tf_dir, 
     assert f"Expected cost at idle: ~${warm + 8 * 0.10 + 3.00:.2f}/month" in result.output
     assert "2 provisioned x 3 GB kept warm" in result.output
 
-    result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
+    result = dogbreed(config, "destroy", "--yes")
     assert result.exit_code == 0, result.output
     assert cw.describe_alarms()["MetricAlarms"] == []
     assert cw.list_dashboards()["DashboardEntries"] == []
@@ -171,7 +176,7 @@ def test_instance_deploy_scales_on_invocations_per_instance(
         tf_dir,
         'endpoint_mode = "instance"\nautoscaling_min_capacity = 1\nautoscaling_max_capacity = 3',
     )
-    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    result = dogbreed(config, "deploy")
     assert result.exit_code == 0, result.output
 
     aas = client(moto_url, "application-autoscaling")
@@ -201,7 +206,7 @@ def test_instance_deploy_scales_on_invocations_per_instance(
     assert f"Expected cost at idle: ~${always_on + 7 * 0.10 + 3.00:.2f}/month" in result.output
     assert "1 x ml.m5.large always on" in result.output
 
-    result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
+    result = dogbreed(config, "destroy", "--yes")
     assert result.exit_code == 0, result.output
     assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
@@ -220,7 +225,7 @@ def test_provisioned_concurrency_above_max_concurrency_is_refused_before_anythin
         tf_dir,
         "serverless_max_concurrency = 2\nserverless_provisioned_concurrency = 3",
     )
-    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    result = dogbreed(config, "deploy")
     assert result.exit_code == 1
     message = " ".join(result.output.split())  # terraform wraps its error lines
     assert (

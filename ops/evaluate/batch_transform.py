@@ -270,7 +270,7 @@ def answer_records(
 ) -> list[dict[str, Any]]:
     """The runner's answer records (same fields, so the same report) from the job's outputs."""
     from ops.evaluate.endpoint import ranked_predictions
-    from ops.evaluate.runner import _failure
+    from ops.evaluate.runner import _answer, _failure
 
     ordered = sorted(classes, key=lambda c: c.index)
     records = []
@@ -284,16 +284,7 @@ def answer_records(
         except ValueError as exc:
             records.append(_failure(item, "bad_response", f"{item.rel}.out: {exc}"))
             continue
-        records.append(
-            {
-                "i": item.index,
-                "path": item.rel,
-                "label": item.label,
-                "ok": True,
-                "predictions": ranked_predictions(probs, ordered, top_k),
-                "batch": 1,
-            }
-        )
+        records.append(_answer(item, ranked_predictions(probs, ordered, top_k), batch=1))
     return records
 
 
