@@ -3,11 +3,12 @@
 #
 # AWS references:
 # - Scalable target: service namespace "sagemaker", resource id
-#   "endpoint/<endpoint>/variant/<variant>", dimension "sagemaker:variant:DesiredInstanceCount".
-#   https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-code-register.html
+#   "endpoint/<endpoint>/variant/<variant>", dimension "sagemaker:variant:DesiredInstanceCount",
+#   min capacity at least 1 and at most max capacity.
+#   https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-policy.html
 # - Target tracking on the predefined metric SageMakerVariantInvocationsPerInstance (invocations
-#   per instance per minute, averaged over the variant's instances).
-#   https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-add-code-define.html
+#   per instance per minute, averaged over the variant's instances; AWS's example targets 70).
+#   https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-policy.html
 # Serverless endpoints do not scale this way: they scale per request up to MaxConcurrency, and
 # their warm capacity is the ProvisionedConcurrency of modules/sagemaker_endpoint.
 

@@ -7,7 +7,7 @@
 #   https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html
 # - Lambda, namespace AWS/Lambda, dimension FunctionName: Errors and Throttles (Sum), Duration
 #   in ms, ConcurrentExecutions.
-#   https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
+#   https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html
 # - SageMaker endpoints, namespace AWS/SageMaker, dimensions EndpointName + VariantName:
 #   Invocations, Invocation4XXErrors / Invocation5XXErrors (1 per failed request), ModelLatency
 #   and OverheadLatency in MICROseconds; serverless endpoints add ModelSetupTime (microseconds, the
