@@ -326,6 +326,9 @@ def training_record(
     algorithm = description.get("AlgorithmSpecification", {})
     model_data_url = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
     image_uri = image or algorithm.get("TrainingImage")
+    if "sagemaker_program" in (description.get("HyperParameters") or {}):
+        # a script-mode (recipe) job: its training container does not serve the ONNX artifact
+        image_uri = image
     classes = settings.resolve(settings.data.prepared_dir) / "classes.json"
     return {
         **common_fields(
@@ -333,6 +336,7 @@ def training_record(
         ),
         "job_name": description["TrainingJobName"],
         "job_arn": description.get("TrainingJobArn"),
+        "training_image": algorithm.get("TrainingImage"),
         "model_data_url": model_data_url,
         "image_uri": image_uri,
         "region": settings.aws.region,
