@@ -108,11 +108,7 @@ def recipe_hyperparameters(settings: Settings, *, source: str, name: str) -> dic
     }
     if distributed(settings):
         hps["sagemaker_torch_distributed_enabled"] = "true"
-    hps.update(settings_hyperparameters(settings))
-    if settings.aws.use_spot and not settings.hyperparameters.checkpoint_frequency:
-        # 0 is the built-in's "best epoch only"; a spot interruption must lose one epoch at most
-        hps["hyperparameters.checkpoint_frequency"] = "1"
-    return hps
+    return {**hps, **settings_hyperparameters(settings)}
 
 
 def check_recipe_rules(settings: Settings, hyperparameters: dict[str, str]) -> None:

@@ -74,7 +74,9 @@ def make_recipe(settings: Settings) -> Recipe:
         min_epochs=hp.early_stopping_min_epochs,
         patience=hp.early_stopping_patience,
         tolerance=hp.early_stopping_tolerance,
-        checkpoint_frequency=max(0, hp.checkpoint_frequency),
+        # 0 is the built-in's "best epoch only" (each of its checkpoints is a copy inside
+        # model.tar.gz); here a checkpoint is only a resume point, so 0 means every epoch
+        checkpoint_frequency=hp.checkpoint_frequency if hp.checkpoint_frequency > 0 else 1,
         augmentation=hp.augmentation_type,
     )
 
