@@ -15,9 +15,12 @@ from ops.options import data_option
 @click.option(
     "--mode",
     type=click.Choice(["head", "partial", "full"]),
-    help="Local backend: what to train (default: local.mode).",
+    help="Local backend and --algorithm recipe: what to train (default: local.mode).",
 )
-@click.option("--backbone", help="Local backend: a timm model name (default: local.backbone).")
+@click.option(
+    "--backbone",
+    help="Local backend and --algorithm recipe: a timm model (default: local.backbone).",
+)
 @click.option(
     "--resume/--no-resume",
     default=True,
