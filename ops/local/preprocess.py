@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from ops.errors import DogbreedError
 
@@ -47,15 +47,56 @@ class BadImageError(DogbreedError):
     """The bytes are not an image Pillow can decode (answered as a 4xx by servers)."""
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Bytes -> RGB PIL image with EXIF orientation applied; BadImageError if undecodable."""
+class ImageTooLargeError(BadImageError):
+    """The image's declared size is over the pixel budget or the aspect-ratio limit (a 4xx)."""
+
+
+# Limits checked on the header, before any pixel is decoded (README "Limits").
+MAX_IMAGE_PIXELS = 25_000_000  # 25 Mpx: a 24 Mpx camera photo passes; 12500x12500 does not
+MAX_ASPECT_RATIO = 10.0  # the longer side over the shorter: 20000x1 would resize to 1 Gpx
+DRAFT_ABOVE_PIXELS = 4_000_000  # JPEGs above this decode at a DCT-reduced scale (Image.draft)
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+
+
+def check_image_size(width: int, height: int) -> None:
+    """ImageTooLargeError when width x height is over the pixel budget or the aspect limit."""
+    if width <= 0 or height <= 0:
+        raise BadImageError(f"image declares an empty size {width}x{height}", exit_code=2)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageTooLargeError(
+            f"image of {width}x{height} px ({width * height / 1e6:.1f} Mpx) is over the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:g} Mpx",
+            exit_code=2,
+        )
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise ImageTooLargeError(
+            f"image of {width}x{height} px has an aspect ratio over the limit of "
+            f"{MAX_ASPECT_RATIO:g}:1",
+            exit_code=2,
+        )
+
+
+def decode_image(data: bytes, min_side: int | None = None) -> Image.Image:
+    """Bytes -> RGB PIL image with EXIF orientation applied; BadImageError if undecodable.
+
+    The header is checked against the pixel budget and the aspect limit before decoding; PNGs
+    are verified (chunk CRCs) first; a JPEG over DRAFT_ABOVE_PIXELS decodes at the smallest DCT
+    scale that keeps its shorter side >= `min_side` (when given), so a huge photo costs little.
+    """
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+        check_image_size(*img.size)
+        if img.format == "PNG":
+            img.verify()  # CRCs and the end of the stream; verify() leaves the image unusable
+            img = Image.open(io.BytesIO(data), formats=("PNG",))
+        elif img.format == "JPEG" and min_side and img.width * img.height > DRAFT_ABOVE_PIXELS:
+            img.draft("RGB", (min_side, min_side))
         img.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        return ImageOps.exif_transpose(img).convert("RGB")
+    except BadImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile bytes make Pillow raise anything
         raise BadImageError(f"not a decodable image: {exc}", exit_code=2) from exc
-    img = ImageOps.exif_transpose(img)
-    return img.convert("RGB")
 
 
 def resize_and_crop(img: Image.Image, cfg: Preprocessing) -> Image.Image:
@@ -87,4 +128,4 @@ def preprocess_image(img: Image.Image, cfg: Preprocessing) -> np.ndarray:
 
 def preprocess_bytes(data: bytes, cfg: Preprocessing) -> np.ndarray:
     """Image bytes -> the model's float32 CHW input."""
-    return preprocess_image(decode_image(data), cfg)
+    return preprocess_image(decode_image(data, int(round(cfg.input_size / cfg.crop_pct))), cfg)
