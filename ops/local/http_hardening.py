@@ -137,13 +137,23 @@ class HardenedHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The stdlib's error page (400 bad request line, 414, 431, 501, 505) as JSON."""
+        """The stdlib's error page (400 bad request line, 414, 431, 501, 505) as JSON, with a
+        status line even when the request line was too broken to name a version; never a 5xx
+        for what is the client's mistake (501 unknown method -> 405, 505 -> 400)."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # HTTP/0.9 answers carry no status line at all
         text = message or self.responses.get(code, ("error",))[0]
+        headers = self.error_headers(code)
+        if code == 501:
+            self._method_not_allowed()
+            return
+        if code == 505:
+            code, text = 400, f"{text}: use HTTP/1.1"
         if code == 431 and "Too many headers" in text:
             text = "too many request headers (the limit is 100)"
         with contextlib.suppress(OSError):
-            self.send_json(code, {"message": text}, self.error_headers(code))
+            self.send_json(code, {"message": text}, headers)
 
     def parse_request(self) -> bool:
         """The stdlib's parsing, then the total header size bounded (431)."""
@@ -180,7 +190,11 @@ class HardenedHandler(BaseHTTPRequestHandler):
     def _method_not_allowed(self) -> None:
         self.close_connection = True  # the body (if any) is not read
         headers = {"Allow": ", ".join(self.allowed_methods), **self.error_headers(405)}
-        self.send_json(405, {"message": f"method {self.command} not allowed"}, headers)
+        allowed = " or ".join(self.allowed_methods)
+        with contextlib.suppress(OSError):
+            self.send_json(
+                405, {"message": f"method {self.command} not allowed: use {allowed}"}, headers
+            )
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = (
         _method_not_allowed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,8 @@ MAX_IMAGE_PIXELS = 25_000_000  # 25 Mpx: a 24 Mpx camera photo passes; 12500x125
 MAX_ASPECT_RATIO = 10.0  # the longer side over the shorter: 20000x1 would resize to 1 Gpx
 DRAFT_ABOVE_PIXELS = 4_000_000  # JPEGs above this decode at a DCT-reduced scale (Image.draft)
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+# Our budget is far below Pillow's bomb threshold, so its warning only repeats our refusal.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def check_image_size(width: int, height: int) -> None:

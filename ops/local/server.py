@@ -175,7 +175,8 @@ class _Handler(HardenedHandler):
 
     def error_headers(self, status: int) -> dict[str, str]:
         """Protocol errors on the runtime API carry SageMaker's error type, as boto3 expects."""
-        if not self.path or not _ENDPOINT_PATH.match(self.path.split("?", 1)[0]):
+        path = getattr(self, "path", "") or ""  # unset when the request line is broken
+        if not _ENDPOINT_PATH.match(path.split("?", 1)[0]):
             return {}
         code = "ServiceUnavailable" if status == 503 else "ValidationError"
         return {"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())}
