@@ -156,7 +156,10 @@ def http_request_cases(path: str, host: str = "127.0.0.1") -> list[tuple[str, by
         ("content-length-abc", req(base + "Content-Type: image/jpeg\nContent-Length: abc\n")),
         ("content-length-negative", req(base + "Content-Type: image/jpeg\nContent-Length: -5\n")),
         ("content-length-empty", req(base + "Content-Type: image/jpeg\nContent-Length: \n")),
-        ("chunked", req(base + "Content-Type: image/jpeg\nTransfer-Encoding: chunked\n", b"0\r\n\r\n")),
+        (
+            "chunked",
+            req(base + "Content-Type: image/jpeg\nTransfer-Encoding: chunked\n", b"0\r\n\r\n"),
+        ),
         ("no-body", req(base + "Content-Type: image/jpeg\nContent-Length: 0\n")),
         ("put", req(f"PUT {path} HTTP/1.1\nHost: {host}\nContent-Length: 0\n")),
         ("delete", req(f"DELETE {path} HTTP/1.1\nHost: {host}\n")),

@@ -80,7 +80,9 @@ def _handler_call(event) -> tuple[int, dict]:
 
 @pytest.mark.parametrize("case", BODIES, ids=lambda c: c.name)
 def test_handler_answers_every_bad_json_body_with_a_4xx(handler_env, case):
-    event = proxy_event("POST", "/classify", {"Content-Type": case.content_type}, case.text.encode())
+    event = proxy_event(
+        "POST", "/classify", {"Content-Type": case.content_type}, case.text.encode()
+    )
     status, body = _handler_call(event)
     check_answer(status, body, case.per_image_error)
     if not case.per_image_error:
