@@ -370,17 +370,19 @@ def _hammer(args: tuple[str, int, int]) -> None:
     state_file, worker, updates = args
     os.environ["DOGBREED_STATE_FILE"] = state_file
     for n in range(updates):
-        update_state(f"worker{worker}", {"n": n})
+        update_state(f"worker{worker}-{n}", {"n": n})
 
 
 def test_concurrent_updates_lose_no_key(tmp_path):
+    """3 processes x 300 updates, each a new key: a lost read-modify-write loses a key."""
     state_file = str(_state_file())
-    updates = 150
+    updates = 300
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(3) as pool:
         pool.map(_hammer, [(state_file, w, updates) for w in range(3)])
     state = load_state()
-    assert {k: v["n"] for k, v in state.items()} == {f"worker{w}": updates - 1 for w in range(3)}
+    expected = {f"worker{w}-{n}" for w in range(3) for n in range(updates)}
+    assert set(state) == expected, f"{len(expected - set(state))} keys lost"
 
 
 # --- 7. the local gateway: timeouts, clean error pages ------------------------------------------
@@ -412,6 +414,7 @@ def test_oversize_headers_are_json_431s_on_both_servers(gateway, model_server):
 def test_stalled_connections_are_dropped_after_the_socket_timeout(
     model_server, runtime, monkeypatch
 ):
+    assert 0 < (gateway_module._Handler.timeout or 0) <= 60  # by default a stalled client is dropped
     monkeypatch.setattr(gateway_module._Handler, "timeout", 0.5)
     gw = start_gateway(
         "127.0.0.1", 0, model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json"
