@@ -167,13 +167,13 @@ def test_predict_reports_a_hostile_image_in_place(runtime, tmp_path):
     ids=["Infinity", "NaN", "1e400", "4301-digits", "deep-lists", "deep-objects"],
 )
 def test_json_numbers_and_depth_that_used_to_raise_are_specific_400s(handler_env, text, message):
-    status, body = handler_call(json_event(text % b64(good_image())))
+    status, body = handler_call(json_event(text.replace("%s", b64(good_image()))))
     assert status == 400
     assert message in body["error"]
 
 
 def test_depth_within_the_limit_is_parsed_normally(handler_env):
-    text = '{"images": ["%s"], "extra": %s}' % (b64(good_image()), "[" * 30 + "]" * 30)
+    text = '{"images": ["' + b64(good_image()) + '"], "extra": ' + "[" * 30 + "]" * 30 + "}"
     status, body = handler_call(json_event(text))
     assert status == 200 and body["predictions"][0][0]["breed"]
 
@@ -414,7 +414,9 @@ def test_oversize_headers_are_json_431s_on_both_servers(gateway, model_server):
 def test_stalled_connections_are_dropped_after_the_socket_timeout(
     model_server, runtime, monkeypatch
 ):
-    assert 0 < (gateway_module._Handler.timeout or 0) <= 60  # by default a stalled client is dropped
+    assert (
+        0 < (gateway_module._Handler.timeout or 0) <= 60
+    )  # by default a stalled client is dropped
     monkeypatch.setattr(gateway_module._Handler, "timeout", 0.5)
     gw = start_gateway(
         "127.0.0.1", 0, model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json"
