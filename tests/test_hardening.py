@@ -508,7 +508,7 @@ def test_a_results_file_cut_mid_line_loses_no_later_record(tmp_path):
 
 
 def test_serve_api_key_is_required_by_the_local_api(artifact):
-    from ops.local.stack import start_local_stack
+    from ops.pipeline.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides(
