@@ -234,6 +234,24 @@ def test_a_batch_of_only_broken_images_is_per_image_errors_not_a_5xx(gateway):
     assert all("error" in a for a in answers)
 
 
+def test_classify_reports_a_lone_broken_image_in_place_and_prints_the_rest(
+    gateway, tmp_path, monkeypatch
+):
+    import ops.serving.commands as serving_commands
+
+    monkeypatch.setattr(serving_commands, "BATCH", 1)  # each image is a request of its own
+    good, bad = tmp_path / "dog.jpg", tmp_path / "broken.jpg"
+    good.write_bytes(good_image())
+    bad.write_bytes(hostile_images()["truncated.jpg"])
+    result = CliRunner().invoke(
+        cli, ["classify", str(bad), str(good), "--url", gateway.url, "--json"]
+    )
+    assert result.exit_code == 1
+    printed = json.loads(result.output[: result.output.rindex("]") + 1])
+    assert "rejected the image" in printed[0]["error"]
+    assert printed[1]["predictions"][0]["breed"]
+
+
 # --- 5. the feature cache heals --------------------------------------------------------------
 
 
