@@ -8,8 +8,6 @@ S3, submits the job, watches it (ops.aws.watch) and records the result in the st
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -17,6 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from ops.aws.image_uris import image_uri
 from ops.aws.session import connection_errors
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
@@ -24,7 +23,6 @@ from ops.hyperparameters import SPEC, UNSET, check_resize
 from ops.settings import Settings
 from ops.state import get_record, update_state
 
-ALGORITHM = "image-classification"
 CONTENT_TYPE = "application/x-image"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 MAX_JOB_NAME = 63  # CreateTrainingJob's limit
@@ -39,24 +37,6 @@ def job_name(project: str, now: datetime | None = None, max_len: int = MAX_JOB_N
     prefix = re.sub(r"[^a-zA-Z0-9-]+", "-", project).strip("-") or "job"
     prefix = prefix[: max_len - len(suffix) - 1].rstrip("-")
     return f"{prefix}-{suffix}"
-
-
-def image_uri(region: str) -> str:
-    """The algorithm's training image in `region`, from the SageMaker SDK's table (slow import)."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    config_logger = logging.getLogger("sagemaker.config")
-    if config_logger.level == logging.NOTSET:  # the SDK logs its config search at INFO
-        config_logger.setLevel(logging.WARNING)
-    from sagemaker import image_uris
-
-    try:
-        return image_uris.retrieve(ALGORITHM, region)
-    except ValueError as exc:
-        raise DogbreedError(
-            f"the {ALGORITHM} algorithm is not available in region {region!r}",
-            exit_code=2,
-            hint="set aws.region to a SageMaker region, e.g. us-east-1",
-        ) from exc
 
 
 def format_hyperparameter(value: Any) -> str:
