@@ -177,7 +177,7 @@ class LocalSettings:
     engine: str = "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
     flip_views: bool = False  # head mode: also cache flipped training views (bought nothing)
     # head mode: fit a softmax temperature on this held-out fraction of the training images and
-    # fold it into the head, so served probabilities match accuracy (ops/local/calibrate.py)
+    # fold it into the head, so served probabilities match accuracy (ops/local/training/calibrate.py)
     calibrate: bool = True
     calibration_fraction: float = 0.1
     extract_batch_size: int = 8  # ONNX Runtime on 2 cores: 8 beat 32 (85 vs 71 img/s)

@@ -1,10 +1,6 @@
 # The AWS provider. `endpoints` and the skip_* flags exist for emulators such as moto server
 # (dogbreed sets them from aws.endpoint_url); with the defaults it talks to real AWS.
 
-locals {
-  endpoint_services = ["apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sts"]
-}
-
 provider "aws" {
   region = var.region
 

@@ -62,7 +62,9 @@ class EndpointClient:
                 f"probabilities, the data has {len(self.classes)} classes",
                 hint="evaluate with the prepared folder the model was trained on (--data)",
             )
-        order = sorted(range(len(probs)), key=lambda i: -float(probs[i]))[:top_k]
+        from ops.metrics import rank
+
+        order = [int(i) for i in rank(probs, top_k)]
         return [
             {
                 "breed": self.classes[i].name,

@@ -39,22 +39,22 @@ def terraform_dir(settings: Settings) -> Path:
 
 def model_from_training(model_data_url: str | None, image_uri: str | None) -> tuple[str, str]:
     """The artifact + image to serve: given ones, else the state's last SageMaker training."""
-    from ops.state import get_record
+    from ops.training_record import read_training
 
-    record = get_record("training") or {}
+    record = read_training()
     if not model_data_url:
-        if record.get("backend", "local") != "sagemaker":
-            where = record.get("model_tar") or record.get("artifact_dir")
+        if record is None or record.backend != "sagemaker":
+            where = record.extra.get("model_tar") or record.artifact if record else None
             raise DogbreedError(
                 "deploy needs a SageMaker-format model: the last training "
                 + (f"was local ({where})" if record else "is not recorded"),
                 hint="train with `dogbreed --backend sagemaker train`, pass --model-data-url"
                 " s3://.../model.tar.gz --image URI, or serve a local model with `dogbreed serve --api`",
             )
-        model_data_url = record.get("model_data_url") or ""
+        model_data_url = record.artifact or ""
     if not model_data_url.startswith("s3://"):
         raise DogbreedError(f"model artifact {model_data_url!r} is not an s3:// URL")
-    image_uri = image_uri or record.get("image_uri") or ""
+    image_uri = image_uri or (record.image if record else None) or ""
     if not image_uri:
         raise DogbreedError(
             "no inference image known for this model", hint="pass --image <ECR image URI>"
