@@ -189,6 +189,8 @@ def test_deploy_replan_least_privilege_and_destroy(tf_copy, moto_url, tmp_path, 
     prepared.mkdir()
     trained = [{"index": i, "wnid": w, "name": n} for i, (w, n) in enumerate(BREEDS[:3])]
     (prepared / "classes.json").write_text(json.dumps(trained[:2]))  # re-prepared since training
+    trained_copy = tmp_path / "trained-classes.json"  # the copy the training record points at
+    trained_copy.write_text(json.dumps(trained))
     config = tmp_path / "dogbreed.toml"
     config.write_text(
         f'[aws]\nendpoint_url = "{moto_url}"\n[data]\nprepared_dir = "{prepared}"\n'
@@ -201,7 +203,7 @@ def test_deploy_replan_least_privilege_and_destroy(tf_copy, moto_url, tmp_path, 
             "model_data_url": MODEL,
             "image_uri": IMAGE,
             "hyperparameters": {"num_classes": "3"},
-            "classes": trained,
+            "classes": str(trained_copy),
         },
     )
     s3 = client(moto_url, "s3")

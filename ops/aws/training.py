@@ -294,27 +294,30 @@ def training_record(
     algorithm = description.get("AlgorithmSpecification", {})
     model_data_url = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
     image_uri = image or algorithm.get("TrainingImage")
-    classes = settings.resolve(settings.data.prepared_dir) / "classes.json"
+    hyperparameters = description.get("HyperParameters") or {}
+    classes = trained_classes(settings, hyperparameters, description["TrainingJobName"])
     return {
         **common_fields(
-            "sagemaker", model_data_url, image_uri, str(classes), final_metrics(description)
+            "sagemaker", model_data_url, image_uri, classes, final_metrics(description)
         ),
         "job_name": description["TrainingJobName"],
         "job_arn": description.get("TrainingJobArn"),
         "model_data_url": model_data_url,
         "image_uri": image_uri,
         "region": settings.aws.region,
-        "hyperparameters": description.get("HyperParameters", {}),
+        "hyperparameters": hyperparameters,
         "billable_seconds": description.get("BillableTimeInSeconds"),
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "settings": settings.as_dict(),
-        "classes": trained_classes(settings, description.get("HyperParameters") or {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def trained_classes(settings: Settings, hyperparameters: dict[str, Any]) -> list[dict] | None:
-    """The prepared classes.json when it matches the job's num_classes: what `deploy` ships."""
+def trained_classes(settings: Settings, hyperparameters: dict[str, Any], job: str) -> str | None:
+    """A copy of the prepared classes.json beside the state file, when it matches the job's
+    num_classes: what `deploy` ships, even after data.prepared_dir is prepared again."""
+    from ops.state import state_path
+
     path = PreparedData(settings.resolve(settings.data.prepared_dir)).classes_path
     if not path.is_file():
         return None
@@ -322,7 +325,10 @@ def trained_classes(settings: Settings, hyperparameters: dict[str, Any]) -> list
     expected = str(hyperparameters.get("num_classes") or "")
     if expected.isdigit() and int(expected) != len(classes):
         return None
-    return classes
+    copy = state_path().parent / "trained" / f"{job}-classes.json"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(json.dumps(classes, indent=1))
+    return str(copy)
 
 
 def finish_training(
