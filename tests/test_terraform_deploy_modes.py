@@ -148,21 +148,16 @@ def role_policies(state: dict) -> dict[str, list[dict]]:
     return out
 
 
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
 def actions(statements: list[dict]) -> set[str]:
-    found = set()
-    for s in statements:
-        acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-        found |= set(acts)
-    return found
+    return {a for s in statements for a in _listed(s["Action"])}
 
 
 def resources_of(statements: list[dict], action: str) -> set[str]:
-    out = set()
-    for s in statements:
-        acts = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
-        if action in acts:
-            out |= set(s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
-    return out
+    return {r for s in statements if action in _listed(s["Action"]) for r in _listed(s["Resource"])}
 
 
 def assumed(moto_url: str, role_arn: str) -> dict:
@@ -314,14 +309,3 @@ def test_deploy_replan_least_privilege_and_destroy(tf_copy, moto_url, tmp_path, 
         for r in client(moto_url, "iam").list_roles()["Roles"]
         if r["RoleName"].startswith("dogbreed")
     ] == []
-
-
-@pytest.fixture
-def tf_copy(tmp_path, tf_env) -> Path:
-    dest = tmp_path / "terraform"
-    shutil.copytree(
-        REPO_ROOT / "terraform",
-        dest,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
-    )
-    return dest

@@ -30,18 +30,6 @@ needs_terraform = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def tf_copy(tmp_path, tf_env) -> Path:
-    """A copy of terraform/ (without .terraform or state), so the repository stays clean."""
-    dest = tmp_path / "terraform"
-    shutil.copytree(
-        REPO_ROOT / "terraform",
-        dest,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
-    )
-    return dest
-
-
 def tf(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [TERRAFORM, *args, "-no-color"], cwd=workdir, capture_output=True, text=True, timeout=300
