@@ -100,7 +100,15 @@ class ResultStore:
     def _load(self) -> None:
         if not self.path.is_file():
             return
-        lines = self.path.read_text().splitlines()
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            # The last line was cut by an interruption: drop it from the file too, or the next
+            # append would be glued to it and that record lost. Its image is sent again.
+            keep = raw.rfind(b"\n") + 1
+            with open(self.path, "r+b") as fh:
+                fh.truncate(keep)
+            raw = raw[:keep]
+        lines = raw.decode("utf-8", errors="replace").splitlines()
         if not lines:
             return
         try:
@@ -160,6 +168,26 @@ def _failure(item: EvalItem, kind: str, message: str, status: int | None = None)
         "kind": kind,
         "status": status,
         "error": message,
+    }
+
+
+def _answer(item: EvalItem, predictions: list[dict], **extra: Any) -> dict:
+    """The record of an answered image: its top-k predictions best first, plus `extra`
+    (request id, batch size, latency) where the route has them."""
+    return {
+        "i": item.index,
+        "path": item.rel,
+        "label": item.label,
+        "ok": True,
+        "predictions": [
+            {
+                "wnid": p.get("wnid"),
+                "breed": p.get("breed"),
+                "probability": float(p.get("probability", 0.0)),
+            }
+            for p in predictions
+        ],
+        **extra,
     }
 
 
@@ -257,23 +285,13 @@ class _BatchSender:
                 records.append(_failure(item, "rejected", f"the API rejected it: {message}"))
                 continue
             records.append(
-                {
-                    "i": item.index,
-                    "path": item.rel,
-                    "label": item.label,
-                    "ok": True,
-                    "predictions": [
-                        {
-                            "wnid": p.get("wnid"),
-                            "breed": p.get("breed"),
-                            "probability": float(p.get("probability", 0.0)),
-                        }
-                        for p in answer
-                    ],
-                    "request": request_id,
-                    "batch": len(payload),
-                    "latency_ms": round(latency_ms, 3),
-                }
+                _answer(
+                    item,
+                    answer,
+                    request=request_id,
+                    batch=len(payload),
+                    latency_ms=round(latency_ms, 3),
+                )
             )
         return records
 
