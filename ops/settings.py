@@ -50,7 +50,7 @@ class AwsSettings:
     # what `train` runs on SageMaker: "builtin" (the image-classification algorithm) or "recipe"
     # (this project's trainer, local.* settings, on the PyTorch training container; ops/aws/recipe_job.py)
     algorithm: str = "builtin"
-    # the recipe job's PyTorch training container: the newest PyTorch DLC the pinned SDK knows
+    # the recipe job's PyTorch training container (ops/aws/pytorch-training-registries.json)
     pytorch_version: str = "2.8.0"
     python_version: str = "py312"
     upload_concurrency: int = 16

@@ -190,3 +190,15 @@ def test_builtin_stays_the_default_and_is_sagemaker_only(write_settings):
         cli, ["--config", str(write_settings("")), "train", "--algorithm", "builtin"]
     )
     assert result.exit_code == 2 and "only on SageMaker" in result.output
+
+
+def test_the_training_container_follows_the_instance_and_the_pinned_version():
+    from ops.aws.image_uris import pytorch_training_image
+
+    cpu = pytorch_training_image("eu-west-1", "2.8.0", "py312", "ml.m5.xlarge")
+    assert cpu == "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.8.0-cpu-py312"
+    assert pytorch_training_image("us-east-1", "2.8.0", "py312", "ml.g5.xlarge") == DLC
+    with pytest.raises(DogbreedError, match="no PyTorch 1.0"):
+        pytorch_training_image("us-east-1", "1.0", "py312", "ml.g5.xlarge")
+    with pytest.raises(DogbreedError, match="region"):
+        pytorch_training_image("mars-west-1", "2.8.0", "py312", "ml.g5.xlarge")

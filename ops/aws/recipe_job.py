@@ -28,7 +28,6 @@ from ops.aws.training import (
     job_name,
     resource_config,
     s3_uri,
-    sdk_image_uris,
     stopping_condition,
 )
 from ops.data.manifest import PreparedData
@@ -147,23 +146,12 @@ def check_recipe_rules(settings: Settings, hyperparameters: dict[str, str]) -> N
 
 def recipe_image_uri(settings: Settings) -> str:
     """The PyTorch training DLC for aws.pytorch_version / aws.python_version and the instance type."""
-    image_uris = sdk_image_uris()
-    try:
-        return image_uris.retrieve(
-            "pytorch",
-            settings.aws.region,
-            version=settings.aws.pytorch_version,
-            py_version=settings.aws.python_version,
-            instance_type=settings.aws.instance_type,
-            image_scope="training",
-        )
-    except ValueError as exc:
-        raise DogbreedError(
-            f"no PyTorch {settings.aws.pytorch_version} ({settings.aws.python_version}) training"
-            f" image for {settings.aws.instance_type} in {settings.aws.region}: {exc}",
-            exit_code=2,
-            hint="set aws.pytorch_version / aws.python_version to a released DLC",
-        ) from exc
+    from ops.aws.image_uris import pytorch_training_image
+
+    aws = settings.aws
+    return pytorch_training_image(
+        aws.region, aws.pytorch_version, aws.python_version, aws.instance_type
+    )
 
 
 def recipe_job_request(
