@@ -193,6 +193,9 @@ class ServeSettings:
     max_batch_delay_ms: float = 5.0
     max_image_bytes: int = 4 * 1024 * 1024
     api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
+    # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
+    # at GET / is same-origin and needs none.
+    cors_origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -205,6 +208,9 @@ class DeploySettings:
     api_key_required: bool = True
     throttle_rate_limit: float = 10.0
     throttle_burst_limit: int = 20
+    # Origins whose pages may call POST /classify (API Gateway OPTIONS preflight + the Lambda's
+    # Access-Control-Allow-Origin); empty = CORS off. The page at the API's root needs none.
+    cors_allowed_origins: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -95,6 +95,7 @@ module "lambda" {
   max_images               = var.max_images
   max_image_bytes          = var.max_image_bytes
   max_payload_bytes        = var.max_payload_bytes
+  cors_allowed_origins     = var.cors_allowed_origins
   log_retention_days       = var.log_retention_days
 }
 
@@ -112,4 +113,6 @@ module "api" {
   integration_timeout_ms      = var.api_integration_timeout_ms
   manage_account_logging_role = var.manage_account_logging_role
   log_retention_days          = var.log_retention_days
+  cors_allowed_origins        = var.cors_allowed_origins
+  serve_page                  = var.serve_page
 }

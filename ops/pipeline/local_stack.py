@@ -125,6 +125,7 @@ def _start_gateway(settings, stack: LocalStack):
             endpoint_name=stack.endpoint_name,
             classes_path=stack.runtime.artifact_dir / "classes.json",
             api_key=s.api_key or None,
+            cors_origins=s.cors_origins,
         )
     except OSError as exc:
         raise DogbreedError(

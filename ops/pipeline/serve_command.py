@@ -98,6 +98,7 @@ def _print_banner(stack) -> None:
     )
     if record["api_url"]:
         click.echo(f"  local API: POST {record['api_url'].rstrip('/')}/classify")
+        click.echo(f"  try it in a browser: {record['api_url'].rstrip('/')}/")
     click.echo("For boto3 / the AWS CLI:")
     click.echo(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={record['runtime_url']}")
     for line in _signing_hints():

@@ -169,6 +169,7 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             endpoint_name=settings.serve.endpoint_name,
             classes_path=classes_path,
             api_key=api_key or settings.serve.api_key or None,
+            cors_origins=settings.serve.cors_origins,
         )
     except OSError as exc:
         raise DogbreedError(
@@ -181,6 +182,7 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     click.echo(
         f"Local API: POST {gateway.url}/classify -> {runtime_url} ({settings.serve.endpoint_name})"
     )
+    click.echo(f"Try it in a browser: {gateway.url}/")
     if gateway.exposure_warning:
         click.echo(gateway.exposure_warning, err=True)
     click.echo("Press Ctrl-C to stop.")

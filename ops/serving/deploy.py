@@ -120,6 +120,7 @@ def terraform_variables(
         "api_key_required": dep.api_key_required,
         "throttle_rate_limit": dep.throttle_rate_limit,
         "throttle_burst_limit": dep.throttle_burst_limit,
+        "cors_allowed_origins": list(dep.cors_allowed_origins),
         "data_prefix": settings.aws.data_prefix,
         "output_prefix": settings.aws.output_prefix,
         "checkpoint_prefix": settings.aws.checkpoint_prefix,
