@@ -64,7 +64,9 @@ def test_allowed_origins_plan_a_preflight_and_cors_headers(root_plan, moto_serve
     assert "responseOverride.status = 403" in template  # an unlisted origin
     for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
         gateway = after[f'{API}.aws_api_gateway_gateway_response.cors["{kind}"]']
-        header = gateway["response_parameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+        header = gateway["response_parameters"][
+            "gatewayresponse.header.Access-Control-Allow-Origin"
+        ]
         assert header == "method.request.header.Origin"  # several origins: echo the request's
     env = after[rules.LAMBDA_ADDR]["environment"][0]["variables"]
     assert env["CORS_ALLOWED_ORIGINS"] == ",".join(ORIGINS)
