@@ -30,7 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from serve import bench_raw, export_lite, load_images, sweep_raw  # noqa: E402
+from serve import (  # noqa: E402
+    bench_raw,
+    export_lite,
+    load_images,
+    process_cpu_seconds,
+    sweep_raw,
+)
 
 from ops.local.runtime import load_runtime  # noqa: E402
 
@@ -91,6 +97,89 @@ def single_latency(images: list[bytes], url: str, api_key: str | None, n: int) -
     return out
 
 
+def cpu_per_image(fn, n_images: int) -> tuple[float, float]:
+    """(CPU ms/image of this whole process, all threads; wall images/s) of running fn()."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return (time.process_time() - c0) / n_images * 1000, n_images / (time.perf_counter() - t0)
+
+
+def profile_layers(artifact: Path, images: list[bytes], best_bs: int, batch: int, conc: int):
+    """CPU ms per image of each layer of POST /classify, everything in this one process (so the
+    CPU clock counts every thread, and load from other processes barely moves it):
+    preprocessing, the model, the model server over HTTP (boto3 invoke_endpoint, as the handler
+    calls it), and the whole API (the evaluation client -> gateway -> handler -> model server)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    from ops.local.preprocess import preprocess_bytes
+    from ops.pipeline.local_stack import start_local_stack
+    from ops.serving.client import ClassifyClient
+    from ops.settings import Settings
+
+    settings = Settings().with_overrides(
+        {"serve.port": 0, "serve.api_port": 0, "serve.max_batch_size": best_bs}
+    )
+    rows = []
+    with start_local_stack(settings, artifact, api=True, record_state=False) as stack:
+        rt = stack.runtime
+        arrays = [preprocess_bytes(d, rt.preprocessing) for d in images[:32]]
+        import numpy as np
+
+        rows.append(
+            ("preprocess (decode, resize, normalise)",)
+            + cpu_per_image(
+                lambda: [preprocess_bytes(d, rt.preprocessing) for d in images], len(images)
+            )
+        )
+        for bs in sorted({1, best_bs}):
+            x = np.stack(arrays[:bs])
+            n = max(bs, 32 // bs * bs)
+            rows.append(
+                (f"model forward, batch {bs}",)
+                + cpu_per_image(
+                    lambda x=x, n=n, bs=bs: [rt.predict_arrays(x) for _ in range(n // bs)], n
+                )
+            )
+        client = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=stack.runtime_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            config=__import__("botocore.config").config.Config(max_pool_connections=64),
+        )
+
+        def invoke(data: bytes) -> None:
+            client.invoke_endpoint(
+                EndpointName=stack.endpoint_name, ContentType="application/x-image", Body=data
+            )["Body"].read()
+
+        def via_runtime() -> None:
+            with ThreadPoolExecutor(batch * conc) as pool:
+                list(pool.map(invoke, images))
+
+        via_runtime()  # warm-up
+        rows.append(
+            ("model server over HTTP (boto3, as the handler)",)
+            + cpu_per_image(via_runtime, len(images))
+        )
+        api = ClassifyClient(stack.api_url, timeout=120)
+
+        def via_api() -> None:
+            chunks = [images[i : i + batch] for i in range(0, len(images), batch)]
+            with ThreadPoolExecutor(conc) as pool:
+                list(pool.map(api.classify, chunks))
+
+        via_api()
+        rows.append(
+            (f"whole API (batches of {batch}, {conc} in flight)",)
+            + cpu_per_image(via_api, len(images))
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -109,7 +198,30 @@ def main() -> None:
         "--set", action="append", default=[], help="KEY=VALUE for the server, e.g. serve.x=1"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--profile", action="store_true", help="only the CPU ms/image of each layer, in-process"
+    )
     args = parser.parse_args()
+    if args.profile:
+        from ops.settings import Settings
+
+        ev = Settings().evaluate
+        artifact = args.artifact or export_lite(Path(tempfile.mkdtemp()) / "lite", args.backbone)
+        runtime = load_runtime(artifact, spin=False)
+        images, desc = load_images(args.images, args.num_images, runtime.input_size)
+        print(f"model: {artifact}; images: {desc}; load average {load_average()}")
+        rows = profile_layers(
+            Path(artifact),
+            images,
+            max(1, args.batch_sizes[0]),
+            args.eval_batch or ev.batch_size,
+            args.eval_concurrency or ev.concurrency,
+        )
+        print("\nCPU ms per image (this process, all threads) and wall images/s:")
+        for name, cpu, ips in rows:
+            print(f"  {name:<52} {cpu:7.2f} ms  {ips:7.1f} images/s")
+        print(f"load average after: {load_average()}")
+        return
 
     from ops.pipeline.stack import ServeProcess
     from ops.settings import Settings
@@ -137,11 +249,24 @@ def main() -> None:
                 (kv.split("=", 1)[1] for kv in args.set if kv.startswith("serve.api_key=")), None
             )
             evaluate_round(items[:16], url, api_key, eval_batch, eval_conc, tmp)  # warm-up
+            pid = serve.proc.pid
             for _ in range(args.rounds):
+                server0, client0 = process_cpu_seconds(pid) or 0.0, time.process_time()
                 api = evaluate_round(items, url, api_key, eval_batch, eval_conc, tmp)
+                server1, client1 = process_cpu_seconds(pid) or 0.0, time.process_time()
+                api_cpu = ((server1 - server0) + (client1 - client0)) / len(items) * 1000
                 seconds = len(items) / max(api, 1e-9)
-                model = bench_raw(runtime, [best_bs], seconds)[best_bs]["images_per_s"]
-                rounds.append({"api": api, "raw": model, "ratio": api / model})
+                model_run = bench_raw(runtime, [best_bs], seconds)[best_bs]
+                model = model_run["images_per_s"]
+                rounds.append(
+                    {
+                        "api": api,
+                        "raw": model,
+                        "ratio": api / model,
+                        "api_cpu_ms": api_cpu,
+                        "raw_cpu_ms": model_run["cpu_ms"],
+                    }
+                )
                 loads.append(load_average())
             latency = single_latency(images, url, api_key, args.latency_requests)
             stats = serve.record
@@ -158,12 +283,14 @@ def main() -> None:
     for i, r in enumerate(rounds, 1):
         print(
             f"  round {i}: API {r['api']:6.1f} images/s, raw {r['raw']:6.1f} images/s, "
-            f"ratio {r['ratio']:.2f}"
+            f"ratio {r['ratio']:.2f}; CPU ms/image: API {r['api_cpu_ms']:.1f} (server + "
+            f"client), raw {r['raw_cpu_ms']:.1f} -> CPU ratio {r['raw_cpu_ms'] / r['api_cpu_ms']:.2f}"
         )
     latency.sort()
     p50 = statistics.median(latency)
     p95 = latency[int(0.95 * (len(latency) - 1))]
-    print(f"ratio (median of {len(rounds)} rounds): {ratio:.2f}")
+    cpu_ratio = statistics.median(r["raw_cpu_ms"] / r["api_cpu_ms"] for r in rounds)
+    print(f"ratio (median of {len(rounds)} rounds): {ratio:.2f}; CPU ratio {cpu_ratio:.2f}")
     print(f"single image, one request at a time: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     print(f"load average during the run: {', '.join(loads)}")
     print(f"server settings: {stats.get('max_batch_size')=} {' '.join(args.set)}")
@@ -175,6 +302,7 @@ def main() -> None:
                     "best_batch": best_bs,
                     "rounds": rounds,
                     "ratio": ratio,
+                    "cpu_ratio": cpu_ratio,
                     "latency_ms": {"p50": p50, "p95": p95},
                     "load": loads,
                     "set": args.set,
