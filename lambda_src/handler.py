@@ -16,6 +16,7 @@ Configuration (environment; the local gateway sets the same variables):
   MAX_IMAGES           images per request (default 16)
   MAX_IMAGE_BYTES      bytes per decoded image (default 4 MiB)
   MAX_PAYLOAD_BYTES    request body as received (default 6 MB, Lambda's synchronous limit)
+  MAX_POOL_CONNECTIONS keep-alive connections to the endpoint per process (default MAX_CONCURRENCY)
   MAX_CONCURRENCY      parallel invoke_endpoint calls per request (default 5; Terraform derives it
                        from the endpoint's max concurrency, so one request never throttles itself)
   TOP_K_DEFAULT        default top_k (default 5); top_k must be 1..TOP_K_MAX (capped at the classes)
@@ -121,6 +122,10 @@ def settings() -> dict[str, Any]:
         "max_image_bytes": _int_env("MAX_IMAGE_BYTES", 4 * 1024 * 1024),
         "max_payload_bytes": _int_env("MAX_PAYLOAD_BYTES", 6 * 1000 * 1000),
         "max_concurrency": max(1, _int_env("MAX_CONCURRENCY", 5)),
+        # Keep-alive connections to the endpoint, shared by the requests of one process: one
+        # Lambda instance serves one request at a time (MAX_CONCURRENCY is enough); the local
+        # gateway serves many at once and sets more, else urllib3 drops and reopens connections.
+        "max_pool": max(1, _int_env("MAX_CONCURRENCY", 5), _int_env("MAX_POOL_CONNECTIONS", 0)),
         "top_k_default": _int_env("TOP_K_DEFAULT", 5),
         "top_k_max": _int_env("TOP_K_MAX", 20),
         "retries": max(0, _int_env("INVOKE_RETRIES", 8)),
@@ -560,7 +565,7 @@ def classify(
 ) -> list:
     """Top-k per image in input order; an image whose call failed holds an EndpointError, one
     still running at limits["deadline"] a NotClassified (the answer does not wait for it)."""
-    client = runtime_client(limits["max_concurrency"], limits["timeout"])
+    client = runtime_client(limits["max_pool"], limits["timeout"])
 
     def one(image: bytes) -> list[dict] | EndpointError:
         try:
