@@ -34,23 +34,24 @@ def main() -> None:
     settings = Settings().with_overrides(
         {"serve.port": 0, "serve.api_port": 0, "serve.max_batch_size": 4}
     )
-    with start_local_stack(settings, args.artifact, api=True, record_state=False) as stack:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(f"{stack.api_url}/")
-            page.set_input_files("#files", files=[str(path) for path in args.photos])
-            page.wait_for_function(
-                "n => document.querySelectorAll('article.card:not([data-state=working])')"
-                ".length >= n",
-                arg=len(args.photos),
-                timeout=120_000,
-            )
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out), full_page=True)
-            for card in page.locator("article.card").all():
-                print(card.inner_text().replace("\n", " | "))
-            browser.close()
+    with (
+        start_local_stack(settings, args.artifact, api=True, record_state=False) as stack,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(f"{stack.api_url}/")
+        page.set_input_files("#files", files=[str(path) for path in args.photos])
+        page.wait_for_function(
+            "n => document.querySelectorAll('article.card:not([data-state=working])').length >= n",
+            arg=len(args.photos),
+            timeout=120_000,
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(args.out), full_page=True)
+        for card in page.locator("article.card").all():
+            print(card.inner_text().replace("\n", " | "))
+        browser.close()
     print(f"wrote {args.out}")
 
 
