@@ -691,8 +691,8 @@ def is_page_request(event: Any) -> bool:
     """GET on the API's root (resource "/"), where API Gateway sends the page request."""
     if not isinstance(event, dict) or request_method(event) != "GET":
         return False
-    resource = event.get("resource") or event.get("rawPath") or event.get("path") or "/"
-    return str(resource).rstrip("/") == ""
+    resource = event.get("resource") or event.get("rawPath") or event.get("path")
+    return isinstance(resource, str) and resource.rstrip("/") == ""  # no route: not the page
 
 
 def page_security_headers(html: str) -> dict[str, str]:

@@ -374,3 +374,4 @@ def test_cors_headers_rules():
     assert not is_page_request({"httpMethod": "GET", "resource": "/classify"})
     assert not is_page_request({"httpMethod": "POST", "resource": "/"})
     assert not is_page_request("not an event")
+    assert not is_page_request({"httpMethod": "GET", "body": None})  # no route: a 405, not the page

@@ -328,7 +328,8 @@ def training_record(
         "billable_seconds": description.get("BillableTimeInSeconds"),
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "settings": settings.as_dict(),
-        "classes": trained_classes(settings, description.get("HyperParameters") or {}),
+        # The list itself (common_fields' "classes" is the path): what `deploy` ships.
+        "trained_classes": trained_classes(settings, description.get("HyperParameters") or {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

@@ -75,10 +75,11 @@ def classes_file(settings: Settings, record: dict[str, Any] | None = None) -> Pa
 
     if record is None:
         record = get_record("training") or {}
-    if record.get("classes"):
+    copy = record.get("trained_classes")
+    if copy:
         path = build_dir() / "classes.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record["classes"], indent=1))
+        path.write_text(json.dumps(copy, indent=1))
         return path
     path = settings.resolve(settings.data.prepared_dir) / "classes.json"
     if not path.is_file():

@@ -109,7 +109,9 @@ class _Handler(HardenedHandler):
         so a page on an allowed origin can show them instead of a bare network error."""
         from lambda_src.handler import cors_headers
 
-        return cors_headers(self.headers.get("Origin", ""), self.server.cors_origins)
+        headers = getattr(self, "headers", None)  # unset when the request line is broken
+        origin = headers.get("Origin", "") if headers is not None else ""
+        return cors_headers(origin, self.server.cors_origins)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         pass
@@ -150,7 +152,11 @@ class _Handler(HardenedHandler):
             self._json(404, {"message": "Missing Authentication Token"})
             return
         headers = preflight_headers(self.headers.get("Origin", ""), self.server.cors_origins)
-        self._send(204 if headers else 403, b"", headers)
+        if headers:
+            self._send(204, b"", headers)
+        else:
+            message = "CORS preflight refused: this origin is not in serve.cors_origins"
+            self._json(403, {"message": message})
 
     def _invoke(self, method: str, body: bytes, resource: str = "/classify") -> None:
         """Run the Lambda handler on the proxy event of this request and answer its response."""
