@@ -273,6 +273,35 @@ def _top_k(value: Any, limits: dict[str, Any], n_classes: int) -> int:
     return min(k, n_classes)
 
 
+def request_method(event: dict[str, Any]) -> str:
+    """The HTTP method of a REST (payload 1.0) or HTTP API / function URL (payload 2.0) event.
+
+    1.0 has `httpMethod`; 2.0 has only `requestContext.http.method`. An event with neither (a
+    direct invocation) counts as POST.
+    """
+    context = event.get("requestContext") or {}
+    http = context.get("http") if isinstance(context, dict) else None
+    method = (
+        event.get("httpMethod")
+        or (http.get("method") if isinstance(http, dict) else None)
+        or (context.get("httpMethod") if isinstance(context, dict) else None)
+        or "POST"
+    )
+    return str(method).upper()
+
+
+def sniff_content_type(body: str, is_b64: bool) -> str:
+    """The type of a body sent without Content-Type: SAM's generated events base64-encode a JSON
+    body and send no Content-Type, so a base64 body is an image only when its bytes are one."""
+    if not is_b64:
+        return "application/json"
+    try:
+        head = base64.b64decode(body[:64] + "=" * (-len(body[:64]) % 4))
+    except (binascii.Error, ValueError):
+        return "application/octet-stream"
+    return "application/octet-stream" if image_kind(head) else "application/json"
+
+
 MAX_JSON_DEPTH = 32  # {"images": [...]} needs 2; json.loads recurses ~1,000 deep, then raises
 MAX_JSON_CONTAINERS = 1000  # arrays and objects in one body; {"images": [...]} has 2
 MAX_JSON_DIGITS = 100  # a number's characters; int() refuses more than 4,300 digits
@@ -360,35 +389,6 @@ def parse_json_body(text: str) -> Any:
         raise RequestError(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (json.JSONDecodeError, TypeError) as exc:
         raise RequestError(400, f"malformed JSON: {exc}") from None
-
-
-def request_method(event: dict[str, Any]) -> str:
-    """The HTTP method of a REST (payload 1.0) or HTTP API / function URL (payload 2.0) event.
-
-    1.0 has `httpMethod`; 2.0 has only `requestContext.http.method`. An event with neither (a
-    direct invocation) counts as POST.
-    """
-    context = event.get("requestContext") or {}
-    http = context.get("http") if isinstance(context, dict) else None
-    method = (
-        event.get("httpMethod")
-        or (http.get("method") if isinstance(http, dict) else None)
-        or (context.get("httpMethod") if isinstance(context, dict) else None)
-        or "POST"
-    )
-    return str(method).upper()
-
-
-def sniff_content_type(body: str, is_b64: bool) -> str:
-    """The type of a body sent without Content-Type: SAM's generated events base64-encode a JSON
-    body and send no Content-Type, so a base64 body is an image only when its bytes are one."""
-    if not is_b64:
-        return "application/json"
-    try:
-        head = base64.b64decode(body[:64] + "=" * (-len(body[:64]) % 4))
-    except (binascii.Error, ValueError):
-        return "application/octet-stream"
-    return "application/octet-stream" if image_kind(head) else "application/json"
 
 
 def parse_request(
@@ -605,12 +605,12 @@ def classify(
     futures = [pool.submit(one, image) for image in images]
     wait(futures, timeout=max(0.0, limits["deadline"] - time.monotonic()))
     pool.shutdown(wait=False, cancel_futures=True)
-    seconds = limits["answer_within_ms"] / 1000
+    late = (
+        "not classified: no answer before the deadline (API Gateway's integration timeout or"
+        " the function's own, whichever is first); send it again"
+    )
     return [
-        f.result()
-        if f.done() and not f.cancelled()
-        else NotClassified(504, f"not classified: no answer within the {seconds:g} s limit")
-        for f in futures
+        f.result() if f.done() and not f.cancelled() else NotClassified(504, late) for f in futures
     ]
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -429,3 +430,31 @@ def test_spot_needs_a_checkpoint_location_in_training_and_tuning():
     settings.aws.checkpoint_prefix = ""
     with pytest.raises(DogbreedError, match="spot training needs a checkpoint location"):
         _request(settings)
+
+
+def test_the_original_table_reaches_the_training_request():
+    """The six entries that used to be unknown settings (defect 3) are sent as strings."""
+    from ops.aws.training import sagemaker_hyperparameters
+
+    settings = load_settings(REPO_ROOT / "dogbreed.toml", environ={})
+    sent = sagemaker_hyperparameters(settings, INFO)
+    assert {k: sent[k] for k in ("beta_1", "beta_2", "eps", "gamma")} == {
+        "beta_1": "0.9",
+        "beta_2": "0.999",
+        "eps": "1e-08",
+        "gamma": "0.9",
+    }
+    assert (sent["multi_label"], sent["use_weighted_loss"], sent["resize"]) == ("0", "0", "256")
+    assert "checkpoint_frequency" not in sent and "kv_store" not in sent and "top_k" not in sent
+
+
+def test_the_image_uri_needs_no_sagemaker_sdk():
+    """The lookup reads the vendored table; the 2.x SDK (maintenance only) is never imported."""
+    code = (
+        "import sys; from ops.aws.training import image_uri; "
+        "print(image_uri('eu-west-1')); print('sagemaker' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["685385470294.dkr.ecr.eu-west-1.amazonaws.com/image-classification:1", "False"]
