@@ -16,12 +16,17 @@ Configuration (environment; the local gateway sets the same variables):
   MAX_IMAGES           images per request (default 16)
   MAX_IMAGE_BYTES      bytes per decoded image (default 4 MiB)
   MAX_PAYLOAD_BYTES    request body as received (default 6 MB, Lambda's synchronous limit)
-  MAX_CONCURRENCY      parallel invoke_endpoint calls per request (default 8)
+  MAX_CONCURRENCY      parallel invoke_endpoint calls per request (default 5; Terraform derives it
+                       from the endpoint's max concurrency, so one request never throttles itself)
   TOP_K_DEFAULT        default top_k (default 5); top_k must be 1..TOP_K_MAX (capped at the classes)
   TOP_K_MAX            (default 20)
-  INVOKE_RETRIES       retries of a throttled/unavailable call (default 4)
-  RETRY_BASE_SECONDS   first backoff (default 0.1, doubled each retry, with jitter)
+  INVOKE_RETRIES       retries of a throttled/unavailable call (default 8), each one only if it
+                       can still finish before the deadline below
+  RETRY_BASE_SECONDS   backoff cap of the first retry (default 0.1, doubled each retry; full jitter)
   INVOKE_TIMEOUT_SECONDS  read timeout of one invoke_endpoint call (default 20)
+  ANSWER_WITHIN_MS     API Gateway's integration timeout (default 29000): the answer goes out
+                       before it and before the Lambda's own remaining time, minus
+  ANSWER_MARGIN_MS     (default 1500); images still unanswered then are listed in "unclassified"
   LOG_LEVEL            default INFO
 AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (read by boto3 itself) points the runtime client elsewhere,
 e.g. at the local model server.
@@ -38,7 +43,7 @@ import random
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +111,26 @@ def settings() -> dict[str, Any]:
         "max_images": _int_env("MAX_IMAGES", 16),
         "max_image_bytes": _int_env("MAX_IMAGE_BYTES", 4 * 1024 * 1024),
         "max_payload_bytes": _int_env("MAX_PAYLOAD_BYTES", 6 * 1000 * 1000),
-        "max_concurrency": max(1, _int_env("MAX_CONCURRENCY", 8)),
+        "max_concurrency": max(1, _int_env("MAX_CONCURRENCY", 5)),
         "top_k_default": _int_env("TOP_K_DEFAULT", 5),
         "top_k_max": _int_env("TOP_K_MAX", 20),
-        "retries": max(0, _int_env("INVOKE_RETRIES", 4)),
+        "retries": max(0, _int_env("INVOKE_RETRIES", 8)),
         "retry_base": _float_env("RETRY_BASE_SECONDS", 0.1),
         "timeout": _float_env("INVOKE_TIMEOUT_SECONDS", 20.0),
+        "answer_within_ms": _int_env("ANSWER_WITHIN_MS", 29000),
+        "answer_margin_ms": _int_env("ANSWER_MARGIN_MS", 1500),
+        "deadline": float("inf"),  # monotonic time by which to answer (set per invocation)
     }
+
+
+def answer_deadline(limits: dict[str, Any], context: Any, started: float) -> float:
+    """The monotonic time to answer by: before API Gateway's integration timeout and before the
+    Lambda's own timeout (`context.get_remaining_time_in_millis()`), less a margin for the reply."""
+    budget_ms = float(limits["answer_within_ms"])
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        budget_ms = min(budget_ms, float(remaining()))
+    return started + max(0.0, budget_ms - limits["answer_margin_ms"]) / 1000
 
 
 def runtime_client(max_pool: int, timeout: float) -> Any:
@@ -241,11 +259,40 @@ def _top_k(value: Any, limits: dict[str, Any], n_classes: int) -> int:
     return min(k, n_classes)
 
 
+def request_method(event: dict[str, Any]) -> str:
+    """The HTTP method of a REST (payload 1.0) or HTTP API / function URL (payload 2.0) event.
+
+    1.0 has `httpMethod`; 2.0 has only `requestContext.http.method`. An event with neither (a
+    direct invocation) counts as POST.
+    """
+    context = event.get("requestContext") or {}
+    http = context.get("http") if isinstance(context, dict) else None
+    method = (
+        event.get("httpMethod")
+        or (http.get("method") if isinstance(http, dict) else None)
+        or (context.get("httpMethod") if isinstance(context, dict) else None)
+        or "POST"
+    )
+    return str(method).upper()
+
+
+def sniff_content_type(body: str, is_b64: bool) -> str:
+    """The type of a body sent without Content-Type: SAM's generated events base64-encode a JSON
+    body and send no Content-Type, so a base64 body is an image only when its bytes are one."""
+    if not is_b64:
+        return "application/json"
+    try:
+        head = base64.b64decode(body[:64] + "=" * (-len(body[:64]) % 4))
+    except (binascii.Error, ValueError):
+        return "application/octet-stream"
+    return "application/octet-stream" if image_kind(head) else "application/json"
+
+
 def parse_request(
     event: dict[str, Any], limits: dict[str, Any], n_classes: int
 ) -> tuple[list[bytes], int]:
     """The images (decoded, checked) and top_k of a proxy event, or RequestError."""
-    method = event.get("httpMethod", "POST")
+    method = request_method(event)
     if method != "POST":
         raise RequestError(405, f"method {method} not allowed: use POST")
     body = event.get("body")
@@ -261,7 +308,7 @@ def parse_request(
     content_type = _header(event, "content-type").split(";")[0].strip().lower()
     query = event.get("queryStringParameters") or {}
     if not content_type:
-        content_type = "application/octet-stream" if is_b64 else "application/json"
+        content_type = sniff_content_type(body, is_b64)
     if content_type in JSON_TYPES:
         text = body
         if is_b64:
@@ -321,7 +368,11 @@ def parse_request(
 
 
 def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]:
-    """One invoke_endpoint call, retrying throttling/unavailability with exponential backoff."""
+    """One invoke_endpoint call, retrying throttling/unavailability with jittered backoff.
+
+    A retry happens only when its wait still ends before the answer deadline; otherwise the image
+    is reported as not classified instead of making API Gateway time out the whole request.
+    """
     attempt = 0
     while True:
         try:
@@ -339,8 +390,7 @@ def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             message = err.get("Message") or str(exc)
             retryable = code in RETRYABLE_CODES or status in (429, 503)
-            if retryable and attempt < limits["retries"]:
-                time.sleep(limits["retry_base"] * 2**attempt * (0.5 + random.random() / 2))
+            if retryable and _backoff(attempt, limits):
                 attempt += 1
                 continue
             unavailable = code in UNAVAILABLE_CODES or status in (429, 503)
@@ -351,21 +401,47 @@ def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]
             botocore.exceptions.EndpointConnectionError,
             botocore.exceptions.ConnectionError,
         ) as exc:
-            if attempt < limits["retries"]:
-                time.sleep(limits["retry_base"] * 2**attempt)
+            if _backoff(attempt, limits):
                 attempt += 1
                 continue
             raise EndpointError(503, f"endpoint unreachable: {exc}") from None
         except botocore.exceptions.ReadTimeoutError as exc:
             raise EndpointError(503, f"endpoint timed out: {exc}") from None
+    return read_scores(raw)
+
+
+def _backoff(attempt: int, limits: dict[str, Any]) -> bool:
+    """Sleep before retry `attempt` (full jitter, capped at retry_base * 2**attempt) when retries
+    are left and the wait plus one more call still fit before the deadline; else False."""
+    if attempt >= limits["retries"]:
+        return False
+    delay = random.uniform(0, limits["retry_base"] * 2**attempt)
+    expected_call = limits["retry_base"]  # room for the retried call itself
+    if time.monotonic() + delay + expected_call >= limits["deadline"]:
+        return False
+    time.sleep(delay)
+    return True
+
+
+def read_scores(raw: bytes) -> list[float]:
+    """Class probabilities from the endpoint's answer: a JSON list, {"predictions"|"prediction"|
+    "probabilities": [...]}, or JSON Lines (the built-in algorithm's application/jsonlines answer
+    is one {"prediction": [...]} object per line)."""
     try:
-        scores = json.loads(raw)
+        try:
+            scores = json.loads(raw)
+        except ValueError:
+            first = next(line for line in raw.splitlines() if line.strip())
+            scores = json.loads(first)
         if isinstance(scores, dict):  # {"predictions": [...]} style containers
-            scores = scores.get("predictions") or scores.get("probabilities")
+            scores = next(
+                (scores[k] for k in ("predictions", "prediction", "probabilities") if k in scores),
+                None,
+            )
         if scores and isinstance(scores[0], list):
             scores = scores[0]
         return [float(s) for s in scores]
-    except (ValueError, TypeError, IndexError):
+    except (ValueError, TypeError, IndexError, StopIteration):
         raise EndpointError(502, f"endpoint answered an unreadable body: {raw[:120]!r}") from None
 
 
@@ -386,10 +462,15 @@ def top_predictions(scores: list[float], classes: list[dict[str, str]], k: int) 
     ]
 
 
+class NotClassified(EndpointError):
+    """An image still unanswered at the deadline: reported by index instead of a bare 504."""
+
+
 def classify(
     images: list[bytes], top_k: int, classes: list[dict[str, str]], limits: dict[str, Any]
 ) -> list:
-    """Top-k per image in input order; an image whose call failed holds an EndpointError."""
+    """Top-k per image in input order; an image whose call failed holds an EndpointError, one
+    still running at limits["deadline"] a NotClassified (the answer does not wait for it)."""
     client = runtime_client(limits["max_concurrency"], limits["timeout"])
 
     def one(image: bytes) -> list[dict] | EndpointError:
@@ -398,10 +479,17 @@ def classify(
         except EndpointError as exc:
             return exc
 
-    if len(images) == 1:
-        return [one(images[0])]
-    with ThreadPoolExecutor(max_workers=min(limits["max_concurrency"], len(images))) as pool:
-        return list(pool.map(one, images))
+    pool = ThreadPoolExecutor(max_workers=min(limits["max_concurrency"], len(images)))
+    futures = [pool.submit(one, image) for image in images]
+    wait(futures, timeout=max(0.0, limits["deadline"] - time.monotonic()))
+    pool.shutdown(wait=False, cancel_futures=True)
+    seconds = limits["answer_within_ms"] / 1000
+    return [
+        f.result()
+        if f.done() and not f.cancelled()
+        else NotClassified(504, f"not classified: no answer within the {seconds:g} s limit")
+        for f in futures
+    ]
 
 
 # --- the Lambda entry point ----------------------------------------------------------------
@@ -434,6 +522,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         or str(uuid.uuid4())
     )
     limits = settings()
+    limits["deadline"] = answer_deadline(limits, context, started)
     n_images = 0
     try:
         if not isinstance(event, dict):
@@ -452,7 +541,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             worst = max(failures, key=lambda e: e.status == 503)
             raise EndpointError(worst.status, worst.message)
         predictions = [{"error": r.message} if isinstance(r, EndpointError) else r for r in results]
-        status, body = 200, {"predictions": predictions, "request_id": request_id}
+        unclassified = [i for i, r in enumerate(results) if isinstance(r, EndpointError)]
+        status, body = (
+            200,
+            {"predictions": predictions, "unclassified": unclassified, "request_id": request_id},
+        )
         log(
             logging.INFO,
             "classified",

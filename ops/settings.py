@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.hyperparameters import check_hyperparameters
 
 SETTINGS_FILE = "dogbreed.toml"
 BACKENDS = ("local", "sagemaker")
@@ -82,26 +83,43 @@ class DataSettings:
 
 @dataclass
 class Hyperparameters:
-    """The SageMaker built-in image-classification hyperparameters (original project's values)."""
+    """The SageMaker built-in image-classification hyperparameters: the original project's table.
 
-    num_layers: int = 50
-    use_pretrained_model: int = 1
-    image_shape: str = "3,224,224"
+    Types, ranges and allowed values are AWS's (ops/hyperparameters.py, checked at load). Fields
+    whose value is 0 or "" are not sent, so the algorithm's own default applies.
+    """
+
+    num_layers: int = 50  # 18, 34, 50, 101, 152, 200
+    use_pretrained_model: int = 1  # 0 or 1
+    image_shape: str = "3,224,224"  # channels,height,width
+    # Shortest side after resizing; required when images are smaller than image_shape (AWS's LST
+    # notebook uses 256). Stanford Dogs has images under 224 px, so it is set by default.
+    resize: int = 256
     mini_batch_size: int = 32
     epochs: int = 120
-    optimizer: str = "sgd"
-    learning_rate: float = 0.0001
-    momentum: float = 0.9
-    weight_decay: float = 0.0001
-    lr_scheduler_factor: float = 0.1
-    lr_scheduler_step: str = ""
+    optimizer: str = "sgd"  # sgd, adam, rmsprop, nag
+    learning_rate: float = 0.0001  # [0, 1]
+    momentum: float = 0.9  # sgd, nag, rmsprop; [0, 1]
+    weight_decay: float = 0.0001  # [0, 1]
+    beta_1: float = 0.9  # adam; [0, 1]
+    beta_2: float = 0.999  # adam; [0, 1]
+    eps: float = 1e-8  # adam, rmsprop; [0, 1]
+    gamma: float = 0.9  # rmsprop; [0, 1]
+    lr_scheduler_factor: float = 0.1  # [0, 1]
+    lr_scheduler_step: str = ""  # "30,60": epochs at which the rate drops; "" = never
     early_stopping: bool = True
     early_stopping_min_epochs: int = 5
     early_stopping_patience: int = 5
-    early_stopping_tolerance: float = 0.0
-    augmentation_type: str = "crop_color_transform"
-    checkpoint_frequency: int = 1
-    precision_dtype: str = "float32"
+    early_stopping_tolerance: float = 0.0  # [0, 1]
+    augmentation_type: str = "crop_color_transform"  # crop, crop_color, crop_color_transform
+    # 0 = not sent: the algorithm keeps only the best epoch's checkpoint. Every stored checkpoint
+    # is a full copy of the weights inside model.tar.gz (at most 5 are allowed).
+    checkpoint_frequency: int = 0
+    precision_dtype: str = "float32"  # float32 or float16
+    multi_label: int = 0  # 0 or 1
+    use_weighted_loss: int = 0  # 0 or 1 (multi-label only)
+    kv_store: str = ""  # dist_sync or dist_async; needed when aws.instance_count > 1
+    top_k: int = 0  # > 1: also report top-k training accuracy; 0 = not sent
     num_classes: int = 0  # 0 = filled from info.json
     num_training_samples: int = 0  # 0 = filled from info.json
 
@@ -351,9 +369,7 @@ def validate(settings: Settings) -> None:
         raise DogbreedError("local.mode must be 'head', 'partial' or 'full'", exit_code=2)
     if not 0 < settings.local.calibration_fraction < 1:
         raise DogbreedError("local.calibration_fraction must be between 0 and 1", exit_code=2)
-    shape = settings.hyperparameters.image_shape.split(",")
-    if len(shape) != 3 or not all(s.strip().isdigit() for s in shape):
-        raise DogbreedError("hyperparameters.image_shape must look like '3,224,224'", exit_code=2)
+    check_hyperparameters(settings.hyperparameters)
 
 
 def image_size(settings: Settings) -> int:

@@ -9,10 +9,18 @@ locals {
   bucket_name = coalesce(var.bucket_name, lower("${var.project}-${data.aws_caller_identity.current.account_id}-${var.region}"))
   serving     = var.model_data_url != ""
   names = {
-    endpoint = "${var.project}-classifier"
-    lambda   = "${var.project}-classify"
-    api      = "${var.project}-api"
+    endpoint  = "${var.project}-classifier"
+    lambda    = "${var.project}-classify"
+    api       = "${var.project}-api"
+    inference = "${var.project}-sagemaker-inference"
   }
+  # The Lambda's fan-out and reserved concurrency come from the endpoint's concurrency: a
+  # serverless endpoint throttles above MaxConcurrency, so reserved x fan-out stays within it and
+  # one full request of max_images cannot throttle itself. Instance endpoints queue instead.
+  serverless_endpoint  = var.endpoint_mode == "serverless"
+  lambda_fanout        = coalesce(var.lambda_max_concurrency, local.serverless_endpoint ? min(var.max_images, var.serverless_max_concurrency) : 8)
+  lambda_reserved      = coalesce(var.lambda_reserved_concurrency, local.serverless_endpoint ? max(1, floor(var.serverless_max_concurrency / local.lambda_fanout)) : 10)
+  endpoint_concurrency = local.serverless_endpoint ? var.serverless_max_concurrency : null
 }
 
 module "storage" {
@@ -32,10 +40,25 @@ module "storage" {
 module "sagemaker_role" {
   source = "./modules/sagemaker_role"
 
-  name        = "${var.project}-sagemaker-execution"
-  bucket_arn  = module.storage.bucket_arn
-  kms_key_arn = var.kms_key_arn
-  tags        = { Name = "${var.project}-sagemaker-execution" }
+  name              = "${var.project}-sagemaker-execution"
+  bucket_arn        = module.storage.bucket_arn
+  data_prefix       = var.data_prefix
+  output_prefix     = var.output_prefix
+  checkpoint_prefix = var.checkpoint_prefix
+  kms_key_arn       = var.kms_key_arn
+  tags              = { Name = "${var.project}-sagemaker-execution" }
+}
+
+module "inference_role" {
+  source = "./modules/sagemaker_inference_role"
+  count  = local.serving ? 1 : 0
+
+  name           = local.names.inference
+  endpoint_name  = local.names.endpoint
+  model_data_url = var.model_data_url
+  image_uri      = var.image_uri
+  kms_key_arn    = var.kms_key_arn
+  tags           = { Name = local.names.inference }
 }
 
 module "endpoint" {
@@ -45,8 +68,9 @@ module "endpoint" {
   name                       = local.names.endpoint
   image_uri                  = var.image_uri
   model_data_url             = var.model_data_url
-  execution_role_arn         = module.sagemaker_role.role_arn
+  execution_role_arn         = module.inference_role[0].role_arn
   mode                       = var.endpoint_mode
+  network_isolation          = var.endpoint_network_isolation
   serverless_memory_mb       = var.serverless_memory_mb
   serverless_max_concurrency = var.serverless_max_concurrency
   instance_type              = var.endpoint_instance_type
@@ -58,15 +82,20 @@ module "lambda" {
   source = "./modules/lambda_classify"
   count  = local.serving ? 1 : 0
 
-  function_name        = local.names.lambda
-  zip_path             = var.lambda_zip_path
-  endpoint_name        = module.endpoint[0].endpoint_name
-  endpoint_arn         = module.endpoint[0].endpoint_arn
-  timeout              = var.lambda_timeout
-  memory_size          = var.lambda_memory_size
-  reserved_concurrency = var.lambda_reserved_concurrency
-  max_images           = var.max_images
-  log_retention_days   = var.log_retention_days
+  function_name            = local.names.lambda
+  zip_path                 = var.lambda_zip_path
+  endpoint_name            = module.endpoint[0].endpoint_name
+  endpoint_arn             = module.endpoint[0].endpoint_arn
+  timeout                  = var.lambda_timeout
+  memory_size              = var.lambda_memory_size
+  reserved_concurrency     = local.lambda_reserved
+  max_concurrency          = local.lambda_fanout
+  endpoint_max_concurrency = local.endpoint_concurrency
+  api_timeout_ms           = var.api_integration_timeout_ms
+  max_images               = var.max_images
+  max_image_bytes          = var.max_image_bytes
+  max_payload_bytes        = var.max_payload_bytes
+  log_retention_days       = var.log_retention_days
 }
 
 module "api" {
@@ -80,6 +109,7 @@ module "api" {
   api_key_required            = var.api_key_required
   throttle_rate_limit         = var.throttle_rate_limit
   throttle_burst_limit        = var.throttle_burst_limit
+  integration_timeout_ms      = var.api_integration_timeout_ms
   manage_account_logging_role = var.manage_account_logging_role
   log_retention_days          = var.log_retention_days
 }

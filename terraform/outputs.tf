@@ -33,3 +33,8 @@ output "lambda_name" {
   description = "Name of the classify Lambda; null until a model is deployed."
   value       = local.serving ? module.lambda[0].function_name : null
 }
+
+output "inference_role_arn" {
+  description = "Role the SageMaker model runs with (read its artifact, pull its image, write logs); null until a model is deployed."
+  value       = local.serving ? module.inference_role[0].role_arn : null
+}

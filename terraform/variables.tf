@@ -49,6 +49,24 @@ variable "s3_lifecycle_rules" {
   default     = true
 }
 
+variable "data_prefix" {
+  description = "Key prefix of the training data (dogbreed setting aws.data_prefix); the training role reads only this."
+  type        = string
+  default     = "stanford-dogs"
+}
+
+variable "output_prefix" {
+  description = "Key prefix of training output (aws.output_prefix); the training role writes here."
+  type        = string
+  default     = "training-output"
+}
+
+variable "checkpoint_prefix" {
+  description = "Key prefix of spot checkpoints (aws.checkpoint_prefix)."
+  type        = string
+  default     = "checkpoints"
+}
+
 # --- serving: the model ---------------------------------------------------------------------
 
 variable "model_data_url" {
@@ -80,15 +98,21 @@ variable "endpoint_mode" {
 }
 
 variable "serverless_memory_mb" {
-  description = "Serverless endpoint memory (1024-6144 MB, steps of 1024)."
+  description = "Serverless endpoint memory (1024-6144 MB, steps of 1024; validated in modules/sagemaker_endpoint)."
   type        = number
   default     = 3072
 }
 
 variable "serverless_max_concurrency" {
-  description = "Serverless endpoint maximum concurrency (1-200)."
+  description = "Serverless endpoint maximum concurrency (1-200; validated in modules/sagemaker_endpoint); the Lambda's fan-out and reserved concurrency follow from it."
   type        = number
   default     = 5
+}
+
+variable "endpoint_network_isolation" {
+  description = "Network isolation of the model container; null = on in instance mode, off in serverless mode (Serverless Inference excludes it)."
+  type        = bool
+  default     = null
 }
 
 variable "endpoint_instance_type" {
@@ -117,9 +141,31 @@ variable "lambda_zip_path" {
 }
 
 variable "lambda_timeout" {
-  description = "Lambda timeout in seconds."
+  description = "Lambda timeout in seconds: below api_integration_timeout_ms, so the function answers before API Gateway gives up."
   type        = number
-  default     = 29
+  default     = 28
+
+  validation {
+    condition     = var.lambda_timeout >= 1 && var.lambda_timeout < 29
+    error_message = "lambda_timeout must be 1-28 s: API Gateway's REST integration timeout is 29 s, and a Lambda still running then is answered with a bare 504."
+  }
+}
+
+variable "api_integration_timeout_ms" {
+  description = "How long API Gateway waits for the Lambda (50-29000 ms); the handler answers before it."
+  type        = number
+  default     = 29000
+
+  validation {
+    condition     = var.api_integration_timeout_ms >= 50 && var.api_integration_timeout_ms <= 29000
+    error_message = "api_integration_timeout_ms must be 50-29000 (API Gateway's REST integration timeout)."
+  }
+}
+
+variable "lambda_max_concurrency" {
+  description = "Parallel endpoint calls per request (handler MAX_CONCURRENCY); null = min(max_images, serverless_max_concurrency) in serverless mode, 8 in instance mode."
+  type        = number
+  default     = null
 }
 
 variable "lambda_memory_size" {
@@ -129,15 +175,27 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency of the Lambda (caps the load on the endpoint); -1 = unreserved."
+  description = "Reserved concurrency of the Lambda; null = serverless_max_concurrency / fan-out in serverless mode (so the endpoint is never asked for more), 10 in instance mode."
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "max_images" {
   description = "Images per POST /classify request."
   type        = number
   default     = 16
+}
+
+variable "max_image_bytes" {
+  description = "Bytes per decoded image (handler MAX_IMAGE_BYTES); base64-encoded it must fit in max_payload_bytes."
+  type        = number
+  default     = 4194304
+}
+
+variable "max_payload_bytes" {
+  description = "Largest request body (handler MAX_PAYLOAD_BYTES): at most Lambda's 6 MB synchronous payload (API Gateway allows 10 MB)."
+  type        = number
+  default     = 6000000
 }
 
 variable "stage_name" {

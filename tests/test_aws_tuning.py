@@ -110,7 +110,11 @@ def test_cli_tune_end_to_end_against_moto(moto_url, uploaded, role_arn, write_se
     assert all(isinstance(v, str) for v in static.values())
     assert definition["EnableManagedSpotTraining"] is True
     assert definition["StoppingCondition"]["MaxWaitTimeInSeconds"] == 72000
-    assert "CheckpointConfig" not in definition  # trials would share one checkpoint prefix
+    # spot trials keep checkpoints (issue 11, defect 5), under one prefix per tuning job
+    assert definition["CheckpointConfig"] == {
+        "S3Uri": f"s3://{BUCKET}/checkpoints/{tuning['tuning_job_name']}/",
+        "LocalPath": "/opt/ml/checkpoints",
+    }
     assert definition["RoleArn"] == role_arn
     assert definition["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/training-output/"
     assert sorted(c["ChannelName"] for c in definition["InputDataConfig"]) == sorted(

@@ -7,6 +7,7 @@ S3, submits the job, watches it (ops.aws.watch) and records the result in the st
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ import botocore.exceptions
 from ops.aws.session import connection_errors
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
+from ops.hyperparameters import SPEC, UNSET, check_resize
 from ops.settings import Settings
 from ops.state import get_record, update_state
 
@@ -77,7 +79,14 @@ def sagemaker_hyperparameters(settings: Settings, info: dict[str, Any] | None) -
                     hint=f"run `dogbreed data prepare`, or --set hyperparameters.{key}=N",
                 )
             hp[key] = int(info[key])
-    return {k: format_hyperparameter(v) for k, v in hp.items() if v != "" and v is not None}
+    return {k: format_hyperparameter(v) for k, v in hp.items() if _is_sent(k, v)}
+
+
+def _is_sent(name: str, value: Any) -> bool:
+    """Optional hyperparameters left at 0 / "" are not sent (the algorithm's default applies)."""
+    if isinstance(value, bool) or (name in SPEC and not SPEC[name].optional):
+        return True
+    return value not in UNSET
 
 
 def prepared_info(settings: Settings) -> dict[str, Any] | None:
@@ -116,6 +125,45 @@ def input_channels(settings: Settings, bucket: str) -> list[dict[str, Any]]:
     ]
 
 
+# "For training, the image classification algorithm supports P2, P3, G4dn, and G5 GPU instances"
+# https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances
+TRAINING_INSTANCE_FAMILIES = ("p2", "p3", "p3dn", "g4dn", "g5")
+SPOT_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html"
+
+
+def check_job_rules(settings: Settings, info: dict[str, Any] | None) -> None:
+    """The rules AWS applies to a training or tuning job and moto does not, before any AWS call."""
+    aws = settings.aws
+    family = aws.instance_type.removeprefix("ml.").split(".")[0]
+    if not aws.instance_type.startswith("ml.") or family not in TRAINING_INSTANCE_FAMILIES:
+        raise DogbreedError(
+            f"aws.instance_type {aws.instance_type!r}: the image-classification algorithm trains"
+            " only on GPU instances (ml.p2, ml.p3, ml.g4dn, ml.g5)",
+            exit_code=2,
+            hint="e.g. ml.p3.2xlarge or ml.g5.xlarge",
+        )
+    if aws.instance_count > 1 and not settings.hyperparameters.kv_store:
+        raise DogbreedError(
+            f"aws.instance_count = {aws.instance_count} needs hyperparameters.kv_store"
+            " (dist_sync or dist_async) for multi-instance training",
+            exit_code=2,
+        )
+    if aws.use_spot:
+        if aws.max_wait_seconds < aws.max_run_seconds:
+            raise DogbreedError(
+                f"spot training needs aws.max_wait_seconds ({aws.max_wait_seconds}) >="
+                f" aws.max_run_seconds ({aws.max_run_seconds}) ({SPOT_DOC})",
+                exit_code=2,
+            )
+        if not aws.checkpoint_prefix.strip("/"):
+            raise DogbreedError(
+                "spot training needs a checkpoint location: aws.checkpoint_prefix is empty"
+                f" ({SPOT_DOC})",
+                exit_code=2,
+            )
+    check_resize(settings.hyperparameters, info)
+
+
 def resource_config(settings: Settings) -> dict[str, Any]:
     return {
         "InstanceType": settings.aws.instance_type,
@@ -126,12 +174,7 @@ def resource_config(settings: Settings) -> dict[str, Any]:
 
 def stopping_condition(settings: Settings) -> dict[str, int]:
     cond = {"MaxRuntimeInSeconds": int(settings.aws.max_run_seconds)}
-    if settings.aws.use_spot:
-        if settings.aws.max_wait_seconds < settings.aws.max_run_seconds:
-            raise DogbreedError(
-                "aws.max_wait_seconds must be >= aws.max_run_seconds for spot training",
-                exit_code=2,
-            )
+    if settings.aws.use_spot:  # MaxWait >= MaxRun: check_job_rules
         cond["MaxWaitTimeInSeconds"] = int(settings.aws.max_wait_seconds)
     return cond
 
@@ -149,8 +192,10 @@ def training_job_request(
     role_arn: str,
     bucket: str,
     hyperparameters: dict[str, str],
+    info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CreateTrainingJob request for one run of the built-in algorithm."""
+    check_job_rules(settings, info)
     request: dict[str, Any] = {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
@@ -228,13 +273,15 @@ def submit_training_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs, then CreateTrainingJob; returns (sagemaker client, request)."""
     from ops.aws.session import explain_client_error, make_client, resolve_bucket
 
+    info = prepared_info(settings)
+    check_job_rules(settings, info)  # before any AWS call
+    hyperparameters = sagemaker_hyperparameters(settings, info)
     role_arn = resolve_role(settings)
     sm = make_client(settings, "sagemaker")
     s3 = make_client(settings, "s3")
     bucket = resolve_bucket(settings)
     check_channels(s3, settings, bucket)
     check_role(settings, role_arn)
-    hyperparameters = sagemaker_hyperparameters(settings, prepared_info(settings))
     request = training_job_request(
         settings,
         name=job_name(settings.project.name),
@@ -242,6 +289,7 @@ def submit_training_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
         role_arn=role_arn,
         bucket=bucket,
         hyperparameters=hyperparameters,
+        info=info,
     )
     try:
         sm.create_training_job(**request)
@@ -280,8 +328,21 @@ def training_record(
         "billable_seconds": description.get("BillableTimeInSeconds"),
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "settings": settings.as_dict(),
+        "classes": trained_classes(settings, description.get("HyperParameters") or {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def trained_classes(settings: Settings, hyperparameters: dict[str, Any]) -> list[dict] | None:
+    """The prepared classes.json when it matches the job's num_classes: what `deploy` ships."""
+    path = PreparedData(settings.resolve(settings.data.prepared_dir)).classes_path
+    if not path.is_file():
+        return None
+    classes = json.loads(path.read_text())
+    expected = str(hyperparameters.get("num_classes") or "")
+    if expected.isdigit() and int(expected) != len(classes):
+        return None
+    return classes
 
 
 def finish_training(

@@ -16,7 +16,9 @@ import click
 
 from ops.aws.session import connection_errors
 from ops.aws.training import (
+    CHECKPOINT_LOCAL_PATH,
     aws_tags,
+    check_job_rules,
     image_uri,
     input_channels,
     job_name,
@@ -29,6 +31,7 @@ from ops.aws.training import (
     training_record,
 )
 from ops.errors import DogbreedError
+from ops.hyperparameters import check_value
 from ops.settings import Hyperparameters, Settings
 from ops.state import update_state
 
@@ -54,6 +57,8 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, list[dict[s
             values = spec.get("values") or []
             if not values:
                 raise DogbreedError(f"{where}: categorical range needs 'values'", exit_code=2)
+            for value in values:
+                check_value(name, value)  # each value must be one the algorithm accepts
             out["CategoricalParameterRanges"].append(
                 {"Name": name, "Values": [str(v) for v in values]}
             )
@@ -68,6 +73,8 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, list[dict[s
             raise DogbreedError(f"{where}: needs numeric 'min' and 'max'", exit_code=2) from exc
         if low >= high:
             raise DogbreedError(f"{where}: min must be below max", exit_code=2)
+        check_value(name, low)  # both ends inside the documented range
+        check_value(name, high)
         scaling = spec.get("scaling", "Auto")
         if scaling not in SCALINGS:
             raise DogbreedError(
@@ -99,8 +106,10 @@ def tuning_job_request(
     role_arn: str,
     bucket: str,
     hyperparameters: dict[str, str],
+    info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request: ranges, objective, limits, the trial definition."""
+    check_job_rules(settings, info)
     tuning = settings.tuning
     ranges = parameter_ranges(tuning.ranges)
     tuned = {r["Name"] for group in ranges.values() for r in group}
@@ -120,8 +129,14 @@ def tuning_job_request(
         "StoppingCondition": stopping_condition(settings),
         "EnableManagedSpotTraining": bool(settings.aws.use_spot),
     }
-    # No CheckpointConfig: one URI would be shared by parallel trials, and a trial resumed after a
-    # spot interruption could pick up another trial's checkpoint; an interrupted trial restarts.
+    if settings.aws.use_spot:
+        # Spot trials need a checkpoint location (check_job_rules), or an interrupted trial starts
+        # over. One prefix per tuning job; each trial is its own training job and SageMaker syncs
+        # /opt/ml/checkpoints of that job only.
+        definition["CheckpointConfig"] = {
+            "S3Uri": s3_uri(bucket, settings.aws.checkpoint_prefix, name),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -147,6 +162,10 @@ def submit_tuning_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     from ops.aws.session import explain_client_error, make_client, resolve_bucket
     from ops.aws.training import check_channels, check_role
 
+    info = prepared_info(settings)
+    check_job_rules(settings, info)  # before any AWS call
+    hyperparameters = sagemaker_hyperparameters(settings, info)
+    parameter_ranges(settings.tuning.ranges)
     role_arn = resolve_role(settings)
     sm = make_client(settings, "sagemaker")
     bucket = resolve_bucket(settings)
@@ -158,7 +177,8 @@ def submit_tuning_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
         image=image_uri(settings.aws.region),
         role_arn=role_arn,
         bucket=bucket,
-        hyperparameters=sagemaker_hyperparameters(settings, prepared_info(settings)),
+        hyperparameters=hyperparameters,
+        info=info,
     )
     try:
         sm.create_hyper_parameter_tuning_job(**request)

@@ -8,6 +8,7 @@ model, so it creates just the bucket and role that training needs.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -61,12 +62,34 @@ def model_from_training(model_data_url: str | None, image_uri: str | None) -> tu
     return model_data_url, image_uri
 
 
-def classes_file(settings: Settings) -> Path:
+def classes_file(settings: Settings, record: dict[str, Any] | None = None) -> Path:
+    """classes.json of the data the model was trained on (the training record's), for the Lambda.
+
+    The record's own copy wins; the current data.prepared_dir serves only an older record, and
+    only when its class count is the model's num_classes, so a re-prepared dataset is never paired
+    with a model trained on another one.
+    """
+    from ops.state import get_record
+
+    if record is None:
+        record = get_record("training") or {}
+    if record.get("classes"):
+        path = build_dir() / "classes.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record["classes"], indent=1))
+        return path
     path = settings.resolve(settings.data.prepared_dir) / "classes.json"
     if not path.is_file():
         raise DogbreedError(
             f"{path} not found: the Lambda ships the class names of the trained model",
             hint="run `dogbreed data prepare` (same settings as for training)",
+        )
+    trained = str((record.get("hyperparameters") or {}).get("num_classes") or "")
+    found = len(json.loads(path.read_text()))
+    if trained.isdigit() and int(trained) != found:
+        raise DogbreedError(
+            f"{path} lists {found} classes but the model was trained on {trained}",
+            hint="prepare the data the model was trained on (same data.* settings), or retrain",
         )
     return path
 
@@ -97,6 +120,9 @@ def terraform_variables(
         "api_key_required": dep.api_key_required,
         "throttle_rate_limit": dep.throttle_rate_limit,
         "throttle_burst_limit": dep.throttle_burst_limit,
+        "data_prefix": settings.aws.data_prefix,
+        "output_prefix": settings.aws.output_prefix,
+        "checkpoint_prefix": settings.aws.checkpoint_prefix,
     }
     if settings.aws.endpoint_url:  # an emulator such as moto server
         variables.update(

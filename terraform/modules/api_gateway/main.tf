@@ -53,6 +53,7 @@ resource "aws_api_gateway_deployment" "this" {
       aws_api_gateway_method.post.api_key_required,
       aws_api_gateway_integration.lambda.id,
       aws_api_gateway_integration.lambda.uri,
+      aws_api_gateway_integration.lambda.timeout_milliseconds,
       var.binary_media_types,
     ]))
   }

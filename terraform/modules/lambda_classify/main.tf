@@ -92,7 +92,11 @@ resource "aws_lambda_function" "this" {
         MAX_IMAGES      = tostring(var.max_images)
         MAX_IMAGE_BYTES = tostring(var.max_image_bytes)
         MAX_CONCURRENCY = tostring(var.max_concurrency)
-        LOG_LEVEL       = var.log_level
+        # The handler answers (naming any unclassified image) before the earlier of its own
+        # timeout and API Gateway's integration timeout.
+        ANSWER_WITHIN_MS  = tostring(var.api_timeout_ms)
+        MAX_PAYLOAD_BYTES = tostring(var.max_payload_bytes)
+        LOG_LEVEL         = var.log_level
       },
       var.classes_s3_uri == null ? {} : { CLASSES_S3_URI = var.classes_s3_uri },
       var.environment,
@@ -107,4 +111,27 @@ resource "aws_lambda_function" "this" {
 
   # The log group exists (with its retention) before the function can write to it.
   depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.access]
+
+  lifecycle {
+    # API Gateway gives up after its integration timeout (29 s by default): a Lambda that runs
+    # longer does work nobody receives, and the caller gets a bare 504.
+    precondition {
+      condition     = var.timeout * 1000 < var.api_timeout_ms
+      error_message = "timeout (${var.timeout} s) must be below API Gateway's integration timeout (${var.api_timeout_ms} ms), so the function answers before API Gateway gives up."
+    }
+    # A serverless endpoint throttles above its MaxConcurrency: every running copy of this
+    # function may have max_concurrency calls in flight.
+    precondition {
+      condition = var.endpoint_max_concurrency == null || (
+        var.reserved_concurrency >= 0 &&
+        var.reserved_concurrency * var.max_concurrency <= coalesce(var.endpoint_max_concurrency, 0)
+      )
+      error_message = "reserved_concurrency (${var.reserved_concurrency}) x max_concurrency (${var.max_concurrency}) calls could be in flight, above the endpoint's max concurrency (${coalesce(var.endpoint_max_concurrency, 0)}): lower one of them."
+    }
+    # One image of max_image_bytes arrives base64-encoded (4/3 larger) inside the request body.
+    precondition {
+      condition     = ceil(var.max_image_bytes / 3) * 4 <= var.max_payload_bytes
+      error_message = "max_image_bytes (${var.max_image_bytes}) base64-encoded does not fit in max_payload_bytes (${var.max_payload_bytes})."
+    }
+  }
 }

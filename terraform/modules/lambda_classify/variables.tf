@@ -56,9 +56,9 @@ variable "architecture" {
 }
 
 variable "timeout" {
-  description = "Function timeout in seconds (API Gateway itself gives up after 29 s)."
+  description = "Function timeout in seconds; must be below api_timeout_ms (API Gateway gives up after 29 s)."
   type        = number
-  default     = 29
+  default     = 28
 
   validation {
     condition     = var.timeout >= 1 && var.timeout <= 900
@@ -111,13 +111,41 @@ variable "max_image_bytes" {
 }
 
 variable "max_concurrency" {
-  description = "Parallel invoke_endpoint calls per request (handler MAX_CONCURRENCY)."
+  description = "Parallel invoke_endpoint calls per request (handler MAX_CONCURRENCY); with reserved_concurrency at most endpoint_max_concurrency."
   type        = number
   default     = 8
 
   validation {
     condition     = var.max_concurrency >= 1 && var.max_concurrency <= 64
     error_message = "max_concurrency must be between 1 and 64."
+  }
+}
+
+variable "endpoint_max_concurrency" {
+  description = "Concurrent invocations the endpoint accepts before throttling (a serverless endpoint's MaxConcurrency); null = not limited (instance mode)."
+  type        = number
+  default     = null
+}
+
+variable "api_timeout_ms" {
+  description = "API Gateway's integration timeout: the handler answers before it (ANSWER_WITHIN_MS)."
+  type        = number
+  default     = 29000
+
+  validation {
+    condition     = var.api_timeout_ms >= 50 && var.api_timeout_ms <= 29000
+    error_message = "api_timeout_ms must be 50-29000 (API Gateway's integration timeout range)."
+  }
+}
+
+variable "max_payload_bytes" {
+  description = "Largest request body the handler reads (MAX_PAYLOAD_BYTES): Lambda's synchronous invocation payload is at most 6 MB."
+  type        = number
+  default     = 6000000
+
+  validation {
+    condition     = var.max_payload_bytes >= 1024 && var.max_payload_bytes <= 6291456
+    error_message = "max_payload_bytes must be between 1 KiB and 6 MB (6291456 bytes, Lambda's synchronous payload limit)."
   }
 }
 

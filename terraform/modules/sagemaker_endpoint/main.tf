@@ -1,18 +1,28 @@
 # SageMaker model + endpoint configuration + endpoint serving the trained image classifier.
-# A new model artifact or image gives a new model (content-hashed name) and a new endpoint
-# configuration (name_prefix); both are created before the old ones are destroyed, and the
-# endpoint switches configuration in place, so a redeploy has no downtime.
+# Any change that forces a new model (image, artifact, environment, role, network isolation, VPC)
+# gives a new content-hashed model name, and a new endpoint configuration (name_prefix); both are
+# created before the old ones are destroyed, and the endpoint switches configuration in place, so
+# a redeploy has no downtime. An image URI + a model data URL + an environment is all a model
+# needs, whichever backend trained it.
 
 locals {
   serverless = var.mode == "serverless"
-  model_hash = substr(sha1(jsonencode([var.image_uri, var.model_data_url, var.environment])), 0, 8)
+  # Serverless Inference excludes network isolation and VPC configuration
+  # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works-exclusions);
+  # instance mode isolates by default (the built-in algorithm needs no network).
+  network_isolation = coalesce(var.network_isolation, !local.serverless)
+  # Every argument of aws_sagemaker_model that forces replacement is in the hash, so a
+  # replacement never asks SageMaker for a name that still exists (create_before_destroy).
+  model_hash = substr(sha1(jsonencode([
+    var.image_uri, var.model_data_url, var.environment, var.execution_role_arn,
+    local.network_isolation, var.vpc_config,
+  ])), 0, 8)
 }
 
 resource "aws_sagemaker_model" "this" {
-  name               = "${var.name}-${local.model_hash}"
-  execution_role_arn = var.execution_role_arn
-  # The built-in algorithm needs no network: SageMaker itself fetches the artifact from S3.
-  enable_network_isolation = var.network_isolation
+  name                     = "${var.name}-${local.model_hash}"
+  execution_role_arn       = var.execution_role_arn
+  enable_network_isolation = local.network_isolation
 
   primary_container {
     image          = var.image_uri
@@ -20,10 +30,27 @@ resource "aws_sagemaker_model" "this" {
     environment    = var.environment
   }
 
+  dynamic "vpc_config" {
+    for_each = var.vpc_config == null ? [] : [var.vpc_config]
+    content {
+      subnets            = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
+  }
+
   tags = var.tags
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = !(local.serverless && local.network_isolation)
+      error_message = "Serverless endpoints do not support network isolation (SageMaker Serverless Inference feature exclusions): set network_isolation = false or mode = \"instance\"."
+    }
+    precondition {
+      condition     = !(local.serverless && var.vpc_config != null)
+      error_message = "Serverless endpoints do not support a VPC configuration (SageMaker Serverless Inference feature exclusions): drop vpc_config or use mode = \"instance\"."
+    }
   }
 }
 
@@ -46,10 +73,31 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
     }
   }
 
+  dynamic "data_capture_config" {
+    for_each = var.data_capture_s3_uri == null ? [] : [var.data_capture_s3_uri]
+    content {
+      initial_sampling_percentage = 100
+      destination_s3_uri          = data_capture_config.value
+      kms_key_id                  = var.kms_key_arn
+
+      capture_options {
+        capture_mode = "Input"
+      }
+      capture_options {
+        capture_mode = "Output"
+      }
+    }
+  }
+
   tags = var.tags
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = !(local.serverless && var.data_capture_s3_uri != null)
+      error_message = "Serverless endpoints do not support data capture (SageMaker Serverless Inference feature exclusions): drop data_capture_s3_uri or use mode = \"instance\"."
+    }
   }
 }
 

@@ -17,3 +17,13 @@ output "model_name" {
   description = "Name of the current SageMaker model."
   value       = aws_sagemaker_model.this.name
 }
+
+output "max_concurrency" {
+  description = "Concurrent invocations the endpoint accepts before throttling (serverless); null in instance mode."
+  value       = local.serverless ? var.serverless_max_concurrency : null
+}
+
+output "network_isolation" {
+  description = "Whether the model's container runs without network access."
+  value       = local.network_isolation
+}

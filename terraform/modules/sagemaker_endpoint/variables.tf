@@ -3,8 +3,10 @@ variable "name" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$", var.name))
-    error_message = "name must be 1-41 letters, digits or single hyphens (room is left for the generated suffixes)."
+    # EndpointName/EndpointConfigName/ModelName allow 63 characters of ^[a-zA-Z0-9](-*[a-zA-Z0-9])*;
+    # the endpoint configuration's name_prefix gets a 26-character suffix, the model 9.
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,35}$", var.name))
+    error_message = "name must be 1-36 letters, digits or single hyphens: the endpoint configuration's name adds 27 characters and SageMaker allows 63."
   }
 }
 
@@ -56,7 +58,7 @@ variable "mode" {
 }
 
 variable "serverless_memory_mb" {
-  description = "Serverless memory size (MB): 1024-6144 in steps of 1024."
+  description = "Serverless memory size (MB): 1024-6144 in steps of 1024 (API_ProductionVariantServerlessConfig)."
   type        = number
   default     = 3072
 
@@ -67,7 +69,7 @@ variable "serverless_memory_mb" {
 }
 
 variable "serverless_max_concurrency" {
-  description = "Serverless maximum concurrent invocations (1-200)."
+  description = "Serverless maximum concurrent invocations (1-200, API_ProductionVariantServerlessConfig); the Lambda's fan-out is derived from it."
   type        = number
   default     = 5
 
@@ -106,9 +108,29 @@ variable "kms_key_arn" {
 }
 
 variable "network_isolation" {
-  description = "Run the inference container without network access (the built-in algorithm needs none)."
+  description = "Run the inference container without network access; null = true in instance mode, false in serverless mode (which excludes it)."
   type        = bool
-  default     = true
+  default     = null
+}
+
+variable "vpc_config" {
+  description = "Subnets and security groups of the inference containers (instance mode only); null = none."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}
+
+variable "data_capture_s3_uri" {
+  description = "s3:// prefix capturing requests and responses (instance mode only); null = no data capture."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.data_capture_s3_uri == null || can(regex("^s3://", var.data_capture_s3_uri))
+    error_message = "data_capture_s3_uri must be null or an s3:// URL."
+  }
 }
 
 variable "tags" {

@@ -1,6 +1,7 @@
 # SageMaker execution role for training and tuning jobs: assumable only by SageMaker, with a
-# least-privilege inline policy (one bucket, the /aws/sagemaker/* log groups and metrics, and
-# pulling the built-in algorithm image).
+# least-privilege inline policy (read the data prefix, write the output and checkpoint prefixes,
+# the /aws/sagemaker/* log groups and metrics, and pulling the built-in algorithm image). Models
+# run with their own role (modules/sagemaker_inference_role).
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -11,6 +12,10 @@ locals {
   region    = data.aws_region.current.name
   account   = data.aws_caller_identity.current.account_id
   log_arn   = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/sagemaker/*"
+  # Training reads the data prefix, writes the output prefix, and syncs checkpoints both ways.
+  data        = trim(var.data_prefix, "/")
+  output      = trim(var.output_prefix, "/")
+  checkpoints = trim(var.checkpoint_prefix, "/")
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -37,20 +42,33 @@ resource "aws_iam_role" "this" {
 
 data "aws_iam_policy_document" "access" {
   statement {
-    sid       = "ListBucket"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    sid       = "ListOwnPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = flatten([for p in [local.data, local.output, local.checkpoints] : [p, "${p}/*"]])
+    }
+  }
+
+  statement {
+    sid       = "BucketLocation"
+    actions   = ["s3:GetBucketLocation"]
     resources = [var.bucket_arn]
   }
 
   statement {
-    sid = "ReadWriteObjects"
-    actions = [
-      "s3:GetObject",
-      "s3:PutObject",
-      "s3:DeleteObject",
-      "s3:AbortMultipartUpload",
-    ]
-    resources = ["${var.bucket_arn}/*"]
+    sid       = "ReadTrainingData"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${local.data}/*", "${var.bucket_arn}/${local.checkpoints}/*"]
+  }
+
+  statement {
+    sid       = "WriteOutputAndCheckpoints"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.bucket_arn}/${local.output}/*", "${var.bucket_arn}/${local.checkpoints}/*"]
   }
 
   statement {

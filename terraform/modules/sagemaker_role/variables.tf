@@ -18,6 +18,39 @@ variable "bucket_arn" {
   }
 }
 
+variable "data_prefix" {
+  description = "Key prefix of the training data (dogbreed setting aws.data_prefix): read only."
+  type        = string
+  default     = "stanford-dogs"
+
+  validation {
+    condition     = length(trim(var.data_prefix, "/")) > 0
+    error_message = "data_prefix must not be empty (the role would read the whole bucket)."
+  }
+}
+
+variable "output_prefix" {
+  description = "Key prefix of the model artifacts (aws.output_prefix): written."
+  type        = string
+  default     = "training-output"
+
+  validation {
+    condition     = length(trim(var.output_prefix, "/")) > 0
+    error_message = "output_prefix must not be empty."
+  }
+}
+
+variable "checkpoint_prefix" {
+  description = "Key prefix of spot checkpoints (aws.checkpoint_prefix): read and written."
+  type        = string
+  default     = "checkpoints"
+
+  validation {
+    condition     = length(trim(var.checkpoint_prefix, "/")) > 0
+    error_message = "checkpoint_prefix must not be empty."
+  }
+}
+
 variable "algorithm_repository" {
   description = "ECR repository name of the training image the role may pull (the built-in algorithm's)."
   type        = string
