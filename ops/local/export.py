@@ -7,7 +7,8 @@ Contract (read by ops/local/runtime.py):
     <out_dir>/preprocessing.json  ops.local.preprocess.Preprocessing
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
-    <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff
+    <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff,
+                                  sha256 {file: hex digest} of every other file (checked on load)
     <out_dir>/metrics.json        training history + final validation top-1/top-5
     <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
 
@@ -18,6 +19,7 @@ the artifact is not written as valid (a DogbreedError is raised).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import shutil
@@ -99,6 +101,18 @@ def onnx_max_abs_diff(
     return float(np.max(np.abs(got - expected)))
 
 
+CHECKSUMMED_FILES = tuple(name for name in ARTIFACT_FILES if name != "metadata.json")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
     """model.tar.gz of the named files: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
     target = out_dir / "model.tar.gz"
@@ -168,15 +182,16 @@ def export_artifact(
     if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
         shutil.copyfile(classes_json, out_dir / "classes.json")
     torch.save(cpu_model.state_dict(), out_dir / "model.pt")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     meta = {
         "num_classes": len(classes),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **metadata,
         "onnx_max_abs_diff": diff,
         "input_size": size,
+        "sha256": {name: sha256_file(out_dir / name) for name in CHECKSUMMED_FILES},
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     return write_tar(out_dir)
 
 

@@ -30,7 +30,10 @@ def default_api(settings) -> tuple[str, str | None]:
         if key == "serve" and record.get("status") == "stopped":
             continue
         if record.get("api_url"):
-            return record["api_url"], settings.evaluate.api_key or record.get("api_key")
+            local_key = settings.serve.api_key if key == "serve" else ""
+            return record["api_url"], (
+                settings.evaluate.api_key or local_key or record.get("api_key")
+            )
     raise DogbreedError(
         "no classify API URL known",
         hint="pass --url, or start one with `dogbreed serve --api` (local) or `dogbreed deploy`",
@@ -143,7 +146,9 @@ def destroy(app, yes):
 )
 @host_option("Interface (default: serve.host, loopback).")
 @port_option("Port (default: serve.api_port; 0 = any free).")
-@api_key_option("Require this x-api-key header, as a deployed API does.")
+@api_key_option(
+    "Require this x-api-key header, as a deployed API does (default: serve.api_key)."
+)
 @pass_app
 def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     """Serve POST /classify locally through the unchanged Lambda handler.
@@ -165,7 +170,7 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             runtime_url=runtime_url,
             endpoint_name=settings.serve.endpoint_name,
             classes_path=classes_path,
-            api_key=api_key,
+            api_key=api_key or settings.serve.api_key or None,
         )
     except OSError as exc:
         raise DogbreedError(
@@ -178,6 +183,8 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     click.echo(
         f"Local API: POST {gateway.url}/classify -> {runtime_url} ({settings.serve.endpoint_name})"
     )
+    if gateway.exposure_warning:
+        click.echo(gateway.exposure_warning, err=True)
     click.echo("Press Ctrl-C to stop.")
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
