@@ -193,6 +193,9 @@ class ServeSettings:
     max_batch_delay_ms: float = 5.0
     max_image_bytes: int = 4 * 1024 * 1024
     api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
+    # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
+    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
+    runtime: str = "onnx"
 
 
 @dataclass
@@ -205,6 +208,12 @@ class DeploySettings:
     api_key_required: bool = True
     throttle_rate_limit: float = 10.0
     throttle_burst_limit: int = 20
+    # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
+    # the image comes from the SageMaker SDK's table for this framework version (CPU for
+    # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.
+    pytorch_version: str = "2.6"
+    pytorch_py_version: str = "py312"
+    model_prefix: str = "models"
 
 
 @dataclass
@@ -366,6 +375,8 @@ def validate(settings: Settings) -> None:
         raise DogbreedError("data.crop must be 'none' or 'boxes'", exit_code=2)
     if not 0 < settings.data.val_fraction < 1:
         raise DogbreedError("data.val_fraction must be between 0 and 1", exit_code=2)
+    if settings.serve.runtime not in ("onnx", "container"):
+        raise DogbreedError("serve.runtime must be 'onnx' or 'container'", exit_code=2)
     if settings.local.mode not in ("head", "partial", "full"):
         raise DogbreedError("local.mode must be 'head', 'partial' or 'full'", exit_code=2)
     if not 0 < settings.local.calibration_fraction < 1:

@@ -68,6 +68,7 @@ module "endpoint" {
   name                       = local.names.endpoint
   image_uri                  = var.image_uri
   model_data_url             = var.model_data_url
+  environment                = var.model_environment
   execution_role_arn         = module.inference_role[0].role_arn
   mode                       = var.endpoint_mode
   network_isolation          = var.endpoint_network_isolation

@@ -81,9 +81,15 @@ variable "model_data_url" {
 }
 
 variable "image_uri" {
-  description = "Inference image URI (the built-in image-classification image of the training job)."
+  description = "Inference image URI: the built-in image-classification image of a SageMaker training job, or AWS's PyTorch inference image for a locally trained model."
   type        = string
   default     = ""
+}
+
+variable "model_environment" {
+  description = "Environment of the inference container: {} for the built-in algorithm; SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, ... for the PyTorch container running code/inference.py."
+  type        = map(string)
+  default     = {}
 }
 
 variable "endpoint_mode" {

@@ -8,8 +8,6 @@ S3, submits the job, watches it (ops.aws.watch) and records the result in the st
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -43,20 +41,9 @@ def job_name(project: str, now: datetime | None = None, max_len: int = MAX_JOB_N
 
 def image_uri(region: str) -> str:
     """The algorithm's training image in `region`, from the SageMaker SDK's table (slow import)."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    config_logger = logging.getLogger("sagemaker.config")
-    if config_logger.level == logging.NOTSET:  # the SDK logs its config search at INFO
-        config_logger.setLevel(logging.WARNING)
-    from sagemaker import image_uris
+    from ops.aws.images import retrieve
 
-    try:
-        return image_uris.retrieve(ALGORITHM, region)
-    except ValueError as exc:
-        raise DogbreedError(
-            f"the {ALGORITHM} algorithm is not available in region {region!r}",
-            exit_code=2,
-            hint="set aws.region to a SageMaker region, e.g. us-east-1",
-        ) from exc
+    return retrieve(ALGORITHM, region)
 
 
 def format_hyperparameter(value: Any) -> str:

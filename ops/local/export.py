@@ -7,13 +7,15 @@ Contract (read by ops/local/runtime.py):
     <out_dir>/preprocessing.json  ops.local.preprocess.Preprocessing
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
+    <out_dir>/model.ts            TorchScript of the same graph as model.onnx (softmax inside): what
+                                  the SageMaker PyTorch inference container runs, without timm
     <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff,
                                   sha256 {file: hex digest} of every other file (checked on load)
     <out_dir>/metrics.json        training history + final validation top-1/top-5
     <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
 
-The export is checked: ONNX Runtime and PyTorch must agree to 1e-4 on the same input, otherwise
-the artifact is not written as valid (a DogbreedError is raised).
+The export is checked: ONNX Runtime, the TorchScript module and PyTorch must agree to 1e-4 on the
+same input, otherwise the artifact is not written as valid (a DogbreedError is raised).
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ ARTIFACT_FILES = (
     "preprocessing.json",
     "classes.json",
     "model.pt",
+    "model.ts",
     "metadata.json",
     "metrics.json",
 )
+TORCHSCRIPT_NAME = "model.ts"
 
 
 def _softmax_wrapper(model):
@@ -99,6 +103,41 @@ def onnx_max_abs_diff(
     if got.shape != expected.shape:
         raise DogbreedError(f"ONNX output shape {got.shape} != PyTorch {expected.shape}")
     return float(np.max(np.abs(got - expected)))
+
+
+def export_torchscript(model, path: Path, input_size: int) -> None:
+    """Write model (logits) + softmax as a traced TorchScript module (any batch size, CPU)."""
+    import torch
+
+    wrapped = _softmax_wrapper(model)
+    dummy = torch.randn(2, 3, input_size, input_size)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notices
+        traced = torch.jit.trace(wrapped, dummy, check_trace=False)
+    traced.save(str(path))
+
+
+def torchscript_max_abs_diff(onnx_path: Path, ts_path: Path, input_size: int, seed: int = 1) -> float:
+    """Largest |TorchScript - ONNX Runtime| over random batches of 1 and 3 (not the traced 2)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        module = torch.jit.load(str(ts_path), map_location="cpu").eval()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for batch in (1, 3):
+        x = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
+        with torch.no_grad():
+            got = module(torch.from_numpy(x)).numpy()
+        expected = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        if got.shape != expected.shape:
+            raise DogbreedError(f"TorchScript output shape {got.shape} != ONNX {expected.shape}")
+        worst = max(worst, float(np.max(np.abs(got - expected))))
+    return worst
 
 
 CHECKSUMMED_FILES = tuple(name for name in ARTIFACT_FILES if name != "metadata.json")
@@ -178,6 +217,15 @@ def export_artifact(
             f"(> {TOLERANCE:g})"
         )
 
+    ts_path = out_dir / TORCHSCRIPT_NAME
+    export_torchscript(cpu_model, ts_path, size)
+    ts_diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
+    if not ts_diff <= TOLERANCE:
+        raise DogbreedError(
+            f"TorchScript export check failed: it differs from ONNX Runtime by {ts_diff:.2e} "
+            f"(> {TOLERANCE:g})"
+        )
+
     preprocessing.save(out_dir / "preprocessing.json")
     if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
         shutil.copyfile(classes_json, out_dir / "classes.json")
@@ -188,6 +236,8 @@ def export_artifact(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **metadata,
         "onnx_max_abs_diff": diff,
+        "torchscript_max_abs_diff": ts_diff,
+        "torch_version": torch.__version__,
         "input_size": size,
         "sha256": {name: sha256_file(out_dir / name) for name in CHECKSUMMED_FILES},
     }
