@@ -132,19 +132,29 @@ def main() -> None:
     need = peak + FRONTEND_ALLOWANCE_MB
     pick = next((m for m in SERVERLESS_MEMORY_MB if m >= need), None)
     print(f"artifact: {root}")
-    print(f"package: {package.stat().st_size / mb:.1f} MB model.tar.gz, {uncompressed / mb:.1f} MB "
-          f"extracted (model.ts {(root / 'model.ts').stat().st_size / mb:.1f} MB); built in "
-          f"{build_s:.1f} s")
-    print(f"cold load (process start -> HandlerService initialised, model_fn done), {args.runs} "
-          f"runs: median {statistics.median(cold):.2f} s (min {min(cold):.2f}, max {max(cold):.2f})")
-    print(f"first request: median {statistics.median(first) * 1000:.0f} ms; steady: median "
-          f"{statistics.median(steady) * 1000:.0f} ms, max {max(steady) * 1000:.0f} ms "
-          f"({len(steady)} requests, one at a time)")
-    print(f"worker RSS: {max(r['rss_loaded_mb'] for r in runs):.0f} MB after model_fn, "
-          f"{peak:.0f} MB peak after the requests")
-    print(f"serverless memory: worker peak {peak:.0f} MB + {FRONTEND_ALLOWANCE_MB} MB allowance "
-          f"= {need:.0f} MB -> smallest setting that holds it: {pick} MB "
-          f"(settings: 1024-6144 in steps of 1024)")
+    print(
+        f"package: {package.stat().st_size / mb:.1f} MB model.tar.gz, {uncompressed / mb:.1f} MB "
+        f"extracted (model.ts {(root / 'model.ts').stat().st_size / mb:.1f} MB); built in "
+        f"{build_s:.1f} s"
+    )
+    print(
+        f"cold load (process start -> HandlerService initialised, model_fn done), {args.runs} "
+        f"runs: median {statistics.median(cold):.2f} s (min {min(cold):.2f}, max {max(cold):.2f})"
+    )
+    print(
+        f"first request: median {statistics.median(first) * 1000:.0f} ms; steady: median "
+        f"{statistics.median(steady) * 1000:.0f} ms, max {max(steady) * 1000:.0f} ms "
+        f"({len(steady)} requests, one at a time)"
+    )
+    print(
+        f"worker RSS: {max(r['rss_loaded_mb'] for r in runs):.0f} MB after model_fn, "
+        f"{peak:.0f} MB peak after the requests"
+    )
+    print(
+        f"serverless memory: worker peak {peak:.0f} MB + {FRONTEND_ALLOWANCE_MB} MB allowance "
+        f"= {need:.0f} MB -> smallest setting that holds it: {pick} MB "
+        f"(settings: 1024-6144 in steps of 1024)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import pytest
 from ops.aws.training import check_job_rules, training_job_request
 from ops.aws.tuning import parameter_ranges, tuning_job_request
 from ops.errors import DogbreedError
-from ops.settings import Settings, load_settings
 from ops.serving.deploy import terraform_variables
+from ops.settings import Settings, load_settings
 from tests.conftest import REPO_ROOT
 
 TERRAFORM = shutil.which("terraform")

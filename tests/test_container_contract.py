@@ -225,9 +225,7 @@ def test_the_package_runs_alone_without_this_repository_or_timm(model_dir, onnx_
     )
     image = tmp_path / "dog.jpg"
     image.write_bytes(IMAGES["image/jpeg"])
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SAGEMAKER_PROGRAM")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SAGEMAKER_PROGRAM")}
     env["PYTHONPATH"] = str(model_dir / "code")  # ahead of the editable install of ops
     proc = subprocess.run(
         [sys.executable, str(script), str(image)],

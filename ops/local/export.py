@@ -117,7 +117,9 @@ def export_torchscript(model, path: Path, input_size: int) -> None:
     traced.save(str(path))
 
 
-def torchscript_max_abs_diff(onnx_path: Path, ts_path: Path, input_size: int, seed: int = 1) -> float:
+def torchscript_max_abs_diff(
+    onnx_path: Path, ts_path: Path, input_size: int, seed: int = 1
+) -> float:
     """Largest |TorchScript - ONNX Runtime| over random batches of 1 and 3 (not the traced 2)."""
     import numpy as np
     import onnxruntime as ort

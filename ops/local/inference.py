@@ -79,7 +79,9 @@ def input_fn(request_body: bytes, request_content_type: str) -> torch.Tensor:
     try:
         array = preprocess_bytes(bytes(request_body), _LOADED["preprocessing"])
     except BadImageError as exc:
-        raise GenericInferenceToolkitError(400, f"unable to decode the image: {image_error_message(exc)}") from None
+        raise GenericInferenceToolkitError(
+            400, f"unable to decode the image: {image_error_message(exc)}"
+        ) from None
     return torch.from_numpy(array).unsqueeze(0)
 
 

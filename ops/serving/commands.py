@@ -161,9 +161,7 @@ def destroy(app, yes):
 )
 @host_option("Interface (default: serve.host, loopback).")
 @port_option("Port (default: serve.api_port; 0 = any free).")
-@api_key_option(
-    "Require this x-api-key header, as a deployed API does (default: serve.api_key)."
-)
+@api_key_option("Require this x-api-key header, as a deployed API does (default: serve.api_key).")
 @pass_app
 def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     """Serve POST /classify locally through the unchanged Lambda handler.

@@ -146,9 +146,7 @@ def upload_package(settings: Settings, model: ServingModel, echo: Callable[[str]
     size_mb = model.package.stat().st_size / 1e6
     echo(f"Uploading the model package ({size_mb:.1f} MB) to {model.model_data_url}")
     try:
-        s3.upload_file(
-            str(model.package), bucket, key, ExtraArgs={"Metadata": {"sha256": digest}}
-        )
+        s3.upload_file(str(model.package), bucket, key, ExtraArgs={"Metadata": {"sha256": digest}})
     except botocore.exceptions.ClientError as exc:
         raise explain_client_error(exc, f"uploading {model.model_data_url}") from exc
 
