@@ -203,7 +203,9 @@ class DeploySettings:
     terraform_dir: str = "terraform"
     endpoint_mode: str = "serverless"  # "serverless" or "instance"
     endpoint_instance_type: str = "ml.m5.large"
-    serverless_memory_mb: int = 3072
+    # 0 = chosen for the model: the measured need of a local model's container package
+    # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
+    serverless_memory_mb: int = 0
     serverless_max_concurrency: int = 5
     api_key_required: bool = True
     throttle_rate_limit: float = 10.0

@@ -49,6 +49,12 @@ variable "s3_lifecycle_rules" {
   default     = true
 }
 
+variable "s3_tls_only" {
+  description = "Deny non-TLS requests to the bucket; false only for moto server reached over plain HTTP, which evaluates the policy and would refuse every object call (e.g. deploy's model upload)."
+  type        = bool
+  default     = true
+}
+
 variable "data_prefix" {
   description = "Key prefix of the training data (dogbreed setting aws.data_prefix); the training role reads only this."
   type        = string

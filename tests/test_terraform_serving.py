@@ -296,7 +296,11 @@ def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared
     endpoint = sm.describe_endpoint(EndpointName="dogbreed-classifier")
     cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     (variant,) = cfg["ProductionVariants"]
-    assert "ServerlessConfig" in variant
+    from ops.local.container_package import SERVERLESS_MEMORY_MB
+
+    assert (
+        variant["ServerlessConfig"]["MemorySizeInMB"] == SERVERLESS_MEMORY_MB
+    )  # the measured need
     model = sm.describe_model(ModelName=variant["ModelName"])
     container = model["PrimaryContainer"]
     assert container["Image"] == PYTORCH_CPU_IMAGE

@@ -14,12 +14,17 @@ from ops.errors import DogbreedError
 from ops.settings import Settings
 
 
-def retrieve(framework: str, region: str, **kwargs: Any) -> str:
-    """sagemaker.image_uris.retrieve, quiet, with its ValueError as a one-line DogbreedError."""
+def quiet_sdk() -> None:
+    """Before importing the SageMaker SDK: no v2 deprecation banner, no config-search INFO lines."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     config_logger = logging.getLogger("sagemaker.config")
     if config_logger.level == logging.NOTSET:  # the SDK logs its config search at INFO
         config_logger.setLevel(logging.WARNING)
+
+
+def retrieve(framework: str, region: str, **kwargs: Any) -> str:
+    """sagemaker.image_uris.retrieve, quiet, with its ValueError as a one-line DogbreedError."""
+    quiet_sdk()
     from sagemaker import image_uris
 
     try:
@@ -45,6 +50,7 @@ def pytorch_inference_image(settings: Settings) -> str:
         "image_scope": "inference",
     }
     if dep.endpoint_mode == "serverless":
+        quiet_sdk()
         from sagemaker.serverless import ServerlessInferenceConfig
 
         kwargs["serverless_inference_config"] = ServerlessInferenceConfig()

@@ -38,6 +38,10 @@ CODE_FILES = {
     "ops/local/__init__.py": "local/__init__.py",
     "ops/local/preprocess.py": "local/preprocess.py",
 }
+# Serverless memory for this package (deploy.serverless_memory_mb = 0): the smallest setting
+# holding the worker's measured peak RSS plus 1 GB for TorchServe's JVM and the OS
+# (bench/container_fit.py; figures in docs/deploy-local-model.md).
+SERVERLESS_MEMORY_MB = 2048
 # The toolkit's settings (what the SageMaker SDK's PyTorchModel sets for an entry point).
 CONTAINER_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",

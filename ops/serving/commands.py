@@ -11,7 +11,13 @@ import click
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
-from ops.options import api_key_option, host_option, json_option, port_option
+from ops.options import (
+    api_key_option,
+    artifact_option,
+    host_option,
+    json_option,
+    port_option,
+)
 
 BATCH = 16  # images per POST: the handler's default MAX_IMAGES
 
@@ -93,10 +99,8 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
 @click.option(
     "--model-data-url", help="s3://.../model.tar.gz (default: the last SageMaker training job)."
 )
-@click.option(
-    "--artifact",
-    type=click.Path(exists=True, path_type=Path),
-    help="A locally trained model folder or model.tar.gz (default: the last training, either backend).",
+@artifact_option(
+    "A locally trained model folder or model.tar.gz (default: the last training, either backend)."
 )
 @click.option(
     "--image",

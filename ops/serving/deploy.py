@@ -22,6 +22,7 @@ from typing import Any
 from ops.errors import DogbreedError
 from ops.settings import Settings
 
+BUILT_IN_SERVERLESS_MEMORY_MB = 3072  # the built-in algorithm's MXNet ResNet (not measured here)
 EMULATED_SERVICES = (
     "apigateway",
     "cloudwatch",
@@ -51,6 +52,9 @@ class ServingModel:
     environment: dict[str, str] = field(default_factory=dict)
     package: Path | None = None  # the container model.tar.gz, uploaded to model_data_url
     classes: Path | None = None  # the artifact's classes.json, for the Lambda
+    serverless_memory_mb: int = (
+        BUILT_IN_SERVERLESS_MEMORY_MB  # when deploy.serverless_memory_mb = 0
+    )
 
 
 def model_from_training(model_data_url: str | None, image_uri: str | None) -> tuple[str, str]:
@@ -81,7 +85,12 @@ def local_model(
 ) -> ServingModel:
     """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
     from ops.aws.images import pytorch_inference_image
-    from ops.local.container_package import CONTAINER_ENVIRONMENT, package_digest, write_package
+    from ops.local.container_package import (
+        CONTAINER_ENVIRONMENT,
+        SERVERLESS_MEMORY_MB,
+        package_digest,
+        write_package,
+    )
     from ops.local.runtime import resolve_artifact_dir
 
     root = resolve_artifact_dir(artifact)
@@ -99,6 +108,7 @@ def local_model(
         environment=environment,
         package=package,
         classes=root / "classes.json",
+        serverless_memory_mb=SERVERLESS_MEMORY_MB,
     )
 
 
@@ -210,6 +220,7 @@ def terraform_variables(
     image_uri: str = "",
     zip_path: Path | None = None,
     environment: dict[str, str] | None = None,
+    model_memory_mb: int = BUILT_IN_SERVERLESS_MEMORY_MB,
 ) -> dict[str, Any]:
     """The root configuration's variables from the settings (and aws.endpoint_url for emulators)."""
     dep = settings.deploy
@@ -224,7 +235,7 @@ def terraform_variables(
         "lambda_zip_path": str(zip_path) if zip_path else "",
         "endpoint_mode": dep.endpoint_mode,
         "endpoint_instance_type": dep.endpoint_instance_type,
-        "serverless_memory_mb": dep.serverless_memory_mb,
+        "serverless_memory_mb": dep.serverless_memory_mb or model_memory_mb,
         "serverless_max_concurrency": dep.serverless_max_concurrency,
         "api_key_required": dep.api_key_required,
         "throttle_rate_limit": dep.throttle_rate_limit,
@@ -241,6 +252,9 @@ def terraform_variables(
             skip_metadata_api_check=True,
             s3_use_path_style=True,
             s3_lifecycle_rules=False,
+            # moto evaluates the TLS-only bucket policy and is reached over http: it would
+            # refuse deploy's model upload (a real bucket keeps the policy)
+            s3_tls_only=False,
             force_destroy=True,
         )
     return variables
@@ -276,7 +290,12 @@ def deploy_stack(
         zip_path = build_lambda_zip(build_dir() / "lambda.zip", classes)
         echo(f"Lambda package: {zip_path} (sha256 {sha256_b64(zip_path)})")
         variables = terraform_variables(
-            settings, model.model_data_url, model.image_uri, zip_path, model.environment
+            settings,
+            model.model_data_url,
+            model.image_uri,
+            zip_path,
+            model.environment,
+            model.serverless_memory_mb,
         )
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
