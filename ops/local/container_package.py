@@ -17,16 +17,13 @@ is deterministic (sorted, mtime 0, uid 0): the same artifact gives the same byte
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import ops
 from ops.errors import DogbreedError
-from ops.local.export import TORCHSCRIPT_NAME, sha256_file
+from ops.local.export import TORCHSCRIPT_NAME, deterministic_tar, sha256_file
 
 PACKAGE_NAME = "model.tar.gz"
 MODEL_FILES = (TORCHSCRIPT_NAME, "classes.json", "preprocessing.json")
@@ -78,24 +75,7 @@ def package_members(artifact_dir: Path) -> dict[str, bytes]:
 
 def write_package(artifact_dir: Path, target: Path) -> Path:
     """Write the deterministic model.tar.gz of an artifact folder to `target`; returns it."""
-    members = package_members(artifact_dir)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(members):
-            info = tarfile.TarInfo(name)
-            info.size = len(members[name])
-            info.mtime = 0
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(members[name]))
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
-        gz.write(buf.getvalue())
-    tmp.replace(target)
-    return target
+    return deterministic_tar(target, package_members(artifact_dir))
 
 
 def extract_package(tar_path: Path, dest: Path) -> Path:

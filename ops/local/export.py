@@ -154,25 +154,39 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
-    """model.tar.gz of the named files: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
-    target = out_dir / "model.tar.gz"
+def deterministic_tar(target: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz of name -> bytes: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(names):
-            data = (out_dir / name).read_bytes()
+        for name in sorted(members):
             info = tarfile.TarInfo(name)
-            info.size = len(data)
+            info.size = len(members[name])
             info.mtime = 0
             info.mode = 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    tmp = target.with_suffix(".tmp")
+            tar.addfile(info, io.BytesIO(members[name]))
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(buf.getvalue())
     tmp.replace(target)
     return target
+
+
+def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
+    """model.tar.gz of the named artifact files (deterministic)."""
+    members = {name: (out_dir / name).read_bytes() for name in names}
+    return deterministic_tar(out_dir / "model.tar.gz", members)
+
+
+def _require_close(diff: float, what: str) -> None:
+    """DogbreedError when an export differs from its reference by more than TOLERANCE."""
+    if not diff <= TOLERANCE:
+        raise DogbreedError(
+            f"{what} export check failed: they differ by {diff:.2e} (> {TOLERANCE:g})"
+        )
 
 
 def export_artifact(
@@ -213,20 +227,12 @@ def export_artifact(
     onnx_path = out_dir / "model.onnx"
     export_onnx(cpu_model, onnx_path, size)
     diff = onnx_max_abs_diff(cpu_model, onnx_path, size)
-    if not diff <= TOLERANCE:
-        raise DogbreedError(
-            f"ONNX export check failed: ONNX Runtime and PyTorch differ by {diff:.2e} "
-            f"(> {TOLERANCE:g})"
-        )
+    _require_close(diff, "ONNX (ONNX Runtime vs PyTorch)")
 
     ts_path = out_dir / TORCHSCRIPT_NAME
     export_torchscript(cpu_model, ts_path, size)
     ts_diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
-    if not ts_diff <= TOLERANCE:
-        raise DogbreedError(
-            f"TorchScript export check failed: it differs from ONNX Runtime by {ts_diff:.2e} "
-            f"(> {TOLERANCE:g})"
-        )
+    _require_close(ts_diff, "TorchScript (TorchScript vs ONNX Runtime)")
 
     preprocessing.save(out_dir / "preprocessing.json")
     if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
@@ -253,17 +259,12 @@ def artifact_digest(artifact: Path | str) -> str | None:
     The identity of a served model for resuming an evaluation: a re-exported identical model has
     the same digest although its folder, metadata and timings differ.
     """
-    import hashlib
 
     path = Path(artifact)
     try:
         onnx = path / "model.onnx" if path.is_dir() else path
         if onnx.is_file():
-            digest = hashlib.sha256()
-            with open(onnx, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return f"sha256:{digest.hexdigest()}"
+            return f"sha256:{sha256_file(onnx)}"
     except OSError:
         pass
     return None
