@@ -213,7 +213,7 @@ class DeploySettings:
     # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
     # the image comes from the SageMaker SDK's table for this framework version (CPU for
     # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.
-    pytorch_version: str = "2.6"
+    pytorch_version: str = "2.6.0"
     pytorch_py_version: str = "py312"
     model_prefix: str = "models"
 
