@@ -7,7 +7,7 @@ each run starts a fresh Python process the way the PyTorch container's worker st
 PYTHONPATH, sagemaker-pytorch-inference's HandlerService initialised on the folder (imports,
 toolkit, model_fn), then requests through handle() with 500x375 JPEGs (the dataset's typical
 size). Printed: package sizes, cold load (process start -> model loaded), first and steady
-request latency, the worker's peak RSS, and the smallest serverless memory setting that holds
+request latency, the worker's peak RSS, TorchScript's forward pass against ONNX Runtime's, and the smallest serverless memory setting that holds
 the worker plus an allowance for TorchServe's Java frontend and the OS (not measurable here).
 """
 
@@ -101,22 +101,62 @@ def run_worker(model_dir: Path, images: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def forward_times(root: Path, batch: int = 8, repeats: int = 3) -> dict[str, list[float]]:
+    """Seconds per forward pass of one batch: the package's TorchScript vs the artifact's ONNX."""
+    import warnings
+
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    size = json.loads((root / "preprocessing.json").read_text())["input_size"]
+    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.load(str(root / "model.ts")).eval()
+    session = ort.InferenceSession(str(root / "model.onnx"), providers=["CPUExecutionProvider"])
+    out: dict[str, list[float]] = {"torchscript": [], "onnxruntime": []}
+    for _ in range(repeats + 1):  # the first of each is a warm-up
+        start = time.perf_counter()
+        with torch.inference_mode():
+            module(torch.from_numpy(x))
+        out["torchscript"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        session.run(None, {"input": x})
+        out["onnxruntime"].append(time.perf_counter() - start)
+    return {k: v[1:] for k, v in out.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact", nargs="?", default=str(REPO / "artifacts" / "latest"))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument(
+        "--forward-only", action="store_true", help="only TorchScript vs ONNX Runtime, batch 8"
+    )
     args = parser.parse_args()
 
     from ops.local.container_package import extract_package, write_package
     from ops.local.runtime import resolve_artifact_dir
 
     root = resolve_artifact_dir(args.artifact)
+    times = forward_times(root)
+    print(
+        "forward pass, batch of 8: "
+        + ", ".join(
+            f"{name} median {statistics.median(v):.2f} s ({8 / statistics.median(v):.1f} img/s)"
+            for name, v in times.items()
+        )
+    )
+    if args.forward_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         started = time.perf_counter()
         package = write_package(root, tmp / "model.tar.gz")
         build_s = time.perf_counter() - started
+        package_bytes = package.stat().st_size
         with tarfile.open(package) as tar:
             uncompressed = sum(m.size for m in tar.getmembers())
         model_dir = extract_package(package, tmp / "model")
@@ -133,7 +173,7 @@ def main() -> None:
     pick = next((m for m in SERVERLESS_MEMORY_MB if m >= need), None)
     print(f"artifact: {root}")
     print(
-        f"package: {package.stat().st_size / mb:.1f} MB model.tar.gz, {uncompressed / mb:.1f} MB "
+        f"package: {package_bytes / mb:.1f} MB model.tar.gz, {uncompressed / mb:.1f} MB "
         f"extracted (model.ts {(root / 'model.ts').stat().st_size / mb:.1f} MB); built in "
         f"{build_s:.1f} s"
     )
