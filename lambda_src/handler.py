@@ -292,29 +292,56 @@ def sniff_content_type(body: str, is_b64: bool) -> str:
 
 
 MAX_JSON_DEPTH = 32  # {"images": [...]} needs 2; json.loads recurses ~1,000 deep, then raises
+MAX_JSON_CONTAINERS = 1000  # arrays and objects in one body; {"images": [...]} has 2
 MAX_JSON_DIGITS = 100  # a number's characters; int() refuses more than 4,300 digits
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+_OPEN_RUN = re.compile(r"[\[{]{" + str(MAX_JSON_DEPTH + 1) + "}")
 
 
 class _BadJSONNumber(ValueError):
     """A JSON number json.loads would overflow on or refuse (Infinity, 1e400, 5,000 digits)."""
 
 
-def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when the JSON text nests arrays/objects deeper than `limit`, checked without parsing.
+def _skeleton(text: str) -> str:
+    """The brackets of a JSON text, outside its strings (all in C: cheap on 6 MB)."""
+    return _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
 
-    Strings are removed, then only brackets kept; each pass deletes the innermost empty pairs,
-    so properly nested text of depth d is gone after d passes (all in C: cheap on 6 MB).
-    """
-    skeleton = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+
+def _deeper_than(skeleton: str, limit: int) -> bool:
+    """Each pass deletes the innermost empty pairs: depth d is gone after d passes."""
     for _ in range(limit):
         shorter = _EMPTY_PAIR.sub("", skeleton)
         if shorter == skeleton:
             return False
         skeleton = shorter
     return bool(_EMPTY_PAIR.search(skeleton))
+
+
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the JSON text nests arrays/objects deeper than `limit`, checked without parsing."""
+    return _deeper_than(_skeleton(text), limit)
+
+
+def json_shape_problem(text: str) -> str | None:
+    """Why the JSON text's nesting is refused (too deep, too many containers), else None.
+
+    Counting brackets first (str.count, no parsing) keeps the exact check small: a request has
+    a handful (base64 holds none), a hostile body millions.
+    """
+    too_deep = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    opened = text.count("[") + text.count("{")
+    if opened > MAX_JSON_CONTAINERS and _OPEN_RUN.search(text):
+        return too_deep
+    if opened > 100 * MAX_JSON_CONTAINERS:  # too many to look at more closely
+        return f"JSON with more than {MAX_JSON_CONTAINERS} arrays and objects"
+    skeleton = _skeleton(text)
+    if _deeper_than(skeleton, MAX_JSON_DEPTH):
+        return too_deep
+    if len(skeleton) > 2 * MAX_JSON_CONTAINERS:
+        return f"JSON with more than {MAX_JSON_CONTAINERS} arrays and objects"
+    return None
 
 
 def _json_int(text: str) -> int:
@@ -338,8 +365,9 @@ def _json_constant(name: str) -> Any:
 
 def parse_json_body(text: str) -> Any:
     """json.loads with the depth bounded first and non-finite or huge numbers refused (400s)."""
-    if json_too_deep(text):
-        raise RequestError(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    problem = json_shape_problem(text)
+    if problem:
+        raise RequestError(400, problem)
     try:
         return json.loads(
             text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant

@@ -2,7 +2,7 @@
 
 Each top-level key belongs to one stage ("training", "tuning", "deployment", "serve", ...),
 so stages never overwrite each other's records. There is one writer, `update_state`: it holds an
-exclusive lock (fcntl, on `state.json.lock`) across read-modify-write, so concurrent processes
+exclusive lock (fcntl, on its folder) across read-modify-write, so concurrent processes
 never lose each other's keys, and writes atomically (temp file + fsync + rename), so a reader
 never sees half a file. A corrupt file is a one-line DogbreedError naming it; a writer moves it
 aside (`state.json.corrupt-<time>`) and starts afresh, so finished work is still recorded.
@@ -77,10 +77,13 @@ def get_record(key: str, path: Path | None = None) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock for the state file (blocks until other writers finish)."""
+    """An exclusive advisory lock for the state file (blocks until other writers finish).
+
+    The lock is on the state file's folder: the file itself is replaced by each write, and a
+    lock file would be one more thing left lying around.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path.parent, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

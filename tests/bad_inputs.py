@@ -107,6 +107,7 @@ def json_body_cases() -> list[BodyCase]:
         BodyCase("deep-nesting-100000", "[" * 100_000 + "]" * 100_000),
         BodyCase("deep-nesting-in-images", '{"images": ' + "[" * 5000 + "]" * 5000 + "}"),
         BodyCase("deep-objects", '{"a":' * 3000 + "1" + "}" * 3000),
+        BodyCase("many-containers", '{"images": [' + "[]," * 5000 + "[]]}"),
         BodyCase("unbalanced", "{" * 50),
         BodyCase("not-json", "images=please"),
         BodyCase("json-array", "[1, 2, 3]"),

@@ -13,50 +13,18 @@ import pytest
 import requests
 
 from lambda_src import handler as lambda_handler
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
-from ops.serving.gateway import handler_environment, proxy_event, start_gateway
+from ops.serving.gateway import proxy_event
 from tests.bad_inputs import (
     http_request_cases,
     json_body_cases,
     raw_image_cases,
     send_raw,
 )
-from tests.local_artifacts import shared_tiny_artifact
+from tests.serving_fixtures import RUNTIME_PATH
 
-ENDPOINT = "dogbreed-bad"
-RUNTIME_PATH = f"/endpoints/{ENDPOINT}/invocations"
 BODIES = json_body_cases()
 IMAGES = raw_image_cases()
-
-
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory):
-    return load_runtime(shared_tiny_artifact(tmp_path_factory), threads=1)
-
-
-@pytest.fixture(scope="module")
-def model_server(runtime):
-    with ModelServer(runtime, port=0, endpoint_name=ENDPOINT, max_batch_size=4) as srv:
-        yield srv
-
-
-@pytest.fixture
-def handler_env(model_server, runtime, monkeypatch):
-    """The environment the gateway gives the handler, pointed at the real model server."""
-    env = handler_environment(model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json")
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("RETRY_BASE_SECONDS", "0.01")
-
-
-@pytest.fixture
-def gateway(model_server, runtime):
-    gw = start_gateway(
-        "127.0.0.1", 0, model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json"
-    )
-    yield gw
-    gw.shutdown()
+HTTP_CASES = http_request_cases("{path}")
 
 
 def check_answer(status: int, body: dict, per_image_error: bool = False) -> None:
@@ -140,18 +108,6 @@ def test_gateway_answers_every_hostile_raw_image_with_a_4xx(gateway, name, data,
     check_answer(resp.status_code, resp.json())
 
 
-@pytest.mark.parametrize(
-    ("name", "raw"), http_request_cases("/classify"), ids=[c[0] for c in http_request_cases("/")]
-)
-def test_gateway_answers_every_broken_http_request_with_json(gateway, name, raw):
-    status, headers, body = send_raw(gateway.port, raw)
-    assert status is not None, f"no answer to {name}"
-    assert 400 <= status < 500, (status, body[:200])
-    assert headers["content-type"] == "application/json"
-    answer = json.loads(body)
-    assert answer.get("message") or answer.get("error"), answer
-
-
 @pytest.mark.parametrize(("name", "data", "content_type"), IMAGES, ids=[c[0] for c in IMAGES])
 @pytest.mark.parametrize("path", [RUNTIME_PATH, "/invocations"])
 def test_model_server_answers_every_hostile_image_with_a_4xx(
@@ -165,11 +121,13 @@ def test_model_server_answers_every_hostile_image_with_a_4xx(
     assert "decode" in message or "limit" in message, message
 
 
+@pytest.mark.parametrize(("name", "raw"), HTTP_CASES, ids=[c[0] for c in HTTP_CASES])
 @pytest.mark.parametrize(
-    ("name", "raw"), http_request_cases(RUNTIME_PATH), ids=[c[0] for c in http_request_cases("/")]
+    ("target", "path"), [("gateway", "/classify"), ("model_server", RUNTIME_PATH)]
 )
-def test_model_server_answers_every_broken_http_request_with_json(model_server, name, raw):
-    status, headers, body = send_raw(model_server.port, raw)
+def test_servers_answer_every_broken_http_request_with_json(request, target, path, name, raw):
+    server = request.getfixturevalue(target)
+    status, headers, body = send_raw(server.port, raw.replace(b"{path}", path.encode()))
     assert status is not None, f"no answer to {name}"
     assert 400 <= status < 500, (status, body[:200])
     assert headers["content-type"] == "application/json"
@@ -191,5 +149,5 @@ def test_the_corpus_covers_the_reported_cases():
         "jpeg-magic-then-garbage.jpg",
     ):
         assert expected in names
-    raw_names = {c[0] for c in http_request_cases("/")}
+    raw_names = {c[0] for c in HTTP_CASES}
     assert {"content-length-abc", "put", "delete", "oversize-header"} <= raw_names

@@ -8,6 +8,7 @@ down), none may be left without one.
 from __future__ import annotations
 
 import base64
+import signal
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from ops.local.server import ModelServer
 from ops.serving.gateway import start_gateway
 from tests.bad_inputs import good_image
 from tests.conftest import free_port
-from tests.fault_load import kill_and_restart_under_load, start_model_server, stop
+from tests.fault_load import kill_and_restart_under_load, load, start_model_server, stop
 from tests.local_artifacts import shared_tiny_artifact
 
 ENDPOINT = "dogbreed-faults"
@@ -58,6 +59,33 @@ def test_killing_the_model_server_under_load_leaves_no_request_unanswered(artifa
         gw.shutdown()
         if proc is not None:
             stop(proc)
+
+
+@pytest.mark.slow
+def test_sigterm_under_load_answers_every_request_and_exits_cleanly(artifact, tmp_path):
+    """SIGTERM to `dogbreed serve` under load: it drains and exits 0; the gateway answers 503
+    for what comes after, so no request is left without an answer."""
+    port = free_port()
+    gw = start_gateway(
+        "127.0.0.1", 0, f"http://127.0.0.1:{port}", ENDPOINT, artifact / "classes.json"
+    )
+    proc = start_model_server(artifact, port, ENDPOINT, tmp_path / "state.json")
+    try:
+        counts_box: dict = {}
+        loader = threading.Thread(
+            target=lambda: counts_box.update(c=load(gw.classify_url, good_image(), 8, 5))
+        )
+        loader.start()
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        loader.join(120)
+        summary = counts_box["c"].summary()
+        assert summary["unanswered"] == 0, counts_box["c"].unanswered[:5]
+        assert summary["2xx"] > 0 and set(counts_box["c"].by_status) <= {200, 503}, summary
+    finally:
+        gw.shutdown()
+        stop(proc)
 
 
 class SlowRuntime:

@@ -40,46 +40,13 @@ from ops.local.runtime import load_runtime
 from ops.local.server import ModelServer
 from ops.serving import gateway as gateway_module
 from ops.serving.client import ApiError, ClassifyClient
-from ops.serving.gateway import handler_environment, proxy_event, start_gateway
+from ops.serving.gateway import proxy_event
 from ops.state import get_record, load_state, update_state
 from tests.bad_inputs import good_image, hostile_images, send_raw
-from tests.local_artifacts import jpeg_bytes, shared_tiny_artifact
+from tests.local_artifacts import jpeg_bytes
+from tests.serving_fixtures import gateway_for
 
-ENDPOINT = "dogbreed-hardening"
 PREP = Preprocessing(input_size=64)
-
-
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    return shared_tiny_artifact(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def runtime(artifact):
-    return load_runtime(artifact, threads=1)
-
-
-@pytest.fixture(scope="module")
-def model_server(runtime):
-    with ModelServer(runtime, port=0, endpoint_name=ENDPOINT, max_batch_size=4) as srv:
-        yield srv
-
-
-@pytest.fixture
-def gateway(model_server, runtime):
-    gw = start_gateway(
-        "127.0.0.1", 0, model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json"
-    )
-    yield gw
-    gw.shutdown()
-
-
-@pytest.fixture
-def handler_env(model_server, runtime, monkeypatch):
-    env = handler_environment(model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json")
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("RETRY_BASE_SECONDS", "0.01")
 
 
 def handler_call(event) -> tuple[int, dict]:
@@ -267,6 +234,24 @@ def test_a_batch_of_only_broken_images_is_per_image_errors_not_a_5xx(gateway):
     assert all("error" in a for a in answers)
 
 
+def test_classify_reports_a_lone_broken_image_in_place_and_prints_the_rest(
+    gateway, tmp_path, monkeypatch
+):
+    import ops.serving.commands as serving_commands
+
+    monkeypatch.setattr(serving_commands, "BATCH", 1)  # each image is a request of its own
+    good, bad = tmp_path / "dog.jpg", tmp_path / "broken.jpg"
+    good.write_bytes(good_image())
+    bad.write_bytes(hostile_images()["truncated.jpg"])
+    result = CliRunner().invoke(
+        cli, ["classify", str(bad), str(good), "--url", gateway.url, "--json"]
+    )
+    assert result.exit_code == 1
+    printed = json.loads(result.output[: result.output.rindex("]") + 1])
+    assert "rejected the image" in printed[0]["error"]
+    assert printed[1]["predictions"][0]["breed"]
+
+
 # --- 5. the feature cache heals --------------------------------------------------------------
 
 
@@ -418,9 +403,7 @@ def test_stalled_connections_are_dropped_after_the_socket_timeout(
         0 < (gateway_module._Handler.timeout or 0) <= 60
     )  # by default a stalled client is dropped
     monkeypatch.setattr(gateway_module._Handler, "timeout", 0.5)
-    gw = start_gateway(
-        "127.0.0.1", 0, model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json"
-    )
+    gw = gateway_for(model_server, runtime)
     try:
         stalled = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(20)]
         for sock in stalled:
@@ -438,9 +421,7 @@ def test_stalled_connections_are_dropped_after_the_socket_timeout(
 def test_connections_beyond_the_cap_get_a_json_503(model_server, runtime, monkeypatch):
     monkeypatch.setattr(gateway_module._Server, "max_connections", 3)
     monkeypatch.setattr(gateway_module._Handler, "timeout", 2)
-    gw = start_gateway(
-        "127.0.0.1", 0, model_server.url, ENDPOINT, runtime.artifact_dir / "classes.json"
-    )
+    gw = gateway_for(model_server, runtime)
     try:
         held = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(3)]
         time.sleep(0.2)

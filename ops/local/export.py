@@ -21,7 +21,6 @@ same input, otherwise the artifact is not written as valid (a DogbreedError is r
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import shutil
@@ -31,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ops.data.fetch import _sha256
 from ops.errors import DogbreedError
 from ops.local.preprocess import Preprocessing
 
@@ -142,16 +142,9 @@ def torchscript_max_abs_diff(
     return worst
 
 
+# The code base's one streaming sha256 (also what `data fetch` checks downloads with).
+sha256_file = _sha256
 CHECKSUMMED_FILES = tuple(name for name in ARTIFACT_FILES if name != "metadata.json")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def deterministic_tar(target: Path, members: dict[str, bytes]) -> Path:

@@ -78,7 +78,7 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     ) as client:
         for start in range(0, len(images), BATCH):
             chunk = images[start : start + BATCH]
-            answers = client.classify([p.read_bytes() for p in chunk], top_k=top_k)
+            answers = _classify_chunk(client, [p.read_bytes() for p in chunk], top_k)
             for path, answer in zip(chunk, answers, strict=True):
                 if isinstance(answer, dict):
                     results.append({"image": str(path), "error": answer.get("error", str(answer))})
@@ -93,6 +93,23 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     failed = [r for r in results if "error" in r]
     if failed:
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
+
+
+# Statuses that, for a request of one image, are about that image (the API rejected it), not
+# about the request: the image is reported in place and the other batches still print.
+IMAGE_STATUSES = (400, 413, 415)
+
+
+def _classify_chunk(client, images: list[bytes], top_k: int) -> list:
+    """client.classify, with a lone image's 4xx (a broken image) as its per-image error."""
+    from ops.serving.client import ApiError
+
+    try:
+        return client.classify(images, top_k=top_k)
+    except ApiError as exc:
+        if len(images) != 1 or exc.status not in IMAGE_STATUSES:
+            raise
+        return [{"error": exc.message}]
 
 
 @click.command()

@@ -25,12 +25,14 @@ from ops.settings import Settings
 BUILT_IN_SERVERLESS_MEMORY_MB = 3072  # the built-in algorithm's MXNet ResNet (not measured here)
 EMULATED_SERVICES = (
     "apigateway",
+    "applicationautoscaling",
     "cloudwatch",
     "cloudwatchlogs",
     "iam",
     "lambda",
     "s3",
     "sagemaker",
+    "sns",
     "sts",
 )
 
@@ -243,6 +245,12 @@ def terraform_variables(
         "data_prefix": settings.aws.data_prefix,
         "output_prefix": settings.aws.output_prefix,
         "checkpoint_prefix": settings.aws.checkpoint_prefix,
+        "monitoring_enabled": dep.monitoring,
+        "alarm_email": dep.alarm_email,
+        "autoscaling_enabled": dep.autoscaling,
+        "autoscaling_min_capacity": dep.autoscaling_min_capacity,
+        "autoscaling_max_capacity": dep.autoscaling_max_capacity,
+        "serverless_provisioned_concurrency": dep.serverless_provisioned_concurrency,
     }
     if settings.aws.endpoint_url:  # an emulator such as moto server
         variables.update(
@@ -325,6 +333,9 @@ def deploy_stack(
         "api_key": outputs.get("api_key"),
         "endpoint_name": outputs.get("endpoint_name"),
         "lambda_name": outputs.get("lambda_name"),
+        "model_name": outputs.get("model_name"),
+        "alarm_names": outputs.get("alarm_names") or {},
+        "dashboard_url": outputs.get("dashboard_url"),
         "model_data_url": model_data_url or None,
         "image_uri": image_uri or None,
         "model_package": str(model.package) if model and model.package else None,
@@ -340,6 +351,12 @@ def deploy_stack(
             f"POST {record['classify_url']}  (endpoint {record['endpoint_name']}, Lambda {record['lambda_name']})"
         )
         echo("Try it: dogbreed classify some-dog.jpg")
+        from ops.serving.cost import describe_idle_cost, idle_cost
+
+        alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
+        memory = variables.get("serverless_memory_mb", 0)
+        cost = idle_cost(settings, alarms, dashboards, serverless_memory_mb=memory)
+        echo(describe_idle_cost(cost))
     echo(f"Recorded in {path}")
     return record
 

@@ -69,6 +69,9 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
       content {
         memory_size_in_mb = var.serverless_memory_mb
         max_concurrency   = var.serverless_max_concurrency
+        # Warm capacity with no cold starts, billed while idle (ProductionVariantServerlessConfig:
+        # 1-200 and at most MaxConcurrency; see the precondition below).
+        provisioned_concurrency = var.serverless_provisioned_concurrency
       }
     }
   }
@@ -97,6 +100,12 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
     precondition {
       condition     = !(local.serverless && var.data_capture_s3_uri != null)
       error_message = "Serverless endpoints do not support data capture (SageMaker Serverless Inference feature exclusions): drop data_capture_s3_uri or use mode = \"instance\"."
+    }
+
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html
+    precondition {
+      condition     = var.serverless_provisioned_concurrency == null || coalesce(var.serverless_provisioned_concurrency, 0) <= var.serverless_max_concurrency
+      error_message = "serverless_provisioned_concurrency must be at most serverless_max_concurrency."
     }
   }
 }
