@@ -52,6 +52,15 @@ def tf(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def grants(iam, role_arn: str, action_part: str) -> list[dict]:
+    """The statements of a role's one inline policy whose actions mention `action_part`."""
+    role = role_arn.rsplit("/", 1)[1]
+    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    return [s for s in doc["Statement"] if action_part in json.dumps(s["Action"])]
+
+
 # --- the Lambda package ------------------------------------------------------------------------
 
 
@@ -167,12 +176,7 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     assert conf["Environment"]["Variables"]["ENDPOINT_NAME"] == "dogbreed-classifier"
     assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 10
     iam = client(moto_url, "iam")
-    role = conf["Role"].rsplit("/", 1)[1]
-    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-    doc = json.loads(doc) if isinstance(doc, str) else doc
-    sagemaker_grants = [s for s in doc["Statement"] if "sagemaker" in json.dumps(s["Action"])]
-    assert sagemaker_grants == [
+    assert grants(iam, conf["Role"], "sagemaker") == [
         {
             "Sid": "InvokeTheEndpoint",
             "Effect": "Allow",
@@ -310,12 +314,7 @@ def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared
 
     # The inference role: s3:GetObject on exactly this object, nothing else in S3.
     iam = client(moto_url, "iam")
-    role = model["ExecutionRoleArn"].rsplit("/", 1)[1]
-    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-    doc = json.loads(doc) if isinstance(doc, str) else doc
-    s3_grants = [s for s in doc["Statement"] if "s3:" in json.dumps(s["Action"])]
-    assert s3_grants == [
+    assert grants(iam, model["ExecutionRoleArn"], "s3:") == [
         {
             "Sid": "ReadModelArtifact",
             "Effect": "Allow",
