@@ -174,9 +174,8 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     assert conf["CodeSha256"] == sha256_b64(Path(dep["variables"]["lambda_zip_path"]))
     assert conf["Handler"] == "handler.handler" and conf["Runtime"].startswith("python3")
     assert conf["Environment"]["Variables"]["ENDPOINT_NAME"] == "dogbreed-classifier"
-    assert (
-        fn["Concurrency"]["ReservedConcurrentExecutions"] == 1
-    )  # derived: 5 // fan-out 5 (issue 11)
+    # derived from the endpoint's concurrency: 5 // fan-out 5 (issue 11)
+    assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 1
     iam = client(moto_url, "iam")
     assert grants(iam, conf["Role"], "sagemaker") == [
         {
