@@ -594,12 +594,12 @@ def classify(
     futures = [pool.submit(one, image) for image in images]
     wait(futures, timeout=max(0.0, limits["deadline"] - time.monotonic()))
     pool.shutdown(wait=False, cancel_futures=True)
-    seconds = limits["answer_within_ms"] / 1000
+    late = (
+        "not classified: no answer before the deadline (API Gateway's integration timeout or"
+        " the function's own, whichever is first); send it again"
+    )
     return [
-        f.result()
-        if f.done() and not f.cancelled()
-        else NotClassified(504, f"not classified: no answer within the {seconds:g} s limit")
-        for f in futures
+        f.result() if f.done() and not f.cancelled() else NotClassified(504, late) for f in futures
     ]
 
 

@@ -104,3 +104,15 @@ def write_settings(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture
+def tf_copy(tmp_path, tf_env) -> Path:
+    """A copy of terraform/ (without .terraform or state), so the repository stays clean."""
+    dest = tmp_path / "terraform"
+    shutil.copytree(
+        REPO_ROOT / "terraform",
+        dest,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
+    )
+    return dest

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -440,3 +441,31 @@ def test_the_bucket_denies_plain_http_except_on_the_http_emulator(root_plan, dep
     assert policy not in root_plan.after(deploy_vars())
     assert policy in root_plan.after(deploy_vars(s3_tls_only=True))
     assert Settings().deploy and "s3_tls_only" not in terraform_variables(Settings())
+
+
+def test_the_original_table_reaches_the_training_request():
+    """The six entries that used to be unknown settings (defect 3) are sent as strings."""
+    from ops.aws.training import sagemaker_hyperparameters
+
+    settings = load_settings(REPO_ROOT / "dogbreed.toml", environ={})
+    sent = sagemaker_hyperparameters(settings, INFO)
+    assert {k: sent[k] for k in ("beta_1", "beta_2", "eps", "gamma")} == {
+        "beta_1": "0.9",
+        "beta_2": "0.999",
+        "eps": "1e-08",
+        "gamma": "0.9",
+    }
+    assert (sent["multi_label"], sent["use_weighted_loss"], sent["resize"]) == ("0", "0", "256")
+    assert "checkpoint_frequency" not in sent and "kv_store" not in sent and "top_k" not in sent
+
+
+def test_the_image_uri_needs_no_sagemaker_sdk():
+    """The lookup reads the vendored table; the 2.x SDK (maintenance only) is never imported."""
+    code = (
+        "import sys; from ops.aws.training import image_uri; "
+        "print(image_uri('eu-west-1')); print('sagemaker' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["685385470294.dkr.ecr.eu-west-1.amazonaws.com/image-classification:1", "False"]

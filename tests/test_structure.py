@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import types
@@ -47,6 +48,8 @@ def test_both_backends_write_one_training_record_shape(tmp_path):
     from ops.training_record import last_local_artifact, read_training
 
     settings = Settings().with_overrides({"data.prepared_dir": str(tmp_path / "prepared")})
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "prepared" / "classes.json").write_text('[{"index": 0, "name": "a"}]')
     description = {
         "TrainingJobName": "job-1",
         "ModelArtifacts": {"S3ModelArtifacts": "s3://b/job-1/output/model.tar.gz"},
@@ -60,7 +63,9 @@ def test_both_backends_write_one_training_record_shape(tmp_path):
         "s3://b/job-1/output/model.tar.gz",
         "123.dkr.ecr/ic:1",
     )
-    assert record.classes == str(tmp_path / "prepared" / "classes.json")
+    # a copy of the classes trained on, so a later `data prepare` cannot change what deploy ships
+    assert Path(record.classes).read_text() != "" and "prepared" not in record.classes
+    assert json.loads(Path(record.classes).read_text()) == [{"index": 0, "name": "a"}]
     assert record.metrics == {"validation:accuracy": 0.8}
     with pytest.raises(Exception, match="no local model artifact recorded"):
         last_local_artifact()

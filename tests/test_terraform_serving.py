@@ -30,18 +30,6 @@ needs_terraform = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def tf_copy(tmp_path, tf_env) -> Path:
-    """A copy of terraform/ (without .terraform or state), so the repository stays clean."""
-    dest = tmp_path / "terraform"
-    shutil.copytree(
-        REPO_ROOT / "terraform",
-        dest,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
-    )
-    return dest
-
-
 def tf(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [TERRAFORM, *args, "-no-color"], cwd=workdir, capture_output=True, text=True, timeout=300
@@ -174,8 +162,9 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     assert conf["CodeSha256"] == sha256_b64(Path(dep["variables"]["lambda_zip_path"]))
     assert conf["Handler"] == "handler.handler" and conf["Runtime"].startswith("python3")
     assert conf["Environment"]["Variables"]["ENDPOINT_NAME"] == "dogbreed-classifier"
-    # derived from the endpoint's concurrency: 5 // fan-out 5 (issue 11)
+    # serverless max_concurrency 5, fan-out 5 per request -> one request at a time (issue 11)
     assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 1
+    assert conf["Environment"]["Variables"]["MAX_CONCURRENCY"] == "5"
     iam = client(moto_url, "iam")
     assert grants(iam, conf["Role"], "sagemaker") == [
         {

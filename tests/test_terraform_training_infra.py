@@ -120,7 +120,13 @@ def test_training_infra_applies_and_destroys_against_moto(workdir, moto_url):
         if any(a.startswith("s3:") for a in _list(st["Action"]))
         for r in _list(st["Resource"])
     }
-    assert s3_resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+    # the data prefix read, output and checkpoint prefixes written: not the whole bucket
+    assert s3_resources == {
+        f"arn:aws:s3:::{bucket}",
+        f"arn:aws:s3:::{bucket}/stanford-dogs/*",
+        f"arn:aws:s3:::{bucket}/training-output/*",
+        f"arn:aws:s3:::{bucket}/checkpoints/*",
+    }
     logs = next(st for st in doc["Statement"] if st.get("Sid") == "TrainingLogs")
     assert all(":log-group:/aws/sagemaker/" in r for r in _list(logs["Resource"]))
 

@@ -1,59 +1,53 @@
-"""Inference and training image URIs from the SageMaker SDK's table: one lookup for every model.
+"""AWS's PyTorch inference image for a locally trained model, from a vendored registry table.
 
-The built-in image-classification algorithm (SageMaker training) and AWS's PyTorch inference
-Deep Learning Container (a locally trained model) are both found here, for the configured region.
+The same kind of lookup as the built-in algorithm's (ops/aws/image_uris.py, no SageMaker SDK):
+pytorch-inference-registries.json is the SageMaker Python SDK's own table for the pinned
+framework version (deploy.pytorch_version / pytorch_py_version), one ECR account per region.
+Serverless endpoints are CPU-only, so they get the CPU image; instance endpoints on GPU types
+(ml.g*, ml.p*) the GPU one.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from typing import Any
+import json
+from functools import cache
+from pathlib import Path
 
 from ops.errors import DogbreedError
 from ops.settings import Settings
 
-
-def quiet_sdk() -> None:
-    """Before importing the SageMaker SDK: no v2 deprecation banner, no config-search INFO lines."""
-    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    config_logger = logging.getLogger("sagemaker.config")
-    if config_logger.level == logging.NOTSET:  # the SDK logs its config search at INFO
-        config_logger.setLevel(logging.WARNING)
+PYTORCH_TABLE = Path(__file__).with_name("pytorch-inference-registries.json")
 
 
-def retrieve(framework: str, region: str, **kwargs: Any) -> str:
-    """sagemaker.image_uris.retrieve, quiet, with its ValueError as a one-line DogbreedError."""
-    quiet_sdk()
-    from sagemaker import image_uris
-
-    try:
-        return image_uris.retrieve(framework, region, **kwargs)
-    except ValueError as exc:
-        raise DogbreedError(
-            f"the {framework} image"
-            + (f" ({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else "")
-            + f" is not available in region {region!r}",
-            exit_code=2,
-            hint="set aws.region to a SageMaker region, e.g. us-east-1"
-            + (", or deploy.pytorch_version to a listed version" if framework == "pytorch" else ""),
-        ) from exc
+@cache
+def _pytorch_table() -> dict:
+    return json.loads(PYTORCH_TABLE.read_text())
 
 
 def pytorch_inference_image(settings: Settings) -> str:
-    """AWS's PyTorch inference DLC for deploy.pytorch_version: the CPU image for a serverless
-    endpoint (serverless is CPU-only), else the one for deploy.endpoint_instance_type."""
-    dep = settings.deploy
-    kwargs: dict[str, Any] = {
-        "version": dep.pytorch_version,
-        "py_version": dep.pytorch_py_version,
-        "image_scope": "inference",
-    }
-    if dep.endpoint_mode == "serverless":
-        quiet_sdk()
-        from sagemaker.serverless import ServerlessInferenceConfig
+    """<account>.dkr.ecr.<region>.<domain>/pytorch-inference:<version>-<cpu|gpu>-<py> for the
+    configured region, endpoint mode and framework pin."""
+    from ops.aws.image_uris import registry_uri
 
-        kwargs["serverless_inference_config"] = ServerlessInferenceConfig()
-    else:
-        kwargs["instance_type"] = dep.endpoint_instance_type
-    return retrieve("pytorch", settings.aws.region, **kwargs)
+    table = _pytorch_table()
+    dep, region = settings.deploy, settings.aws.region
+    if (dep.pytorch_version, dep.pytorch_py_version) != (table["version"], table["py_version"]):
+        raise DogbreedError(
+            f"deploy.pytorch_version {dep.pytorch_version} / {dep.pytorch_py_version}: the image "
+            f"table here holds {table['version']} / {table['py_version']}",
+            exit_code=2,
+            hint="set those, or pass --image <PyTorch inference image URI>",
+        )
+    account = table["registries"].get(region)
+    if account is None:
+        raise DogbreedError(
+            f"the pytorch inference image is not available in region {region!r}",
+            exit_code=2,
+            hint="set aws.region to a SageMaker region, e.g. us-east-1",
+        )
+    gpu = dep.endpoint_mode == "instance" and dep.endpoint_instance_type.startswith(
+        ("ml.g", "ml.p")
+    )
+    return registry_uri(
+        account, region, table["repository"], table["tags"]["gpu" if gpu else "cpu"]
+    )

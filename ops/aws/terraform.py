@@ -34,7 +34,13 @@ class Terraform:
                 "the terraform binary is not on PATH",
                 hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)",
             )
-        from python_terraform import Terraform as _PyTerraform
+        try:
+            from python_terraform import Terraform as _PyTerraform
+        except ImportError as exc:  # an install without the aws extra
+            raise DogbreedError(
+                "python-terraform is not installed",
+                hint="pip install 'dogbreed-id[aws]' (or `make setup`)",
+            ) from exc
 
         self._tf = _PyTerraform(working_dir=str(self.working_dir), terraform_bin_path=binary)
         self.env = dict(env or {})

@@ -15,6 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from ops.aws.image_uris import image_uri
 from ops.aws.session import connection_errors
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
@@ -22,7 +23,6 @@ from ops.hyperparameters import SPEC, UNSET, check_resize
 from ops.settings import Settings
 from ops.state import get_record, update_state
 
-ALGORITHM = "image-classification"
 CONTENT_TYPE = "application/x-image"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 MAX_JOB_NAME = 63  # CreateTrainingJob's limit
@@ -37,13 +37,6 @@ def job_name(project: str, now: datetime | None = None, max_len: int = MAX_JOB_N
     prefix = re.sub(r"[^a-zA-Z0-9-]+", "-", project).strip("-") or "job"
     prefix = prefix[: max_len - len(suffix) - 1].rstrip("-")
     return f"{prefix}-{suffix}"
-
-
-def image_uri(region: str) -> str:
-    """The algorithm's training image in `region`, from the SageMaker SDK's table (slow import)."""
-    from ops.aws.images import retrieve
-
-    return retrieve(ALGORITHM, region)
 
 
 def format_hyperparameter(value: Any) -> str:
@@ -301,27 +294,30 @@ def training_record(
     algorithm = description.get("AlgorithmSpecification", {})
     model_data_url = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
     image_uri = image or algorithm.get("TrainingImage")
-    classes = settings.resolve(settings.data.prepared_dir) / "classes.json"
+    hyperparameters = description.get("HyperParameters") or {}
+    classes = trained_classes(settings, hyperparameters, description["TrainingJobName"])
     return {
         **common_fields(
-            "sagemaker", model_data_url, image_uri, str(classes), final_metrics(description)
+            "sagemaker", model_data_url, image_uri, classes, final_metrics(description)
         ),
         "job_name": description["TrainingJobName"],
         "job_arn": description.get("TrainingJobArn"),
         "model_data_url": model_data_url,
         "image_uri": image_uri,
         "region": settings.aws.region,
-        "hyperparameters": description.get("HyperParameters", {}),
+        "hyperparameters": hyperparameters,
         "billable_seconds": description.get("BillableTimeInSeconds"),
         "training_seconds": description.get("TrainingTimeInSeconds"),
         "settings": settings.as_dict(),
-        "classes": trained_classes(settings, description.get("HyperParameters") or {}),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def trained_classes(settings: Settings, hyperparameters: dict[str, Any]) -> list[dict] | None:
-    """The prepared classes.json when it matches the job's num_classes: what `deploy` ships."""
+def trained_classes(settings: Settings, hyperparameters: dict[str, Any], job: str) -> str | None:
+    """A copy of the prepared classes.json beside the state file, when it matches the job's
+    num_classes: what `deploy` ships, even after data.prepared_dir is prepared again."""
+    from ops.state import state_path
+
     path = PreparedData(settings.resolve(settings.data.prepared_dir)).classes_path
     if not path.is_file():
         return None
@@ -329,7 +325,10 @@ def trained_classes(settings: Settings, hyperparameters: dict[str, Any]) -> list
     expected = str(hyperparameters.get("num_classes") or "")
     if expected.isdigit() and int(expected) != len(classes):
         return None
-    return classes
+    copy = state_path().parent / "trained" / f"{job}-classes.json"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(json.dumps(classes, indent=1))
+    return str(copy)
 
 
 def finish_training(

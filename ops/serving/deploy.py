@@ -178,29 +178,28 @@ def bucket_exists(settings: Settings, bucket: str) -> bool:
         raise explain_client_error(exc, f"reading bucket {bucket}") from exc
 
 
-def classes_file(settings: Settings, record: dict[str, Any] | None = None) -> Path:
-    """classes.json of the data the model was trained on (the training record's), for the Lambda.
+def classes_file(settings: Settings) -> Path:
+    """classes.json of the data the model was trained on, for the Lambda.
 
-    The record's own copy wins; the current data.prepared_dir serves only an older record, and
-    only when its class count is the model's num_classes, so a re-prepared dataset is never paired
-    with a model trained on another one.
+    The training record's copy wins; the current data.prepared_dir serves only a record without
+    one, and only when its class count is the model's num_classes, so a re-prepared dataset is
+    never paired with a model trained on another one.
     """
-    from ops.state import get_record
+    from ops.training_record import read_training
 
-    if record is None:
-        record = get_record("training") or {}
-    if record.get("classes"):
-        path = build_dir() / "classes.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record["classes"], indent=1))
-        return path
-    path = settings.resolve(settings.data.prepared_dir) / "classes.json"
+    record = read_training()
+    if record is not None and record.classes and Path(record.classes).is_file():
+        path = Path(record.classes)
+    else:
+        path = settings.resolve(settings.data.prepared_dir) / "classes.json"
     if not path.is_file():
         raise DogbreedError(
             f"{path} not found: the Lambda ships the class names of the trained model",
             hint="run `dogbreed data prepare` (same settings as for training)",
         )
-    trained = str((record.get("hyperparameters") or {}).get("num_classes") or "")
+    trained = str(
+        ((record.extra if record else {}).get("hyperparameters") or {}).get("num_classes") or ""
+    )
     found = len(json.loads(path.read_text()))
     if trained.isdigit() and int(trained) != found:
         raise DogbreedError(

@@ -8,10 +8,11 @@ since the SageMaker table (120 epochs SGD 1e-4) is meant for full fine-tuning on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.hyperparameters import local_optimizer_options
 from ops.settings import Settings
 
 OPTIMIZERS = ("sgd", "nag", "adam", "rmsprop", "adamw")
@@ -36,6 +37,10 @@ class Recipe:
     tolerance: float
     checkpoint_frequency: int
     augmentation: str
+    # torch.optim options mapped from the SageMaker names, and the names this run ignores
+    # (ops/hyperparameters.local_optimizer_options)
+    optimizer_options: dict[str, Any] = field(default_factory=dict)
+    ignored_hyperparameters: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -58,6 +63,7 @@ def make_recipe(settings: Settings) -> Recipe:
             "hyperparameters.lr_scheduler_step must be epochs like '10,20'", exit_code=2
         ) from exc
     epochs = min(hp.epochs, local.max_epochs) if fast else hp.epochs
+    options, ignored = local_optimizer_options(hp, optimizer)
     if epochs < 1 or hp.mini_batch_size < 1:
         raise DogbreedError("epochs and mini_batch_size must be at least 1", exit_code=2)
     return Recipe(
@@ -74,20 +80,18 @@ def make_recipe(settings: Settings) -> Recipe:
         min_epochs=hp.early_stopping_min_epochs,
         patience=hp.early_stopping_patience,
         tolerance=hp.early_stopping_tolerance,
-        checkpoint_frequency=max(0, hp.checkpoint_frequency),
+        # 0 means "not sent" to SageMaker; locally, resume checkpoints stay every epoch
+        checkpoint_frequency=max(0, hp.checkpoint_frequency) or 1,
         augmentation=hp.augmentation_type,
+        optimizer_options=options,
+        ignored_hyperparameters=ignored,
     )
 
 
 def optimizer_kwargs(r: Recipe) -> dict[str, Any]:
     """The torch.optim keyword arguments of a recipe (plus "name", the optimizer to build)."""
-    kwargs: dict[str, Any] = {"name": r.optimizer, "lr": r.learning_rate}
-    kwargs["weight_decay"] = r.weight_decay
-    if r.optimizer in ("sgd", "nag", "rmsprop"):
-        kwargs["momentum"] = r.momentum
-    if r.optimizer in ("sgd", "nag"):
-        kwargs["nesterov"] = r.optimizer == "nag" and r.momentum > 0
-    return kwargs
+    # adam/adamw: betas, eps; rmsprop: alpha (gamma), eps, momentum; sgd/nag: momentum, nesterov
+    return {"name": r.optimizer, "lr": r.learning_rate, **r.optimizer_options}
 
 
 def create_optimizer(params, name: str, **kwargs):

@@ -30,11 +30,14 @@ module "dogbreed" {
   autoscaling_max_capacity                    = 4
   autoscaling_target_invocations_per_instance = 100
 
-  # The Lambda: the deterministic zip, and a cap on the load it sends to the endpoint.
-  lambda_zip_path             = var.lambda_zip_path
-  lambda_timeout              = 29
-  lambda_reserved_concurrency = 10
-  max_images                  = 16
+  # The Lambda: the deterministic zip; it answers before API Gateway's 29 s. Its fan-out and
+  # reserved concurrency follow serverless_max_concurrency (5 and 1 here), so it never sends the
+  # endpoint more than it accepts (set lambda_max_concurrency / lambda_reserved_concurrency to
+  # choose them; a precondition checks reserved x fan-out <= 5).
+  lambda_zip_path            = var.lambda_zip_path
+  lambda_timeout             = 28
+  api_integration_timeout_ms = 29000
+  max_images                 = 16
 
   # The API: key + usage plan, stage throttling, logs kept a year.
   api_key_required     = true
