@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -106,6 +107,11 @@ class _PixelBudget:
 
 
 DECODE_BUDGET = _PixelBudget(MAX_IMAGE_PIXELS)  # ~100 MB (Pillow keeps RGB as 4 bytes/pixel)
+
+
+def image_error_message(exc: Exception) -> str:
+    """A BadImageError as users should read it (without Pillow's in-memory file repr)."""
+    return re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
 
 
 def _bad_image(exc: Exception) -> BadImageError:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import re
 import shutil
 import tarfile
 import tempfile
@@ -27,7 +26,11 @@ from typing import Any
 import numpy as np
 
 from ops.errors import DogbreedError
-from ops.local.preprocess import Preprocessing, preprocess_bytes
+from ops.local.preprocess import (  # noqa: F401 - image_error_message: server/predict use it here
+    Preprocessing,
+    image_error_message,
+    preprocess_bytes,
+)
 
 REQUIRED_FILES = ("model.onnx", "preprocessing.json", "classes.json")
 INPUT_NAME = "input"
@@ -50,11 +53,6 @@ class Prediction:
             "breed": self.name,
             "probability": self.probability,
         }
-
-
-def image_error_message(exc: Exception) -> str:
-    """A BadImageError as users should read it (without Pillow's in-memory file repr)."""
-    return re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
 
 
 def _find_artifact_root(folder: Path) -> Path | None:
