@@ -16,6 +16,7 @@ Configuration (environment; the local gateway sets the same variables):
   MAX_IMAGES           images per request (default 16)
   MAX_IMAGE_BYTES      bytes per decoded image (default 4 MiB)
   MAX_PAYLOAD_BYTES    request body as received (default 6 MB, Lambda's synchronous limit)
+  MAX_POOL_CONNECTIONS keep-alive connections to the endpoint per process (default MAX_CONCURRENCY)
   MAX_CONCURRENCY      parallel invoke_endpoint calls per request (default 5; Terraform derives it
                        from the endpoint's max concurrency, so one request never throttles itself)
   TOP_K_DEFAULT        default top_k (default 5); top_k must be 1..TOP_K_MAX (capped at the classes)
@@ -28,6 +29,10 @@ Configuration (environment; the local gateway sets the same variables):
                        before it and before the Lambda's own remaining time, minus
   ANSWER_MARGIN_MS     (default 1500); images still unanswered then are listed in "unclassified"
   LOG_LEVEL            default INFO
+  CORS_ALLOWED_ORIGINS comma-separated origins (or *) whose pages may call the API; default none,
+                       CORS off. Answers to an allowed Origin carry Access-Control-Allow-Origin
+                       (the OPTIONS preflight is API Gateway's, terraform/modules/api_gateway)
+GET / answers the try-it page (index.html beside this file, shipped in the zip).
 AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (read by boto3 itself) points the runtime client elsewhere,
 e.g. at the local model server.
 """
@@ -36,6 +41,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -115,6 +122,10 @@ def settings() -> dict[str, Any]:
         "max_image_bytes": _int_env("MAX_IMAGE_BYTES", 4 * 1024 * 1024),
         "max_payload_bytes": _int_env("MAX_PAYLOAD_BYTES", 6 * 1000 * 1000),
         "max_concurrency": max(1, _int_env("MAX_CONCURRENCY", 5)),
+        # Keep-alive connections to the endpoint, shared by the requests of one process: one
+        # Lambda instance serves one request at a time (MAX_CONCURRENCY is enough); the local
+        # gateway serves many at once and sets more, else urllib3 drops and reopens connections.
+        "max_pool": max(1, _int_env("MAX_CONCURRENCY", 5), _int_env("MAX_POOL_CONNECTIONS", 0)),
         "top_k_default": _int_env("TOP_K_DEFAULT", 5),
         "top_k_max": _int_env("TOP_K_MAX", 20),
         "retries": max(0, _int_env("INVOKE_RETRIES", 8)),
@@ -582,7 +593,7 @@ def classify(
 ) -> list:
     """Top-k per image in input order; an image whose call failed holds an EndpointError, one
     still running at limits["deadline"] a NotClassified (the answer does not wait for it)."""
-    client = runtime_client(limits["max_concurrency"], limits["timeout"])
+    client = runtime_client(limits["max_pool"], limits["timeout"])
 
     def one(image: bytes) -> list[dict] | EndpointError:
         try:
@@ -631,8 +642,115 @@ def _request_id(event: Any, context: Any) -> str:
     return str(found) if found else str(uuid.uuid4())
 
 
+# --- the page and CORS ----------------------------------------------------------------------
+
+PAGE_PATH = Path(__file__).with_name("index.html")
+CORS_ALLOW_HEADERS = "content-type,x-api-key"
+CORS_ALLOW_METHODS = "POST,OPTIONS"
+CORS_MAX_AGE_S = 600
+
+
+def allowed_origins() -> list[str]:
+    """CORS_ALLOWED_ORIGINS as a list (empty: CORS off)."""
+    raw = os.environ.get("CORS_ALLOWED_ORIGINS", "")
+    return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+
+
+def cors_headers(origin: str, allowed: list[str] | None = None) -> dict[str, str]:
+    """Access-Control-Allow-Origin (+ Vary) for an allowed Origin, else nothing.
+
+    Browsers send Origin on cross-origin requests; an origin not listed gets no header, so the
+    browser withholds the answer from that page. "*" allows any origin (no credentials are used:
+    the API key is a header the page sets itself).
+    """
+    allowed = allowed_origins() if allowed is None else allowed
+    origin = (origin or "").strip()
+    if not origin or not allowed:
+        return {}
+    if "*" in allowed:
+        return {"Access-Control-Allow-Origin": "*"}
+    if origin.rstrip("/") in allowed:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {}
+
+
+def preflight_headers(origin: str, allowed: list[str] | None = None) -> dict[str, str]:
+    """The answer to an OPTIONS preflight for POST /classify from an allowed origin, else {}."""
+    allow = cors_headers(origin, allowed)
+    if not allow:
+        return {}
+    return {
+        **allow,
+        "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
+    }
+
+
+def is_page_request(event: Any) -> bool:
+    """GET on the API's root (resource "/"), where API Gateway sends the page request."""
+    if not isinstance(event, dict) or request_method(event) != "GET":
+        return False
+    resource = event.get("resource") or event.get("rawPath") or event.get("path")
+    return isinstance(resource, str) and resource.rstrip("/") == ""  # no route: not the page
+
+
+def page_security_headers(html: str) -> dict[str, str]:
+    """Headers for the page: no framing, no sniffing, and a CSP allowing only its own inline
+    script (by hash) and style, blob: thumbnails and fetch to any HTTPS API or loopback."""
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in scripts
+    )
+    csp = (
+        "default-src 'none'; "
+        f"script-src {hashes or chr(39) + 'none' + chr(39)}; style-src 'unsafe-inline'; "
+        "img-src blob: data:; connect-src 'self' https: http://127.0.0.1:* http://localhost:*; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+
+def page_response(request_id: str) -> dict[str, Any]:
+    """GET /: the try-it page, or a JSON 404 when this deployment ships none."""
+    try:
+        html = PAGE_PATH.read_text(encoding="utf-8")
+    except OSError:
+        return response(
+            404, {"error": "no page in this deployment", "request_id": request_id}, request_id
+        )
+    return {
+        "statusCode": 200,
+        "headers": {
+            "Content-Type": "text/html; charset=utf-8",
+            "X-Request-Id": request_id,
+            **page_security_headers(html),
+        },
+        "body": html,
+        "isBase64Encoded": False,
+    }
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """API Gateway Lambda proxy handler for POST /classify."""
+    """API Gateway Lambda proxy handler: POST /classify, and GET / (the page); CORS headers for
+    allowed origins on every answer."""
+    if is_page_request(event):
+        result = page_response(_request_id(event, context))
+    else:
+        result = classify_request(event, context)
+    with contextlib.suppress(Exception):  # an odd event gets no CORS header, never a raise
+        result["headers"].update(cors_headers(_header(event, "origin")))
+    return result
+
+
+def classify_request(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """POST /classify: images -> top-k breeds, every problem a JSON 4xx/5xx, never a raise."""
     logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     started = time.monotonic()
     request_id = _request_id(event, context)

@@ -199,6 +199,12 @@ class ServeSettings:
     max_batch_delay_ms: float = 5.0
     max_image_bytes: int = 4 * 1024 * 1024
     api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
+    # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
+    # at GET / is same-origin and needs none.
+    cors_origins: list[str] = field(default_factory=list)
+    # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
+    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
+    runtime: str = "onnx"
 
 
 @dataclass
@@ -206,11 +212,22 @@ class DeploySettings:
     terraform_dir: str = "terraform"
     endpoint_mode: str = "serverless"  # "serverless" or "instance"
     endpoint_instance_type: str = "ml.m5.large"
-    serverless_memory_mb: int = 3072
+    # 0 = chosen for the model: the measured need of a local model's container package
+    # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
+    serverless_memory_mb: int = 0
     serverless_max_concurrency: int = 5
     api_key_required: bool = True
     throttle_rate_limit: float = 10.0
     throttle_burst_limit: int = 20
+    # Origins whose pages may call POST /classify (API Gateway OPTIONS preflight + the Lambda's
+    # Access-Control-Allow-Origin); empty = CORS off. The page at the API's root needs none.
+    cors_allowed_origins: list[str] = field(default_factory=list)
+    # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
+    # the image comes from the SageMaker SDK's table for this framework version (CPU for
+    # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.
+    pytorch_version: str = "2.6.0"
+    pytorch_py_version: str = "py312"
+    model_prefix: str = "models"
     # Production: CloudWatch alarms + dashboard (terraform/modules/monitoring), the e-mail they
     # notify ("" = no SNS subscription), instance-mode autoscaling, serverless warm capacity.
     monitoring: bool = True
@@ -407,6 +424,8 @@ def validate(settings: Settings) -> None:
             f"aws.algorithm must be 'builtin' or 'recipe', not {settings.aws.algorithm!r}",
             exit_code=2,
         )
+    if settings.serve.runtime not in ("onnx", "container"):
+        raise DogbreedError("serve.runtime must be 'onnx' or 'container'", exit_code=2)
     if settings.local.mode not in ("head", "partial", "full"):
         raise DogbreedError("local.mode must be 'head', 'partial' or 'full'", exit_code=2)
     if not 0 < settings.local.calibration_fraction < 1:

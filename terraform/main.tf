@@ -33,6 +33,7 @@ module "storage" {
 
   # Emulators: moto server mis-reads the lifecycle rule (getmoto/moto#9729) and the provider
   # then polls for about a minute, so var.s3_lifecycle_rules = false leaves the rule out.
+  tls_only                               = var.s3_tls_only
   noncurrent_version_expiration_days     = var.s3_lifecycle_rules ? 90 : null
   abort_incomplete_multipart_upload_days = var.s3_lifecycle_rules ? 7 : null
 }
@@ -68,6 +69,7 @@ module "endpoint" {
   name                       = local.names.endpoint
   image_uri                  = var.image_uri
   model_data_url             = var.model_data_url
+  environment                = var.model_environment
   execution_role_arn         = module.inference_role[0].role_arn
   mode                       = var.endpoint_mode
   network_isolation          = var.endpoint_network_isolation
@@ -97,6 +99,7 @@ module "lambda" {
   max_images               = var.max_images
   max_image_bytes          = var.max_image_bytes
   max_payload_bytes        = var.max_payload_bytes
+  cors_allowed_origins     = var.cors_allowed_origins
   log_retention_days       = var.log_retention_days
 }
 
@@ -114,6 +117,8 @@ module "api" {
   integration_timeout_ms      = var.api_integration_timeout_ms
   manage_account_logging_role = var.manage_account_logging_role
   log_retention_days          = var.log_retention_days
+  cors_allowed_origins        = var.cors_allowed_origins
+  serve_page                  = var.serve_page
 }
 
 # --- running it in production: alarms + dashboard, scaling ---------------------------------

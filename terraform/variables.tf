@@ -49,6 +49,12 @@ variable "s3_lifecycle_rules" {
   default     = true
 }
 
+variable "s3_tls_only" {
+  description = "Deny non-TLS requests to the bucket; false only for moto server reached over plain HTTP, which evaluates the policy and would refuse every object call (e.g. deploy's model upload)."
+  type        = bool
+  default     = true
+}
+
 variable "data_prefix" {
   description = "Key prefix of the training data (dogbreed setting aws.data_prefix); the training role reads only this."
   type        = string
@@ -81,9 +87,15 @@ variable "model_data_url" {
 }
 
 variable "image_uri" {
-  description = "Inference image URI (the built-in image-classification image of the training job)."
+  description = "Inference image URI: the built-in image-classification image of a SageMaker training job, or AWS's PyTorch inference image for a locally trained model."
   type        = string
   default     = ""
+}
+
+variable "model_environment" {
+  description = "Environment of the inference container: {} for the built-in algorithm; SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, ... for the PyTorch container running code/inference.py."
+  type        = map(string)
+  default     = {}
 }
 
 variable "endpoint_mode" {
@@ -269,6 +281,18 @@ variable "s3_use_path_style" {
   description = "Path-style S3 addressing (emulators)."
   type        = bool
   default     = false
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins (scheme://host[:port], or \"*\") whose pages may call POST /classify: API Gateway answers their OPTIONS preflight and the Lambda adds Access-Control-Allow-Origin. Default none: CORS off (the page at the API's root is same-origin and needs none). Checked in modules/api_gateway."
+  type        = list(string)
+  default     = []
+}
+
+variable "serve_page" {
+  description = "Serve the try-it page at GET / of the API (from the Lambda's zip)."
+  type        = bool
+  default     = true
 }
 
 # --- serving: alarms, dashboard, scaling (modules/monitoring, modules/endpoint_autoscaling) --

@@ -432,6 +432,17 @@ def test_spot_needs_a_checkpoint_location_in_training_and_tuning():
         _request(settings)
 
 
+@pytest.mark.terraform
+@needs_terraform
+def test_the_bucket_denies_plain_http_except_on_the_http_emulator(root_plan, deploy_vars):
+    """moto is reached over http and evaluates bucket policies, so deploy turns the TLS-only
+    policy off there (else its model upload is refused); every real bucket keeps it."""
+    policy = "module.storage.aws_s3_bucket_policy.tls_only[0]"
+    assert policy not in root_plan.after(deploy_vars())
+    assert policy in root_plan.after(deploy_vars(s3_tls_only=True))
+    assert Settings().deploy and "s3_tls_only" not in terraform_variables(Settings())
+
+
 def test_the_original_table_reaches_the_training_request():
     """The six entries that used to be unknown settings (defect 3) are sent as strings."""
     from ops.aws.training import sagemaker_hyperparameters

@@ -18,3 +18,11 @@ def test_idle_cost_without_a_price_says_so():
     assert "1 x ml.r5.large always on: price unknown" in text
     serverless = idle_cost(Settings())
     assert serverless["total_usd"] == 0 and not serverless["unknown"]
+
+
+def test_provisioned_serverless_cost_uses_the_deployed_memory():
+    settings = Settings().with_overrides({"deploy.serverless_provisioned_concurrency": 2})
+    assert settings.deploy.serverless_memory_mb == 0  # chosen per model at deploy
+    cost = idle_cost(settings, serverless_memory_mb=2048)
+    assert "2 provisioned x 2 GB kept warm" in cost["lines"][0][0]
+    assert round(cost["total_usd"], 2) == round(2 * 2 * 0.0168 * 730, 2)

@@ -40,6 +40,15 @@ def tf(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def grants(iam, role_arn: str, action_part: str) -> list[dict]:
+    """The statements of a role's one inline policy whose actions mention `action_part`."""
+    role = role_arn.rsplit("/", 1)[1]
+    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    doc = json.loads(doc) if isinstance(doc, str) else doc
+    return [s for s in doc["Statement"] if action_part in json.dumps(s["Action"])]
+
+
 # --- the Lambda package ------------------------------------------------------------------------
 
 
@@ -95,11 +104,17 @@ def test_checkov_passes_with_documented_skips():
 # --- deploy / destroy against moto ----------------------------------------------------------------
 
 
-def test_deploy_explains_that_a_local_model_cannot_be_deployed(tmp_path):
+def test_deploy_explains_a_recorded_local_model_that_is_gone(tmp_path):
     update_state("training", {"backend": "local", "artifact_dir": str(tmp_path / "artifacts")})
     result = CliRunner().invoke(cli, ["deploy"])
     assert result.exit_code == 1
-    assert "SageMaker-format model" in result.output and "Traceback" not in result.output
+    assert "no local model artifact recorded" in result.output and "Traceback" not in result.output
+
+
+def test_deploy_without_any_training_says_what_to_pass():
+    result = CliRunner().invoke(cli, ["deploy"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no training is recorded" in result.output and "--artifact" in result.output
 
 
 @pytest.mark.slow
@@ -151,12 +166,7 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 1
     assert conf["Environment"]["Variables"]["MAX_CONCURRENCY"] == "5"
     iam = client(moto_url, "iam")
-    role = conf["Role"].rsplit("/", 1)[1]
-    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-    doc = json.loads(doc) if isinstance(doc, str) else doc
-    sagemaker_grants = [s for s in doc["Statement"] if "sagemaker" in json.dumps(s["Action"])]
-    assert sagemaker_grants == [
+    assert grants(iam, conf["Role"], "sagemaker") == [
         {
             "Sid": "InvokeTheEndpoint",
             "Effect": "Allow",
@@ -226,3 +236,104 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     assert logs.describe_log_groups()["logGroups"] == []
     assert load_state()["deployment"]["status"] == "destroyed"
     assert not list(REPO_ROOT.joinpath("terraform").glob("*.tfstate"))
+
+
+# --- a locally trained model on the PyTorch inference container ---------------------------------
+
+PYTORCH_CPU_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared_dir, tmp_path):
+    """`dogbreed train` (local) then `dogbreed deploy`: the container package in the project
+    bucket, the model on AWS's PyTorch inference image with the toolkit's environment, an
+    inference role that reads only that object, the artifact's class names in the Lambda; the same
+    model as --artifact model.tar.gz is the same upload; `destroy` cleans up."""
+    import tarfile
+
+    config = tmp_path / "dogbreed.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_url}"\n[deploy]\nterraform_dir = "{tf_copy}"\n'
+        f'[data]\nprepared_dir = "{prepared_dir}"\n'
+        f'[local]\nbackbone = "tf_efficientnet_lite0"\nweights = "none"\n'
+        f'artifacts_dir = "{tmp_path / "artifacts"}"\ncache_dir = "{tmp_path / "cache"}"\n'
+        f"num_workers = 0\ncalibrate = false\n"
+        f'[hyperparameters]\nimage_shape = "3,64,64"\nepochs = 1\nmini_batch_size = 8\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "train", "--no-resume"])
+    assert result.exit_code == 0, result.output
+    artifact = Path(load_state()["training"]["artifact_dir"])
+    assert (artifact / "model.ts").is_file()
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    assert result.exit_code == 0, result.output
+    dep = load_state()["deployment"]
+    bucket = "dogbreed-123456789012-us-east-1"
+    assert dep["model_data_url"].startswith(f"s3://{bucket}/models/")
+    assert dep["image_uri"] == PYTORCH_CPU_IMAGE
+
+    # S3: the package deploy built, byte for byte, at a content-addressed key.
+    s3 = client(moto_url, "s3")
+    key = dep["model_data_url"].removeprefix(f"s3://{bucket}/")
+    uploaded = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert uploaded == Path(dep["model_package"]).read_bytes()
+    package = tmp_path / "uploaded.tar.gz"
+    package.write_bytes(uploaded)
+    with tarfile.open(package) as tar:
+        names = set(tar.getnames())
+    assert {"model.ts", "classes.json", "preprocessing.json", "code/inference.py"} <= names
+
+    # SageMaker: the PyTorch image, the package, the toolkit's environment; serverless.
+    sm = client(moto_url, "sagemaker")
+    endpoint = sm.describe_endpoint(EndpointName="dogbreed-classifier")
+    cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    (variant,) = cfg["ProductionVariants"]
+    from ops.local.container_package import SERVERLESS_MEMORY_MB
+
+    assert (
+        variant["ServerlessConfig"]["MemorySizeInMB"] == SERVERLESS_MEMORY_MB
+    )  # the measured need
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    container = model["PrimaryContainer"]
+    assert container["Image"] == PYTORCH_CPU_IMAGE
+    assert container["ModelDataUrl"] == dep["model_data_url"]
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+
+    # The inference role: s3:GetObject on exactly this object, nothing else in S3.
+    iam = client(moto_url, "iam")
+    assert grants(iam, model["ExecutionRoleArn"], "s3:") == [
+        {
+            "Sid": "ReadModelArtifact",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/{key}",
+        }
+    ]
+
+    # The Lambda ships the artifact's class names.
+    with zipfile.ZipFile(dep["variables"]["lambda_zip_path"]) as zf:
+        shipped = json.loads(zf.read("classes.json"))
+    assert shipped == json.loads((artifact / "classes.json").read_text())
+
+    # The same model given as --artifact model.tar.gz: the same package and key, no new upload
+    # (checked without a second apply, which moto does not bring to an end).
+    from ops.serving.deploy import resolve_model, upload_package
+    from ops.settings import load_settings
+
+    settings = load_settings(config, environ={})
+    again = resolve_model(settings, artifact=load_state()["training"]["model_tar"])
+    assert again.model_data_url == dep["model_data_url"]
+    said: list[str] = []
+    upload_package(settings, again, said.append)
+    assert said == [f"Model package already at {dep['model_data_url']}"]
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    assert s3.list_buckets()["Buckets"] == []
+    assert [
+        r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("dogbreed")
+    ] == []

@@ -32,8 +32,13 @@ def image_uri(region: str) -> str:
             exit_code=2,
             hint="set aws.region to a SageMaker region, e.g. us-east-1",
         )
+    return registry_uri(account, region, table["repository"], table["tag"])
+
+
+def registry_uri(account: str, region: str, repository: str, tag: str) -> str:
+    """An ECR image URI (the China regions' domain is amazonaws.com.cn)."""
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"{account}.dkr.ecr.{region}.{domain}/{table['repository']}:{table['tag']}"
+    return f"{account}.dkr.ecr.{region}.{domain}/{repository}:{tag}"
 
 
 PYTORCH_TABLE = Path(__file__).with_name("pytorch-training-registries.json")

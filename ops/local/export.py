@@ -7,13 +7,15 @@ Contract (read by ops/local/runtime.py):
     <out_dir>/preprocessing.json  ops.local.preprocess.Preprocessing
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
+    <out_dir>/model.ts            TorchScript of the same graph as model.onnx (softmax inside): what
+                                  the SageMaker PyTorch inference container runs, without timm
     <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff,
                                   sha256 {file: hex digest} of every other file (checked on load)
     <out_dir>/metrics.json        training history + final validation top-1/top-5
     <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
 
-The export is checked: ONNX Runtime and PyTorch must agree to 1e-4 on the same input, otherwise
-the artifact is not written as valid (a DogbreedError is raised).
+The export is checked: ONNX Runtime, the TorchScript module and PyTorch must agree to 1e-4 on the
+same input, otherwise the artifact is not written as valid (a DogbreedError is raised).
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ ARTIFACT_FILES = (
     "preprocessing.json",
     "classes.json",
     "model.pt",
+    "model.ts",
     "metadata.json",
     "metrics.json",
 )
+TORCHSCRIPT_NAME = "model.ts"
 
 
 def _softmax_wrapper(model):
@@ -101,30 +105,81 @@ def onnx_max_abs_diff(
     return float(np.max(np.abs(got - expected)))
 
 
+def export_torchscript(model, path: Path, input_size: int) -> None:
+    """Write model (logits) + softmax as a traced TorchScript module (any batch size, CPU)."""
+    import torch
+
+    wrapped = _softmax_wrapper(model)
+    dummy = torch.randn(2, 3, input_size, input_size)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notices
+        traced = torch.jit.trace(wrapped, dummy, check_trace=False)
+    traced.save(str(path))
+
+
+def torchscript_max_abs_diff(
+    onnx_path: Path, ts_path: Path, input_size: int, seed: int = 1
+) -> float:
+    """Largest |TorchScript - ONNX Runtime| over random batches of 1 and 3 (not the traced 2)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        module = torch.jit.load(str(ts_path), map_location="cpu").eval()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for batch in (1, 3):
+        x = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
+        with torch.no_grad():
+            got = module(torch.from_numpy(x)).numpy()
+        expected = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+        if got.shape != expected.shape:
+            raise DogbreedError(f"TorchScript output shape {got.shape} != ONNX {expected.shape}")
+        worst = max(worst, float(np.max(np.abs(got - expected))))
+    return worst
+
+
 # The code base's one streaming sha256 (also what `data fetch` checks downloads with).
 sha256_file = _sha256
 CHECKSUMMED_FILES = tuple(name for name in ARTIFACT_FILES if name != "metadata.json")
 
 
-def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
-    """model.tar.gz of the named files: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
-    target = out_dir / "model.tar.gz"
+def deterministic_tar(target: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz of name -> bytes: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(names):
-            data = (out_dir / name).read_bytes()
+        for name in sorted(members):
             info = tarfile.TarInfo(name)
-            info.size = len(data)
+            info.size = len(members[name])
             info.mtime = 0
             info.mode = 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    tmp = target.with_suffix(".tmp")
+            tar.addfile(info, io.BytesIO(members[name]))
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(buf.getvalue())
     tmp.replace(target)
     return target
+
+
+def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
+    """model.tar.gz of the named artifact files (deterministic)."""
+    members = {name: (out_dir / name).read_bytes() for name in names}
+    return deterministic_tar(out_dir / "model.tar.gz", members)
+
+
+def _require_close(diff: float, what: str) -> None:
+    """DogbreedError when an export differs from its reference by more than TOLERANCE."""
+    if not diff <= TOLERANCE:
+        raise DogbreedError(
+            f"{what} export check failed: they differ by {diff:.2e} (> {TOLERANCE:g})"
+        )
 
 
 def export_artifact(
@@ -165,11 +220,12 @@ def export_artifact(
     onnx_path = out_dir / "model.onnx"
     export_onnx(cpu_model, onnx_path, size)
     diff = onnx_max_abs_diff(cpu_model, onnx_path, size)
-    if not diff <= TOLERANCE:
-        raise DogbreedError(
-            f"ONNX export check failed: ONNX Runtime and PyTorch differ by {diff:.2e} "
-            f"(> {TOLERANCE:g})"
-        )
+    _require_close(diff, "ONNX (ONNX Runtime vs PyTorch)")
+
+    ts_path = out_dir / TORCHSCRIPT_NAME
+    export_torchscript(cpu_model, ts_path, size)
+    ts_diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
+    _require_close(ts_diff, "TorchScript (TorchScript vs ONNX Runtime)")
 
     preprocessing.save(out_dir / "preprocessing.json")
     if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
@@ -181,6 +237,8 @@ def export_artifact(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **metadata,
         "onnx_max_abs_diff": diff,
+        "torchscript_max_abs_diff": ts_diff,
+        "torch_version": torch.__version__,
         "input_size": size,
         "sha256": {name: sha256_file(out_dir / name) for name in CHECKSUMMED_FILES},
     }
@@ -194,17 +252,12 @@ def artifact_digest(artifact: Path | str) -> str | None:
     The identity of a served model for resuming an evaluation: a re-exported identical model has
     the same digest although its folder, metadata and timings differ.
     """
-    import hashlib
 
     path = Path(artifact)
     try:
         onnx = path / "model.onnx" if path.is_dir() else path
         if onnx.is_file():
-            digest = hashlib.sha256()
-            with open(onnx, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return f"sha256:{digest.hexdigest()}"
+            return f"sha256:{sha256_file(onnx)}"
     except OSError:
         pass
     return None

@@ -71,8 +71,16 @@ def start_local_stack(
     from ops.local.runtime import load_runtime
     from ops.local.server import ModelServer, serve_settings_kwargs
 
-    # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
-    runtime = load_runtime(artifact, threads=settings.local.threads, spin=False)
+    if settings.serve.runtime == "container":  # the deploy package's own handler
+        from ops.local.container_runtime import load_container_runtime
+        from ops.state import state_path
+        from ops.training_record import last_local_artifact
+
+        build = state_path().parent / "build"
+        runtime = load_container_runtime(artifact or last_local_artifact(), build)
+    else:
+        # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
+        runtime = load_runtime(artifact, threads=settings.local.threads, spin=False)
     s = settings.serve
     try:
         server = ModelServer(runtime, **serve_settings_kwargs(settings)).start()
@@ -99,7 +107,8 @@ def start_local_stack(
             "endpoint_name": stack.endpoint_name,
             "max_batch_size": server.batcher.max_batch_size,
             "artifact": str(runtime.source),
-            "model_identity": artifact_digest(runtime.source),
+            "model_identity": getattr(runtime, "identity", None) or artifact_digest(runtime.source),
+            "runtime": settings.serve.runtime,
             "pid": os.getpid(),
             "started_at": _now(),
         }
@@ -125,6 +134,7 @@ def _start_gateway(settings, stack: LocalStack):
             endpoint_name=stack.endpoint_name,
             classes_path=stack.runtime.artifact_dir / "classes.json",
             api_key=s.api_key or None,
+            cors_origins=s.cors_origins,
         )
     except OSError as exc:
         raise DogbreedError(

@@ -34,8 +34,14 @@ from ops.training_record import last_local_artifact
 @click.option(
     "--threads", type=int, help="ONNX Runtime threads (default: local.threads; 0 = all cores)."
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnx", "container"]),
+    help="onnx = model.onnx in ONNX Runtime; container = the package `deploy` uploads, run "
+    "through its code/inference.py as on the endpoint (default: serve.runtime).",
+)
 @pass_app
-def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
+def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runtime):
     """Serve a trained model locally through the SageMaker runtime API.
 
     \b
@@ -54,6 +60,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
         serve__endpoint_name=endpoint_name,
         serve__api_port=api_port,
         local__threads=threads,
+        serve__runtime=runtime,
     )
     from ops.pipeline.local_stack import start_local_stack
 
@@ -98,6 +105,7 @@ def _print_banner(stack) -> None:
     )
     if record["api_url"]:
         click.echo(f"  local API: POST {record['api_url'].rstrip('/')}/classify")
+        click.echo(f"  try it in a browser: {record['api_url'].rstrip('/')}/")
     click.echo("For boto3 / the AWS CLI:")
     click.echo(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={record['runtime_url']}")
     for line in _signing_hints():

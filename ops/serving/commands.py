@@ -11,7 +11,13 @@ import click
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
-from ops.options import api_key_option, host_option, json_option, port_option
+from ops.options import (
+    api_key_option,
+    artifact_option,
+    host_option,
+    json_option,
+    port_option,
+)
 
 BATCH = 16  # images per POST: the handler's default MAX_IMAGES
 
@@ -110,20 +116,32 @@ def _classify_chunk(client, images: list[bytes], top_k: int) -> list:
 @click.option(
     "--model-data-url", help="s3://.../model.tar.gz (default: the last SageMaker training job)."
 )
-@click.option("--image", "image_uri", help="Inference image URI (default: the training job's).")
+@artifact_option(
+    "A locally trained model folder or model.tar.gz (default: the last training, either backend)."
+)
+@click.option(
+    "--image",
+    "image_uri",
+    help="Inference image URI (default: the training job's, or AWS's PyTorch inference image).",
+)
 @click.option(
     "--infra-only",
     is_flag=True,
     help="Create only the bucket and SageMaker role (what training needs), no endpoint/API.",
 )
 @pass_app
-def deploy(app, model_data_url, image_uri, infra_only):
+def deploy(app, model_data_url, artifact, image_uri, infra_only):
     """terraform apply of terraform/: bucket, role, SageMaker endpoint, Lambda and API Gateway.
 
-    Uses the model artifact of the last SageMaker training (state "training") unless given, builds
-    the Lambda zip (deterministic), and records the outputs (api_url, endpoint_name, lambda_name,
-    bucket_name, sagemaker_role_arn) in .dogbreed/state.json for `classify` and `evaluate`.
-    Re-running with the same model changes nothing.
+    \b
+    The model is the last training's (state "training") unless given:
+      SageMaker job   its model.tar.gz + the built-in algorithm's image
+      local model     packaged for AWS's PyTorch inference container (TorchScript +
+                      code/inference.py), uploaded to s3://<bucket>/<deploy.model_prefix>/
+    It builds the Lambda zip (deterministic) with the model's class names and records the outputs
+    (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
+    .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
+    nothing.
     """
     from ops.serving.deploy import deploy_stack
 
@@ -133,6 +151,7 @@ def deploy(app, model_data_url, image_uri, infra_only):
         image_uri=image_uri,
         infra_only=infra_only,
         echo=click.echo,
+        artifact=artifact,
     )
 
 
@@ -186,6 +205,7 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             endpoint_name=settings.serve.endpoint_name,
             classes_path=classes_path,
             api_key=api_key or settings.serve.api_key or None,
+            cors_origins=settings.serve.cors_origins,
         )
     except OSError as exc:
         raise DogbreedError(
@@ -198,6 +218,7 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     click.echo(
         f"Local API: POST {gateway.url}/classify -> {runtime_url} ({settings.serve.endpoint_name})"
     )
+    click.echo(f"Try it in a browser: {gateway.url}/")
     if gateway.exposure_warning:
         click.echo(gateway.exposure_warning, err=True)
     click.echo("Press Ctrl-C to stop.")

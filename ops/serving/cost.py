@@ -15,8 +15,13 @@ from ops.settings import Settings
 HOURS_PER_MONTH = 730  # AWS pricing pages' month
 
 
-def idle_cost(settings: Settings, alarms: int = 0, dashboards: int = 0) -> dict[str, Any]:
-    """{"lines": [(what, usd or None)], "total_usd", "unknown"}: None = price not in the table."""
+def idle_cost(
+    settings: Settings, alarms: int = 0, dashboards: int = 0, serverless_memory_mb: int = 0
+) -> dict[str, Any]:
+    """{"lines": [(what, usd or None)], "total_usd", "unknown"}: None = price not in the table.
+
+    serverless_memory_mb: what was deployed (deploy.serverless_memory_mb = 0 picks it per model).
+    """
     dep = settings.deploy
     lines: list[tuple[str, float | None]] = []
     if dep.endpoint_mode == "instance":
@@ -25,7 +30,7 @@ def idle_cost(settings: Settings, alarms: int = 0, dashboards: int = 0) -> dict[
         what = f"endpoint: {count} x {dep.endpoint_instance_type} always on"
         lines.append((what, None if price is None else price * count * HOURS_PER_MONTH))
     elif dep.serverless_provisioned_concurrency > 0:
-        gb = dep.serverless_memory_mb / 1024
+        gb = (serverless_memory_mb or dep.serverless_memory_mb) / 1024
         warm = dep.serverless_provisioned_concurrency
         usd = warm * gb * dep.serverless_provisioned_price_gb_hour * HOURS_PER_MONTH
         lines.append((f"endpoint: serverless, {warm} provisioned x {gb:g} GB kept warm", usd))

@@ -1,9 +1,12 @@
 """`dogbreed deploy` / `destroy`: the root Terraform configuration, driven with the last trained model.
 
-deploy = build the Lambda zip (deterministic) -> terraform init -> apply with the SageMaker
-training job's artifact and image -> record the outputs in the state file ("deployment": API URL,
-endpoint, Lambda; "infrastructure": bucket, SageMaker role). With `infra_only` the apply has no
-model, so it creates just the bucket and role that training needs.
+deploy = build the Lambda zip (deterministic) -> terraform init -> apply with the model ->
+record the outputs in the state file ("deployment": API URL, endpoint, Lambda; "infrastructure":
+bucket, SageMaker role). The model is a SageMaker training job's artifact + the built-in
+algorithm's image, or a locally trained artifact packaged for AWS's PyTorch inference container
+(ops/local/container_package.py), uploaded to the project bucket first (created by an apply
+without a model when it does not exist yet). With `infra_only` the apply has no model, so it
+creates just the bucket and role that training needs.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 from ops.errors import DogbreedError
 from ops.settings import Settings
 
+BUILT_IN_SERVERLESS_MEMORY_MB = 3072  # the built-in algorithm's MXNet ResNet (not measured here)
 EMULATED_SERVICES = (
     "apigateway",
     "applicationautoscaling",
@@ -39,19 +44,32 @@ def terraform_dir(settings: Settings) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class ServingModel:
+    """What the endpoint runs: model data + image + container environment, and for a local
+    artifact the package to upload and the class names it was trained on."""
+
+    model_data_url: str
+    image_uri: str
+    environment: dict[str, str] = field(default_factory=dict)
+    package: Path | None = None  # the container model.tar.gz, uploaded to model_data_url
+    classes: Path | None = None  # the artifact's classes.json, for the Lambda
+    serverless_memory_mb: int = (
+        BUILT_IN_SERVERLESS_MEMORY_MB  # when deploy.serverless_memory_mb = 0
+    )
+
+
 def model_from_training(model_data_url: str | None, image_uri: str | None) -> tuple[str, str]:
-    """The artifact + image to serve: given ones, else the state's last SageMaker training."""
+    """The SageMaker-format artifact + image to serve: given ones, else the last SageMaker training."""
     from ops.training_record import read_training
 
     record = read_training()
     if not model_data_url:
         if record is None or record.backend != "sagemaker":
-            where = record.extra.get("model_tar") or record.artifact if record else None
             raise DogbreedError(
-                "deploy needs a SageMaker-format model: the last training "
-                + (f"was local ({where})" if record else "is not recorded"),
-                hint="train with `dogbreed --backend sagemaker train`, pass --model-data-url"
-                " s3://.../model.tar.gz --image URI, or serve a local model with `dogbreed serve --api`",
+                "no model to deploy: no training is recorded",
+                hint="run `dogbreed train` (local or --backend sagemaker), or pass --artifact"
+                " DIR|model.tar.gz, or --model-data-url s3://.../model.tar.gz --image URI",
             )
         model_data_url = record.artifact or ""
     if not model_data_url.startswith("s3://"):
@@ -62,6 +80,102 @@ def model_from_training(model_data_url: str | None, image_uri: str | None) -> tu
             "no inference image known for this model", hint="pass --image <ECR image URI>"
         )
     return model_data_url, image_uri
+
+
+def local_model(
+    settings: Settings, artifact: Path | str, bucket: str, image_uri: str | None = None
+) -> ServingModel:
+    """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
+    from ops.aws.images import pytorch_inference_image
+    from ops.local.container_package import (
+        CONTAINER_ENVIRONMENT,
+        SERVERLESS_MEMORY_MB,
+        package_digest,
+        write_package,
+    )
+    from ops.local.runtime import resolve_artifact_dir
+
+    root = resolve_artifact_dir(artifact)
+    package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
+    key = f"{settings.deploy.model_prefix.strip('/')}/{package_digest(package)}/model.tar.gz"
+    environment = {
+        **CONTAINER_ENVIRONMENT,
+        "SAGEMAKER_REGION": settings.aws.region,
+        # One model server worker: the memory measured (docs/deploy-local-model.md) is one model.
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+    }
+    return ServingModel(
+        model_data_url=f"s3://{bucket}/{key}",
+        image_uri=image_uri or pytorch_inference_image(settings),
+        environment=environment,
+        package=package,
+        classes=root / "classes.json",
+        serverless_memory_mb=SERVERLESS_MEMORY_MB,
+    )
+
+
+def resolve_model(
+    settings: Settings,
+    model_data_url: str | None = None,
+    image_uri: str | None = None,
+    artifact: Path | str | None = None,
+) -> ServingModel:
+    """The model to deploy: --artifact, --model-data-url, else the last training of either backend."""
+    from ops.training_record import last_local_artifact, read_training
+
+    if artifact is None and not model_data_url:
+        record = read_training()
+        if record is not None and record.backend == "local":
+            artifact = last_local_artifact()
+    if artifact is not None:
+        if model_data_url:
+            raise DogbreedError("pass --artifact or --model-data-url, not both", exit_code=2)
+        from ops.aws.session import resolve_bucket
+
+        return local_model(settings, artifact, resolve_bucket(settings), image_uri)
+    url, image = model_from_training(model_data_url, image_uri)
+    return ServingModel(url, image)
+
+
+def upload_package(settings: Settings, model: ServingModel, echo: Callable[[str], Any]) -> None:
+    """Put the container package at its content-addressed key, unless the same bytes are there."""
+    import botocore.exceptions
+
+    from ops.aws.session import explain_client_error, make_client
+    from ops.local.export import sha256_file
+
+    bucket, _, key = model.model_data_url.removeprefix("s3://").partition("/")
+    s3 = make_client(settings, "s3")
+    digest = sha256_file(model.package)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        if head.get("Metadata", {}).get("sha256") == digest:
+            echo(f"Model package already at {model.model_data_url}")
+            return
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise explain_client_error(exc, f"reading {model.model_data_url}") from exc
+    size_mb = model.package.stat().st_size / 1e6
+    echo(f"Uploading the model package ({size_mb:.1f} MB) to {model.model_data_url}")
+    try:
+        s3.upload_file(str(model.package), bucket, key, ExtraArgs={"Metadata": {"sha256": digest}})
+    except botocore.exceptions.ClientError as exc:
+        raise explain_client_error(exc, f"uploading {model.model_data_url}") from exc
+
+
+def bucket_exists(settings: Settings, bucket: str) -> bool:
+    """Whether the project bucket exists yet (the first deploy of a local model creates it)."""
+    import botocore.exceptions
+
+    from ops.aws.session import explain_client_error, make_client
+
+    try:
+        make_client(settings, "s3").head_bucket(Bucket=bucket)
+        return True
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise explain_client_error(exc, f"reading bucket {bucket}") from exc
 
 
 def classes_file(settings: Settings) -> Path:
@@ -102,7 +216,12 @@ def build_dir() -> Path:
 
 
 def terraform_variables(
-    settings: Settings, model_data_url: str = "", image_uri: str = "", zip_path: Path | None = None
+    settings: Settings,
+    model_data_url: str = "",
+    image_uri: str = "",
+    zip_path: Path | None = None,
+    environment: dict[str, str] | None = None,
+    model_memory_mb: int = BUILT_IN_SERVERLESS_MEMORY_MB,
 ) -> dict[str, Any]:
     """The root configuration's variables from the settings (and aws.endpoint_url for emulators)."""
     dep = settings.deploy
@@ -113,14 +232,16 @@ def terraform_variables(
         "tags": dict(settings.aws.tags),
         "model_data_url": model_data_url,
         "image_uri": image_uri,
+        "model_environment": dict(environment or {}),
         "lambda_zip_path": str(zip_path) if zip_path else "",
         "endpoint_mode": dep.endpoint_mode,
         "endpoint_instance_type": dep.endpoint_instance_type,
-        "serverless_memory_mb": dep.serverless_memory_mb,
+        "serverless_memory_mb": dep.serverless_memory_mb or model_memory_mb,
         "serverless_max_concurrency": dep.serverless_max_concurrency,
         "api_key_required": dep.api_key_required,
         "throttle_rate_limit": dep.throttle_rate_limit,
         "throttle_burst_limit": dep.throttle_burst_limit,
+        "cors_allowed_origins": list(dep.cors_allowed_origins),
         "data_prefix": settings.aws.data_prefix,
         "output_prefix": settings.aws.output_prefix,
         "checkpoint_prefix": settings.aws.checkpoint_prefix,
@@ -139,6 +260,9 @@ def terraform_variables(
             skip_metadata_api_check=True,
             s3_use_path_style=True,
             s3_lifecycle_rules=False,
+            # moto evaluates the TLS-only bucket policy and is reached over http: it would
+            # refuse deploy's model upload (a real bucket keeps the policy)
+            s3_tls_only=False,
             force_destroy=True,
         )
     return variables
@@ -157,6 +281,7 @@ def deploy_stack(
     image_uri: str | None = None,
     infra_only: bool = False,
     echo: Callable[[str], Any] = print,
+    artifact: Path | str | None = None,
 ) -> dict[str, Any]:
     """terraform init + apply; returns the "deployment" record written to the state file."""
     from ops.aws.terraform import Terraform
@@ -164,15 +289,32 @@ def deploy_stack(
     from ops.state import update_state
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
+    model = None
     if infra_only:
         variables = terraform_variables(settings)
     else:
-        model_data_url, image_uri = model_from_training(model_data_url, image_uri)
-        zip_path = build_lambda_zip(build_dir() / "lambda.zip", classes_file(settings))
+        model = resolve_model(settings, model_data_url, image_uri, artifact)
+        classes = model.classes or classes_file(settings)
+        zip_path = build_lambda_zip(build_dir() / "lambda.zip", classes)
         echo(f"Lambda package: {zip_path} (sha256 {sha256_b64(zip_path)})")
-        variables = terraform_variables(settings, model_data_url, image_uri, zip_path)
+        variables = terraform_variables(
+            settings,
+            model.model_data_url,
+            model.image_uri,
+            zip_path,
+            model.environment,
+            model.serverless_memory_mb,
+        )
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
+    if model is not None and model.package is not None:
+        bucket = model.model_data_url.removeprefix("s3://").split("/", 1)[0]
+        if not bucket_exists(settings, bucket):
+            echo(f"terraform apply (bucket + role first: {bucket} holds the model package)")
+            tf.apply(terraform_variables(settings))
+        upload_package(settings, model, echo)
+    model_data_url = model.model_data_url if model else None
+    image_uri = model.image_uri if model else None
     echo("terraform apply" + (" (bucket + role only)" if infra_only else f" with {model_data_url}"))
     tf.apply(variables)
     outputs = tf.output()
@@ -196,6 +338,7 @@ def deploy_stack(
         "dashboard_url": outputs.get("dashboard_url"),
         "model_data_url": model_data_url or None,
         "image_uri": image_uri or None,
+        "model_package": str(model.package) if model and model.package else None,
         "variables": variables,
         "deployed_at": now,
     }
@@ -211,7 +354,9 @@ def deploy_stack(
         from ops.serving.cost import describe_idle_cost, idle_cost
 
         alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
-        echo(describe_idle_cost(idle_cost(settings, alarms=alarms, dashboards=dashboards)))
+        memory = variables.get("serverless_memory_mb", 0)
+        cost = idle_cost(settings, alarms, dashboards, serverless_memory_mb=memory)
+        echo(describe_idle_cost(cost))
     echo(f"Recorded in {path}")
     return record
 

@@ -35,12 +35,18 @@ log = logging.getLogger(__name__)
 BINARY_TYPES = ("image/", "application/x-image", "application/octet-stream")
 STAGE = "local"
 MAX_READ_BYTES = 12 * 1024 * 1024  # API Gateway's own payload limit is 10 MB
+LOCAL_POOL_CONNECTIONS = 64  # handler -> model server keep-alive connections (MAX_POOL_CONNECTIONS)
 
 
 def proxy_event(
-    method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str = "127.0.0.1",
+    resource: str = "/classify",
 ) -> dict[str, Any]:
-    """The REST API (v1) Lambda proxy event for one HTTP request."""
+    """The REST API (v1) Lambda proxy event for one HTTP request to `resource`."""
     parts = urlsplit(path)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
@@ -51,7 +57,7 @@ def proxy_event(
         text, encoded = body.decode("utf-8", errors="replace"), False
     now = datetime.now(UTC)
     return {
-        "resource": "/classify",
+        "resource": resource,
         "path": parts.path,
         "httpMethod": method,
         "headers": dict(headers),
@@ -61,7 +67,7 @@ def proxy_event(
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/classify",
+            "resourcePath": resource,
             "httpMethod": method,
             "path": f"/{STAGE}{parts.path}",
             "stage": STAGE,
@@ -92,7 +98,20 @@ class LambdaContext:
 class _Handler(HardenedHandler):
     server_version = "dogbreed-gateway"
     protocol_version = "HTTP/1.1"
+    allowed_methods = ("GET", "POST", "OPTIONS")
+    # Headers and body go out as two writes: with Nagle's algorithm and the client's delayed ACK
+    # every keep-alive answer waited ~40 ms (the model server had the same fix).
+    disable_nagle_algorithm = True
     server: _Server
+
+    def error_headers(self, status: int) -> dict[str, str]:
+        """The gateway's own errors carry CORS headers too (API Gateway's gateway responses do),
+        so a page on an allowed origin can show them instead of a bare network error."""
+        from lambda_src.handler import cors_headers
+
+        headers = getattr(self, "headers", None)  # unset when the request line is broken
+        origin = headers.get("Origin", "") if headers is not None else ""
+        return cors_headers(origin, self.server.cors_origins)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         pass
@@ -111,15 +130,45 @@ class _Handler(HardenedHandler):
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:
         try:
-            self.send_json(status, payload)
+            self.send_json(status, payload, self.error_headers(status))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
-        if urlsplit(self.path).path == "/ping":
+        path = urlsplit(self.path).path.rstrip("/")
+        if path == "/ping":
             self._json(200, {"status": "healthy"})
+        elif path in ("", f"/{STAGE}"):  # the page: API Gateway's GET / proxies to the Lambda
+            self._invoke("GET", b"", resource="/")
         else:
             self._json(404, {"message": "Missing Authentication Token"})  # API Gateway's 404
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 (stdlib naming)
+        """The CORS preflight of POST /classify, answered here as API Gateway's mock does."""
+        from lambda_src.handler import preflight_headers
+
+        path = urlsplit(self.path).path.rstrip("/")
+        if path not in ("/classify", f"/{STAGE}/classify"):
+            self._json(404, {"message": "Missing Authentication Token"})
+            return
+        headers = preflight_headers(self.headers.get("Origin", ""), self.server.cors_origins)
+        if headers:
+            self._send(204, b"", headers)
+        else:
+            message = "CORS preflight refused: this origin is not in serve.cors_origins"
+            self._json(403, {"message": message})
+
+    def _invoke(self, method: str, body: bytes, resource: str = "/classify") -> None:
+        """Run the Lambda handler on the proxy event of this request and answer its response."""
+        from lambda_src.handler import handler
+
+        event = proxy_event(
+            method, self.path, dict(self.headers.items()), body, self.client_address[0], resource
+        )
+        result = handler(event, LambdaContext(event["requestContext"]["requestId"]))
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+        self._send(int(result.get("statusCode", 502)), data, dict(result.get("headers") or {}))
 
     def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
         with self.server.request_scope() as accepted:
@@ -136,8 +185,6 @@ class _Handler(HardenedHandler):
                 self._json(500, {"message": "Internal server error"})
 
     def _post(self) -> None:
-        from lambda_src.handler import handler
-
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
             self._json(411, {"message": "chunked bodies are not supported: send Content-Length"})
@@ -164,17 +211,12 @@ class _Handler(HardenedHandler):
         if api_key and not hmac.compare_digest(sent.encode(), api_key.encode()):
             self._json(403, {"message": "Forbidden"})
             return
-        event = proxy_event(
-            "POST", self.path, dict(self.headers.items()), body, self.client_address[0]
-        )
-        result = handler(event, LambdaContext(event["requestContext"]["requestId"]))
-        payload = result.get("body") or ""
-        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-        self._send(int(result.get("statusCode", 502)), data, dict(result.get("headers") or {}))
+        self._invoke("POST", body)
 
 
 class _Server(HardenedServer):
     api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()  # the handler's CORS_ALLOWED_ORIGINS, for the preflight
 
 
 class Gateway:
@@ -243,6 +285,9 @@ def handler_environment(
     if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
         env["AWS_ACCESS_KEY_ID"] = "local"
         env["AWS_SECRET_ACCESS_KEY"] = "local"
+    # One process serves many requests at once here (one per Lambda instance on AWS): enough
+    # keep-alive connections to the model server for all of their fan-out.
+    env["MAX_POOL_CONNECTIONS"] = str(LOCAL_POOL_CONNECTIONS)
     env.update({k.upper(): str(v) for k, v in limits.items()})
     return env
 
@@ -254,11 +299,14 @@ def start_gateway(
     endpoint_name: str,
     classes_path: Path,
     api_key: str | None = None,
+    cors_origins: tuple[str, ...] | list[str] = (),
     **limits: Any,
 ) -> Gateway:
-    """Serve POST /classify on host:port (0 = a free port) in a background thread.
+    """Serve POST /classify (and the page at GET /) on host:port (0 = a free port) in a
+    background thread.
 
-    `limits` become the handler's environment (e.g. max_images=32 -> MAX_IMAGES=32).
+    `limits` become the handler's environment (e.g. max_images=32 -> MAX_IMAGES=32);
+    `cors_origins` the origins whose pages may call it (CORS_ALLOWED_ORIGINS; none = CORS off).
     Raises OSError when the port is taken.
     """
     classes_path = Path(classes_path)
@@ -268,6 +316,8 @@ def start_gateway(
         raise DogbreedError(f"classes file {classes_path} not found")
     server = _Server((host, port), _Handler)
     server.api_key = api_key or None
+    server.cors_origins = tuple(o.strip().rstrip("/") for o in cors_origins if o.strip())
+    limits["cors_allowed_origins"] = ",".join(server.cors_origins)
     env = handler_environment(runtime_url, endpoint_name, classes_path, **limits)
     before = {key: os.environ.get(key) for key in env}
     os.environ.update(env)

@@ -19,16 +19,19 @@ SOURCE_DIR = Path(lambda_src.__file__).resolve().parent
 
 
 def package_files(source_dir: Path = SOURCE_DIR) -> list[Path]:
-    """The handler package's Python files, sorted (no caches, no tests)."""
+    """The handler package's Python files and its page (index.html), sorted (no caches)."""
     return sorted(
-        p for p in source_dir.rglob("*.py") if "__pycache__" not in p.parts and p.is_file()
+        p
+        for pattern in ("*.py", "*.html")
+        for p in source_dir.rglob(pattern)
+        if "__pycache__" not in p.parts and p.is_file()
     )
 
 
 def build_lambda_zip(
     out_path: Path, classes_json: Path | None = None, source_dir: Path = SOURCE_DIR
 ) -> Path:
-    """Write the zip: lambda_src/*.py at the root of the archive (handler "handler.handler")
+    """Write the zip: lambda_src/*.py and index.html at the root of the archive (handler "handler.handler")
     plus classes.json when given. Returns out_path; rewrites it only when the bytes change."""
     entries: list[tuple[str, bytes]] = [
         (p.relative_to(source_dir).as_posix(), p.read_bytes()) for p in package_files(source_dir)

@@ -1,6 +1,27 @@
 # REST API: POST /classify -> Lambda proxy integration, one stage with throttling, access logs,
 # X-Ray tracing, binary media types (raw image bodies reach the Lambda base64-encoded) and an
-# optional API key + usage plan.
+# optional API key + usage plan. GET / (the try-it page) from the same Lambda, and, when
+# cors_allowed_origins is set, an OPTIONS preflight for POST /classify (a mock integration).
+
+locals {
+  cors     = length(var.cors_allowed_origins) > 0
+  cors_any = contains(var.cors_allowed_origins, "*")
+  # The preflight's Access-Control-Allow-Origin: the request's Origin when it is listed (a mock
+  # integration can only vary a header through a mapping template's responseOverride), else a 403.
+  # https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-override-request-response-parameters.html
+  preflight_template = <<-VTL
+    #set($origin = $input.params().header.get("Origin"))
+    #if("$!origin" == "")#set($origin = $input.params().header.get("origin"))#end
+    #set($allowed = [${join(", ", [for o in var.cors_allowed_origins : "\"${o}\""])}])
+    #if($allowed.contains("*"))
+    #set($context.responseOverride.header.Access-Control-Allow-Origin = "*")
+    #elseif("$!origin" != "" && $allowed.contains($origin))
+    #set($context.responseOverride.header.Access-Control-Allow-Origin = $origin)
+    #else
+    #set($context.responseOverride.status = 403)
+    #end
+  VTL
+}
 
 resource "aws_api_gateway_rest_api" "this" {
   name               = var.name
@@ -40,6 +61,92 @@ resource "aws_api_gateway_integration" "lambda" {
   type                    = "AWS_PROXY"
   uri                     = var.lambda_invoke_arn
   timeout_milliseconds    = var.integration_timeout_ms
+}
+
+# GET /: the try-it page, answered by the Lambda (lambda_src/index.html in its zip). No API key on
+# this method: the page holds none; the person types theirs into it.
+resource "aws_api_gateway_method" "page" {
+  count            = var.serve_page ? 1 : 0
+  rest_api_id      = aws_api_gateway_rest_api.this.id
+  resource_id      = aws_api_gateway_rest_api.this.root_resource_id
+  http_method      = "GET"
+  authorization    = "NONE" # a static page, public by design
+  api_key_required = false
+}
+
+resource "aws_api_gateway_integration" "page" {
+  count                   = var.serve_page ? 1 : 0
+  rest_api_id             = aws_api_gateway_rest_api.this.id
+  resource_id             = aws_api_gateway_rest_api.this.root_resource_id
+  http_method             = aws_api_gateway_method.page[0].http_method
+  integration_http_method = "POST"
+  type                    = "AWS_PROXY"
+  uri                     = var.lambda_invoke_arn
+}
+
+# CORS preflight for POST /classify (browsers send it before a cross-origin POST with x-api-key
+# or a JSON content type). Only with cors_allowed_origins set; none by default, CORS off.
+resource "aws_api_gateway_method" "preflight" {
+  count            = local.cors ? 1 : 0
+  rest_api_id      = aws_api_gateway_rest_api.this.id
+  resource_id      = aws_api_gateway_resource.classify.id
+  http_method      = "OPTIONS"
+  authorization    = "NONE" # browsers send preflights without credentials or the API key
+  api_key_required = false
+}
+
+resource "aws_api_gateway_integration" "preflight" {
+  count             = local.cors ? 1 : 0
+  rest_api_id       = aws_api_gateway_rest_api.this.id
+  resource_id       = aws_api_gateway_resource.classify.id
+  http_method       = aws_api_gateway_method.preflight[0].http_method
+  type              = "MOCK"
+  request_templates = { "application/json" = jsonencode({ statusCode = 200 }) }
+}
+
+resource "aws_api_gateway_method_response" "preflight" {
+  count       = local.cors ? 1 : 0
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  resource_id = aws_api_gateway_resource.classify.id
+  http_method = aws_api_gateway_method.preflight[0].http_method
+  status_code = "200"
+  response_parameters = {
+    "method.response.header.Access-Control-Allow-Headers" = true
+    "method.response.header.Access-Control-Allow-Methods" = true
+    "method.response.header.Access-Control-Max-Age"       = true
+    "method.response.header.Vary"                         = true
+  }
+}
+
+resource "aws_api_gateway_integration_response" "preflight" {
+  count       = local.cors ? 1 : 0
+  rest_api_id = aws_api_gateway_rest_api.this.id
+  resource_id = aws_api_gateway_resource.classify.id
+  http_method = aws_api_gateway_method.preflight[0].http_method
+  status_code = aws_api_gateway_method_response.preflight[0].status_code
+  response_parameters = {
+    "method.response.header.Access-Control-Allow-Headers" = "'content-type,x-api-key'"
+    "method.response.header.Access-Control-Allow-Methods" = "'POST,OPTIONS'"
+    "method.response.header.Access-Control-Max-Age"       = "'600'"
+    "method.response.header.Vary"                         = "'Origin'"
+  }
+  response_templates = { "application/json" = local.preflight_template }
+  depends_on         = [aws_api_gateway_integration.preflight]
+}
+
+# API Gateway's own errors (403 wrong API key, 429 throttled, 504) carry the CORS header too, so an
+# allowed page can show them. A gateway response can only hold a fixed value or a request header:
+# with several origins it echoes Origin (these bodies hold no data; the Lambda's answers use the list).
+resource "aws_api_gateway_gateway_response" "cors" {
+  for_each      = local.cors ? toset(["DEFAULT_4XX", "DEFAULT_5XX"]) : toset([])
+  rest_api_id   = aws_api_gateway_rest_api.this.id
+  response_type = each.key
+  response_parameters = {
+    "gatewayresponse.header.Access-Control-Allow-Origin" = (
+      local.cors_any ? "'*'" : length(var.cors_allowed_origins) == 1 ? "'${var.cors_allowed_origins[0]}'" : "method.request.header.Origin"
+    )
+    "gatewayresponse.header.Vary" = "'Origin'"
+  }
 }
 
 resource "aws_api_gateway_deployment" "this" {
@@ -216,4 +323,13 @@ resource "aws_lambda_permission" "apigw" {
   function_name = var.lambda_function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/POST/classify"
+}
+
+resource "aws_lambda_permission" "page" {
+  count         = var.serve_page ? 1 : 0
+  statement_id  = "AllowApiGatewayInvokePage"
+  action        = "lambda:InvokeFunction"
+  function_name = var.lambda_function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/GET/"
 }

@@ -119,3 +119,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "cors_allowed_origins" {
+  description = "Origins whose pages may call POST /classify (OPTIONS preflight + CORS headers on errors); empty = CORS off."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://[^/\\s\"']+$", o))])
+    error_message = "Each origin is \"*\" or scheme://host[:port] with no path or trailing slash, e.g. https://dogs.example.org."
+  }
+}
+
+variable "serve_page" {
+  description = "Answer GET / with the try-it page through the Lambda (no API key on that method)."
+  type        = bool
+  default     = true
+}

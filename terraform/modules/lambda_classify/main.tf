@@ -99,6 +99,7 @@ resource "aws_lambda_function" "this" {
         LOG_LEVEL         = var.log_level
       },
       var.classes_s3_uri == null ? {} : { CLASSES_S3_URI = var.classes_s3_uri },
+      length(var.cors_allowed_origins) == 0 ? {} : { CORS_ALLOWED_ORIGINS = join(",", var.cors_allowed_origins) },
       var.environment,
     )
   }

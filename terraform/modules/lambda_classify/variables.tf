@@ -200,3 +200,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "cors_allowed_origins" {
+  description = "Origins the handler answers with Access-Control-Allow-Origin (CORS_ALLOWED_ORIGINS); empty = CORS off."
+  type        = list(string)
+  default     = []
+}

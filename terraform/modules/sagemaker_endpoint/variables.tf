@@ -11,7 +11,7 @@ variable "name" {
 }
 
 variable "image_uri" {
-  description = "Inference image URI (for the built-in image-classification algorithm, the training image)."
+  description = "Inference image URI: for the built-in image-classification algorithm the training image; for a model package with code/inference.py AWS's PyTorch inference image."
   type        = string
 
   validation {
@@ -21,7 +21,7 @@ variable "image_uri" {
 }
 
 variable "model_data_url" {
-  description = "S3 URL of the model artifact (model.tar.gz) written by the training job."
+  description = "S3 URL of the model artifact (model.tar.gz): a training job's output or an uploaded container package."
   type        = string
 
   validation {
@@ -41,7 +41,7 @@ variable "execution_role_arn" {
 }
 
 variable "environment" {
-  description = "Environment variables of the inference container."
+  description = "Environment variables of the inference container ({} for the built-in algorithm; SAGEMAKER_PROGRAM etc. for a framework container)."
   type        = map(string)
   default     = {}
 }

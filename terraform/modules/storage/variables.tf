@@ -47,6 +47,12 @@ variable "abort_incomplete_multipart_upload_days" {
   }
 }
 
+variable "tls_only" {
+  description = "Deny every request made without TLS (bucket policy). Only for emulators reached over plain HTTP (moto server evaluates the policy) is this false."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Tags for the bucket."
   type        = map(string)
