@@ -19,6 +19,7 @@ import pytest
 
 from ops.aws.recipe_job import pack_source, recipe_job_request
 from ops.data.manifest import PreparedData
+from ops.local.export import ARTIFACT_FILES
 from ops.local.training.sagemaker_entry import METRIC_DEFINITIONS
 from ops.local.training.sagemaker_env import SageMakerEnv
 from ops.settings import Settings
@@ -81,16 +82,8 @@ def test_toolkit_runs_the_entry_point_and_the_artifact_serves(prepared_dir, tmp_
     assert (root / "code" / "dogbreed_train.py").is_file()
     assert (root / "code" / "ops" / "local" / "training" / "sagemaker_env.py").is_file()
     model_dir = root / "model"
-    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
-        [
-            "classes.json",
-            "metadata.json",
-            "metrics.json",
-            "model.onnx",
-            "model.pt",
-            "preprocessing.json",
-        ]
-    )
+    # the local artifact's files, exactly (ops/local/export.ARTIFACT_FILES)
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(ARTIFACT_FILES)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2]
     # the job's MetricDefinitions read the values the trainer recorded, epoch by epoch
