@@ -10,7 +10,7 @@ from ops.aws.tuning import parameter_ranges, tune_sagemaker
 from ops.cli import cli
 from ops.errors import DogbreedError
 from ops.settings import TuningSettings
-from ops.state import load_state
+from ops.state import load_state, update_state
 from tests.aws_helpers import (
     BUCKET,
     client,
@@ -206,10 +206,13 @@ def test_failed_tuning_job_is_an_error_and_keeps_the_previous_model(
             }
         ]
         config = write_settings(settings_toml(fake.url, uploaded, role_arn))
+        previous = {"backend": "local", "model_tar": "/models/previous/model.tar.gz"}
+        update_state("training", previous)
         result = CliRunner().invoke(cli, ["--config", str(config), "tune"])
     assert result.exit_code == 1
     assert "No training job succeeded: ClientError: Data download failed" in result.output
-    assert "training" not in load_state() and "tuning" not in load_state()
+    assert load_state()["training"] == previous  # the model deploy would use is unchanged
+    assert "tuning" not in load_state()
 
 
 def test_tune_no_wait_returns_at_once(moto_url, uploaded, role_arn, write_settings):
