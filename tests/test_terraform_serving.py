@@ -241,7 +241,9 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
 @pytest.mark.slow
 @pytest.mark.terraform
 @needs_terraform
-def test_deploy_infra_only_creates_the_bucket_and_role_and_nothing_else(tf_copy, moto_url, tmp_path):
+def test_deploy_infra_only_creates_the_bucket_and_role_and_nothing_else(
+    tf_copy, moto_url, tmp_path
+):
     """`dogbreed deploy --infra-only`: no model needed, no endpoint, Lambda or API; then destroy."""
     config = tmp_path / "dogbreed.toml"
     config.write_text(
