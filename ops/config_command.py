@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -27,12 +28,18 @@ def effective_settings(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def _toml_key(key: str) -> str:
+    """A bare TOML key when it can be one, else a quoted one ("ml.p3.2xlarge")."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
 def toml_value(value: Any) -> str:
     """A value as it would be written in dogbreed.toml."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        items = (f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + ", ".join(items) + " }"
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value) if isinstance(value, str) else repr(value)

@@ -288,14 +288,7 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     origin = typing.get_origin(typ) or typ
     try:
         if origin is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+            return _as_bool(value)
         if origin in (int, float, str):
             if origin is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
@@ -309,6 +302,18 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     except (TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise DogbreedError(f"setting {where}: cannot read {value!r} as {origin.__name__}") from exc
     return value
+
+
+def _as_bool(value: Any) -> bool:
+    """A TOML bool, or an environment string such as "true"/"0"/"off"."""
+    if not isinstance(value, str):
+        return bool(value)
+    low = value.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
 
 
 def _set_value(settings: Settings, section: str, key: str, value: Any, origin: str) -> None:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from ops.evaluate.report import fmt_pct
 from tests.evaluate_helpers import DomScan, write_scenario_report
 

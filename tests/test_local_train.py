@@ -76,7 +76,8 @@ def test_head_mode_learns_the_generated_classes(prepared_dir, tmp_path):
         **{"local.calibrate": False, "hyperparameters.epochs": 15, "local.max_epochs": 15},
     )
     record = train_local(settings, resume=False)
-    history = record["metrics"]["history"]
+    metrics = json.loads((Path(record["artifact_dir"]) / "metrics.json").read_text())
+    history = metrics["history"]
     start, end = history[0], history[-1]
     assert end["epoch"] == 15
     assert end["val_loss"] < 0.7 * start["val_loss"], history
@@ -194,16 +195,15 @@ def test_train_command_mode_and_resume_flags(prepared_dir, tmp_path, write_setti
         return result
 
     interrupt_after_epoch_1()
-    fresh = train("--no-resume")
-    assert "resuming from checkpoint" not in fresh.output
-    assert "epoch 1/2" in fresh.output and "epoch 2/2" in fresh.output
-    meta = json.loads((Path(get_record("training")["artifact_dir"]) / "metadata.json").read_text())
-    assert meta["mode"] == "partial"
-
-    interrupt_after_epoch_1()
     resumed = train()
     assert "resuming from checkpoint at epoch 1" in resumed.output
     assert "epoch 1/2" not in resumed.output and "epoch 2/2" in resumed.output
+    meta = json.loads((Path(get_record("training")["artifact_dir"]) / "metadata.json").read_text())
+    assert meta["mode"] == "partial"
+
+    fresh = train("--no-resume")  # the finished run's checkpoint is there, and ignored
+    assert "resuming from checkpoint" not in fresh.output
+    assert "epoch 1/2" in fresh.output and "epoch 2/2" in fresh.output
 
 
 @pytest.mark.slow

@@ -62,33 +62,33 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, list[dict[s
             raise DogbreedError(
                 f"{where}: type must be continuous, integer or categorical", exit_code=2
             )
-        try:
-            low, high = float(spec["min"]), float(spec["max"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DogbreedError(f"{where}: needs numeric 'min' and 'max'", exit_code=2) from exc
-        if low >= high:
-            raise DogbreedError(f"{where}: min must be below max", exit_code=2)
-        scaling = spec.get("scaling", "Auto")
-        if scaling not in SCALINGS:
-            raise DogbreedError(
-                f"{where}: scaling must be one of {', '.join(SCALINGS)}", exit_code=2
-            )
-        if scaling == "Logarithmic" and low <= 0:
-            raise DogbreedError(f"{where}: Logarithmic scaling needs min > 0", exit_code=2)
-        if kind == "integer":
-            if not (low.is_integer() and high.is_integer()):
-                raise DogbreedError(f"{where}: integer range needs whole min/max", exit_code=2)
-            low_s, high_s = str(int(low)), str(int(high))
-            key = "IntegerParameterRanges"
-        else:
-            low_s, high_s = repr(low), repr(high)
-            key = "ContinuousParameterRanges"
-        out[key].append(
-            {"Name": name, "MinValue": low_s, "MaxValue": high_s, "ScalingType": scaling}
-        )
+        key, entry = _numeric_range(where, name, kind, spec)
+        out[key].append(entry)
     if not any(out.values()):
         raise DogbreedError("tuning.ranges is empty: nothing to tune", exit_code=2)
     return out
+
+
+def _numeric_range(where: str, name: str, kind: str, spec: dict[str, Any]):
+    """One continuous or integer range: (its ParameterRanges key, the SageMaker entry)."""
+    try:
+        low, high = float(spec["min"]), float(spec["max"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DogbreedError(f"{where}: needs numeric 'min' and 'max'", exit_code=2) from exc
+    if low >= high:
+        raise DogbreedError(f"{where}: min must be below max", exit_code=2)
+    scaling = spec.get("scaling", "Auto")
+    if scaling not in SCALINGS:
+        raise DogbreedError(f"{where}: scaling must be one of {', '.join(SCALINGS)}", exit_code=2)
+    if scaling == "Logarithmic" and low <= 0:
+        raise DogbreedError(f"{where}: Logarithmic scaling needs min > 0", exit_code=2)
+    if kind == "integer":
+        if not (low.is_integer() and high.is_integer()):
+            raise DogbreedError(f"{where}: integer range needs whole min/max", exit_code=2)
+        low_s, high_s, key = str(int(low)), str(int(high)), "IntegerParameterRanges"
+    else:
+        low_s, high_s, key = repr(low), repr(high), "ContinuousParameterRanges"
+    return key, {"Name": name, "MinValue": low_s, "MaxValue": high_s, "ScalingType": scaling}
 
 
 def tuning_job_request(
