@@ -73,7 +73,12 @@ def test_head_mode_learns_the_generated_classes(prepared_dir, tmp_path):
     settings = _settings(
         prepared_dir,
         tmp_path,
-        **{"local.calibrate": False, "hyperparameters.epochs": 15, "local.max_epochs": 15},
+        **{
+            "local.calibrate": False,
+            "hyperparameters.epochs": 15,
+            "local.max_epochs": 15,
+            "hyperparameters.early_stopping": False,
+        },
     )
     record = train_local(settings, resume=False)
     metrics = json.loads((Path(record["artifact_dir"]) / "metrics.json").read_text())
