@@ -30,7 +30,6 @@ from ops.aws.training import (
 )
 from ops.errors import DogbreedError
 from ops.settings import Hyperparameters, Settings
-from ops.state import update_state
 
 MAX_TUNING_NAME = 32  # CreateHyperParameterTuningJob's limit
 SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
@@ -313,13 +312,14 @@ def finish_tuning(
     request: dict[str, Any],
     settings: Settings,
     echo: Any = print,
-) -> dict[str, Any]:
-    """Record the tuning job and its best model; a failed or empty tuning job is an error."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The "tuning" record and the best trial's "training" record (None while it runs), for the
+    command to write; a failed or empty tuning job is an error."""
     name = description["HyperParameterTuningJobName"]
     status = description.get("HyperParameterTuningJobStatus")
     if status not in TERMINAL:
         echo(f"Tuning job {name} is {status}; check it with `dogbreed jobs`.")
-        return {"tuning_job_name": name, "status": status}
+        return {"tuning_job_name": name, "status": status}, None
     if status == "Failed":
         reason = description.get("FailureReason") or "no reason given"
         raise DogbreedError(f"tuning job {name} failed: {reason}")
@@ -330,7 +330,6 @@ def finish_tuning(
     image = request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
     training = training_record(best, settings, image=image)
     training["tuning_job_name"] = name
-    update_state("training", training)
     tuning_record = {
         "backend": "sagemaker",
         "tuning_job_name": name,
@@ -351,21 +350,20 @@ def finish_tuning(
         "config": request["HyperParameterTuningJobConfig"],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path = update_state("tuning", tuning_record)
     echo(
         f"Best trial: {best['TrainingJobName']} ({settings.tuning.objective_metric} = "
         f"{tuning_record['best_objective']})"
     )
     echo(f"Model artifact: {training['model_data_url']}")
-    echo(f"Recorded in {path} (deploy will serve this model)")
-    return tuning_record
+    return tuning_record, training
 
 
 @connection_errors("SageMaker tuning")
 def tune_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
-) -> dict[str, Any]:
-    """Submit the tuning job; with `wait`, watch it and record the best model."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Submit the tuning job; with `wait`, watch it. (tuning record, best model's training
+    record or None)."""
     from ops.aws.watch import make_console
 
     console = console or make_console()
@@ -378,7 +376,7 @@ def tune_sagemaker(
     )
     if not wait:
         console.print("Not waiting. Check it with `dogbreed jobs`.")
-        return {"tuning_job_name": name, "status": "InProgress", "request": request}
+        return {"tuning_job_name": name, "status": "InProgress", "request": request}, None
     if poll_seconds is None:
         poll_seconds = max(settings.aws.poll_seconds, 0)
     description, trials = watch_tuning_job(sm, name, poll_seconds=poll_seconds, console=console)
