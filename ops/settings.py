@@ -245,7 +245,10 @@ class Settings:
         return new
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as plain data (without `origins`, which only `dogbreed config` shows)."""
+        out = dataclasses.asdict(self)
+        out.pop("origins")
+        return out
 
     def resolve(self, path: str) -> Path:
         """A settings path made absolute against the settings file's folder (or cwd)."""
