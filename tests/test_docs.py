@@ -79,3 +79,17 @@ def test_complete_toml_adds_missing_settings_commented_and_keeps_existing_lines(
     assert "# about the next one\n[serve]\nport = 1\n" in out
     assert settings_docs.complete_toml(out) == out  # idempotent
     assert '\n[evaluate]\n# reports_dir = "reports"\n' in out  # a missing section is appended
+
+
+def test_hand_written_tables_without_markers_are_replaced(tmp_path):
+    """A new module's README with its own ## Inputs/## Outputs: `make docs` takes them over."""
+    module = tmp_path / "modules" / "new"
+    module.mkdir(parents=True)
+    (module / "variables.tf").write_text('variable "size" {\n  type = number\n}\n')
+    (module / "README.md").write_text(
+        "# new\n\nIntro.\n\n## Inputs\n\n| old |\n\n## Outputs\n\n| old |\n\n## Requirements\n\nTf.\n"
+    )
+    (text,) = terraform_docs.generate(tmp_path).values()
+    assert text.startswith(f"# new\n\nIntro.\n\n{terraform_docs.BEGIN}\n## Inputs\n")
+    assert text.endswith(f"{terraform_docs.END}\n\n## Requirements\n\nTf.\n")
+    assert "| old |" not in text and text.count("## Inputs") == 1

@@ -219,7 +219,7 @@ def test_url_comes_from_the_serve_state_when_not_given(api, prepared_dir, tmp_pa
 def test_bad_usage_is_a_one_line_error(prepared_dir):
     result = CliRunner().invoke(cli, ["evaluate", "--url", "http://x", "--local"])
     assert result.exit_code == 2
-    assert "choose one of --url, --endpoint and --local" in result.output
+    assert "choose one of --url, --endpoint, --local and --batch-transform" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--url", "http://x", "--data", "/nonexistent"])
     assert result.exit_code == 1 and "prepared data folder" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--data", str(prepared_dir)])  # no API known

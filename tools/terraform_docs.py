@@ -84,12 +84,27 @@ def module_tables(module: Path) -> str:
 
 
 def render_readme(readme_text: str, module: Path) -> str:
-    """The README with its marked block replaced (appended at the end when it has no markers)."""
+    """The README with its marked block replaced. Without markers, hand-written `## Inputs` /
+    `## Outputs` sections are replaced by the block; with neither, it is appended."""
     block = module_tables(module)
     if BEGIN in readme_text and END in readme_text:
         head, _, rest = readme_text.partition(BEGIN)
         _, _, tail = rest.partition(END)
         return head + block + tail
+    lines = readme_text.splitlines(keepends=True)
+    tables = [i for i, line in enumerate(lines) if line.strip() in ("## Inputs", "## Outputs")]
+    if tables:
+        end = next(
+            (
+                i
+                for i in range(tables[-1] + 1, len(lines))
+                if lines[i].startswith("## ")
+                and lines[i].strip() not in ("## Inputs", "## Outputs")
+            ),
+            len(lines),
+        )
+        tail = "".join(lines[end:])
+        return "".join(lines[: tables[0]]) + block + ("\n\n" + tail if tail else "\n")
     return readme_text.rstrip("\n") + "\n\n" + block + "\n"
 
 

@@ -15,6 +15,17 @@ from ops.options import api_key_option, artifact_option, data_option, out_option
 )
 @click.option("--endpoint", help="Call this SageMaker endpoint directly (invoke_endpoint), no API.")
 @click.option(
+    "--batch-transform",
+    "batch_transform",
+    is_flag=True,
+    help="Run a SageMaker batch transform job over the uploaded channel instead of calling an API.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    help="With --batch-transform: the SageMaker model (default: the last `dogbreed deploy`'s).",
+)
+@click.option(
     "--local",
     "local_stack",
     is_flag=True,
@@ -46,6 +57,8 @@ def evaluate(
     app,
     url,
     endpoint,
+    batch_transform,
+    model_name,
     local_stack,
     artifact,
     prepared_dir,
@@ -64,6 +77,10 @@ def evaluate(
       --url URL        a POST /classify URL (local gateway or API Gateway)
       --endpoint NAME  a SageMaker endpoint called directly through invoke_endpoint
       --local          start the local stack (`serve --api`) for this run only
+      --batch-transform  no API: a SageMaker batch transform job over the uploaded channel
+                       (`data upload`), with the deployed model or --model; it waits with
+                       progress, reads the outputs from S3 and writes the same report; a re-run
+                       reuses the finished (or running) job instead of paying for another
       otherwise        evaluate.url, else the running `dogbreed serve --api` (backend local)
                        or the last `dogbreed deploy` (backend sagemaker), from the state file
     \b
@@ -79,10 +96,14 @@ def evaluate(
         url_target,
     )
 
-    if sum(bool(x) for x in (url, endpoint, local_stack)) > 1:
-        raise DogbreedError("choose one of --url, --endpoint and --local", exit_code=2)
+    if sum(bool(x) for x in (url, endpoint, local_stack, batch_transform)) > 1:
+        raise DogbreedError(
+            "choose one of --url, --endpoint, --local and --batch-transform", exit_code=2
+        )
     if artifact and not local_stack:
         raise DogbreedError("--artifact goes with --local", exit_code=2)
+    if model_name and not batch_transform:
+        raise DogbreedError("--model goes with --batch-transform", exit_code=2)
     settings = app.override(
         evaluate__url=url,
         evaluate__api_key=api_key,
@@ -94,6 +115,21 @@ def evaluate(
         raise DogbreedError("--limit must be positive", exit_code=2)
     prepared = resolve_prepared(settings, prepared_dir)
     stack = None
+    if batch_transform:
+        from ops.evaluate.batch_transform import run_batch_transform
+
+        result = run_batch_transform(
+            settings,
+            prepared,
+            model_name=model_name,
+            split=split,
+            limit=settings.evaluate.limit,
+            out_dir=out_dir,
+            progress=not quiet,
+            echo=click.echo,
+        )
+        _print_result(result)
+        return
     try:
         if endpoint:
             from ops.data.manifest import PreparedData
@@ -130,6 +166,11 @@ def evaluate(
     finally:
         if stack is not None:
             stack.stop()
+    _print_result(result)
+
+
+def _print_result(result) -> None:
+    """The summary, the report's paths, and a non-zero exit unless every image was answered."""
     click.echo(result.summary())
     click.echo(f"metrics: {result.files.metrics}")
     click.echo(f"report: {result.files.html}")

@@ -31,6 +31,7 @@ class Target:
     url: str
     model: str
     factory: Any
+    route: str = "api"  # the report names it: "api" (POST /classify) or "endpoint"
     identity: str | None = None  # what the server recorded (the local stack: its weights' digest)
 
     @property
@@ -110,6 +111,7 @@ def endpoint_target(endpoint: str, settings, classes) -> Target:
         url=f"sagemaker-runtime endpoint {endpoint}",
         model=f"endpoint:{endpoint}",
         factory=lambda: EndpointClient(settings, endpoint, classes),
+        route="endpoint",
     )
 
 
@@ -150,6 +152,7 @@ def run_evaluation(
         on_batch=on_batch,
     )
     run = {
+        "route": target.route,
         "model": target.model,
         "model_key": key["model"],
         "url": target.url,

@@ -127,6 +127,12 @@ def deploy(app, model_data_url, image_uri, infra_only):
             f"Lambda {record['lambda_name']})"
         )
         click.echo("Try it: dogbreed classify some-dog.jpg")
+        from ops.serving.cost import describe_idle_cost, idle_cost
+
+        alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
+        click.echo(
+            describe_idle_cost(idle_cost(app.settings, alarms=alarms, dashboards=dashboards))
+        )
     click.echo(f"Recorded in {path}")
 
 

@@ -19,12 +19,14 @@ from ops.settings import Settings
 
 EMULATED_SERVICES = (
     "apigateway",
+    "applicationautoscaling",
     "cloudwatch",
     "cloudwatchlogs",
     "iam",
     "lambda",
     "s3",
     "sagemaker",
+    "sns",
     "sts",
 )
 
@@ -97,6 +99,12 @@ def terraform_variables(
         "api_key_required": dep.api_key_required,
         "throttle_rate_limit": dep.throttle_rate_limit,
         "throttle_burst_limit": dep.throttle_burst_limit,
+        "monitoring_enabled": dep.monitoring,
+        "alarm_email": dep.alarm_email,
+        "autoscaling_enabled": dep.autoscaling,
+        "autoscaling_min_capacity": dep.autoscaling_min_capacity,
+        "autoscaling_max_capacity": dep.autoscaling_max_capacity,
+        "serverless_provisioned_concurrency": dep.serverless_provisioned_concurrency,
     }
     if settings.aws.endpoint_url:  # an emulator such as moto server
         variables.update(
@@ -157,6 +165,9 @@ def deploy_stack(
         "api_key": outputs.get("api_key"),
         "endpoint_name": outputs.get("endpoint_name"),
         "lambda_name": outputs.get("lambda_name"),
+        "model_name": outputs.get("model_name"),
+        "alarm_names": outputs.get("alarm_names") or {},
+        "dashboard_url": outputs.get("dashboard_url"),
         "model_data_url": model_data_url or None,
         "image_uri": image_uri or None,
         "variables": variables,
