@@ -13,7 +13,10 @@ from ops.context import pass_app
 from ops.options import json_option
 from ops.settings import Settings, section_fields
 
-SECRET_KEYS = {"evaluate.api_key"}  # printed as *** when set
+
+def is_secret(key: str) -> bool:
+    """Settings printed as *** when set: API keys (evaluate.api_key, serve.api_key, ...)."""
+    return key.endswith(("api_key", "secret", "password", "token"))
 
 
 def effective_settings(settings: Settings) -> list[dict[str, Any]]:
@@ -22,7 +25,7 @@ def effective_settings(settings: Settings) -> list[dict[str, Any]]:
     for section, f in section_fields():
         key = f"{section}.{f.name}"
         value = getattr(getattr(settings, section), f.name)
-        if key in SECRET_KEYS and value:
+        if is_secret(key) and value:
             value = "***"
         rows.append({"key": key, "value": value, "origin": settings.origins.get(key, "default")})
     return rows

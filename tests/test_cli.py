@@ -89,7 +89,9 @@ def test_console_script_help_is_fast_and_module_entry_point_works():
 
 
 def test_config_prints_effective_settings_with_their_origin(write_settings, monkeypatch):
-    config = write_settings('[hyperparameters]\nepochs = 7\n[evaluate]\napi_key = "s3cret"\n')
+    config = write_settings(
+        '[hyperparameters]\nepochs = 7\n[evaluate]\napi_key = "s3cret"\n[serve]\napi_key = "kk22zz"\n'
+    )
     monkeypatch.setenv("DOGBREED_DATA__SEED", "5")
     res = CliRunner().invoke(
         cli,
@@ -112,13 +114,14 @@ def test_config_prints_effective_settings_with_their_origin(write_settings, monk
     assert lines['project.backend="sagemaker"'] == "command line"
     assert lines["serve.port=8080"] == "default"
     assert 'evaluate.api_key="***"' in lines and "s3cret" not in res.output
+    assert 'serve.api_key="***"' in lines and "kk22zz" not in res.output
     from ops.settings import section_fields
 
     assert len(res.output.splitlines()) == len(section_fields())  # every setting, once
 
     res = CliRunner().invoke(cli, ["--config", str(config), "config", "--changed", "--json"])
     rows = {r["key"]: r for r in json.loads(res.output)}
-    assert set(rows) == {"hyperparameters.epochs", "evaluate.api_key", "data.seed"}
+    assert set(rows) == {"hyperparameters.epochs", "evaluate.api_key", "serve.api_key", "data.seed"}
     assert rows["data.seed"] == {
         "key": "data.seed",
         "value": 5,
