@@ -17,7 +17,7 @@ ifneq ($(wildcard /opt/tf-plugins),)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/offline-mirror.tfrc
 endif
 
-.PHONY: help setup test lint fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean checkov
+.PHONY: help setup test lint validate docs docs-check fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean checkov
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,13 +30,34 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed ## Create .venv and install the project with all extras
 
-test: setup ## Run the whole test suite
+test: setup .venv-checkov/.installed ## Run the whole test suite (builds the checkov venv too)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  echo "note: Chromium is not installed, so the browser tests skip (apt-get install -y chromium chromium-driver)"
 	$(BIN)/python -m pytest -q
 
-lint: setup ## ruff + terraform fmt/validate
+# Root configuration and each example: init without a backend (offline mirror), then validate.
+# .terraform goes to build/terraform-validate (the lock files are git-ignored).
+TF_VALIDATE_DIRS := terraform $(wildcard terraform/examples/*)
+
+lint: setup validate ## ruff (incl. C901 complexity) + ruff format + terraform fmt/validate + docs-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	terraform fmt -check -recursive terraform
+	$(BIN)/python -m tools.docs --check
+
+validate: ## terraform validate on the root configuration and each example
+	@set -e; for dir in $(TF_VALIDATE_DIRS); do \
+	  data="$(CURDIR)/build/terraform-validate/$$(echo $$dir | tr / _)"; mkdir -p "$$data"; \
+	  TF_DATA_DIR="$$data" terraform -chdir=$$dir init -backend=false -input=false -no-color \
+	    >"$$data/init.log" || { cat "$$data/init.log"; exit 1; }; \
+	  TF_DATA_DIR="$$data" terraform -chdir=$$dir validate -no-color; \
+	done
+
+docs: setup ## Regenerate docs/settings.md, the module READMEs' tables, dogbreed.toml's commented defaults
+	$(BIN)/python -m tools.docs
+
+docs-check: setup ## Fail when `make docs` would change a file
+	$(BIN)/python -m tools.docs --check
 
 .venv-checkov/.installed:
 	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov

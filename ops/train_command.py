@@ -3,23 +3,59 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
 from ops.options import data_option
 
+# Options that only one backend reads: given with the other, they are an error, not ignored.
+BACKEND_OF_OPTION = {
+    "mode": "local",
+    "backbone": "local",
+    "resume": "local",
+    "wait": "sagemaker",
+    "algorithm": "sagemaker",
+}
+# The SageMaker recipe job runs the local trainer, so it reads the local trainer's model options.
+RECIPE_READS = {"mode", "backbone"}
+
+
+def check_backend_options(ctx: click.Context, backend: str, algorithm: str = "builtin") -> None:
+    """Raise a usage error for an option given on the command line that `backend` would ignore."""
+    for name, owner in BACKEND_OF_OPTION.items():
+        if backend == "sagemaker" and algorithm == "recipe" and name in RECIPE_READS:
+            continue
+        if owner != backend and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            param = next(p for p in ctx.command.params if p.name == name)
+            flags = "/".join(param.opts + param.secondary_opts)
+            raise DogbreedError(
+                f"{flags} applies to the {owner} backend, but the backend is {backend}",
+                exit_code=2,
+                hint=f"drop it, or pass --backend {owner}",
+            )
+
 
 @click.command()
 @data_option()
-@click.option("--epochs", type=int, help="Override hyperparameters.epochs.")
+@click.option(
+    "--epochs",
+    type=int,
+    help="Override hyperparameters.epochs. Local head/partial training with the fast recipe "
+    "(local.recipe) runs min(epochs, local.max_epochs); SageMaker and local.recipe=sagemaker "
+    "run exactly this many (early stopping may end sooner).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["head", "partial", "full"]),
-    help="Local backend and --algorithm recipe: what to train (default: local.mode).",
+    help="Local backend and --algorithm recipe: what to train (default: local.mode): 'head' = "
+    "only the classifier on cached features, 'partial' = also the last local.partial_blocks "
+    "blocks, 'full' = everything.",
 )
 @click.option(
     "--backbone",
-    help="Local backend and --algorithm recipe: a timm model (default: local.backbone).",
+    help="Local backend and --algorithm recipe: a timm model name, or 'a+b' for an ensemble "
+    "(default: local.backbone).",
 )
 @click.option(
     "--resume/--no-resume",
@@ -40,8 +76,9 @@ from ops.options import data_option
     show_default=True,
     help="SageMaker backend: watch the job until it ends.",
 )
+@click.pass_context
 @pass_app
-def train(app, prepared_dir, epochs, mode, backbone, resume, algorithm, wait):
+def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, wait):
     """Train a model on the prepared train/validation manifests.
 
     With backend "local" this trains here (PyTorch + timm) and writes a model artifact;
@@ -59,10 +96,7 @@ def train(app, prepared_dir, epochs, mode, backbone, resume, algorithm, wait):
         local__backbone=backbone,
         aws__algorithm=algorithm,
     )
-    if settings.backend == "local" and algorithm == "builtin":
-        raise DogbreedError(
-            "the built-in algorithm runs only on SageMaker", exit_code=2, hint="--backend sagemaker"
-        )
+    check_backend_options(ctx, settings.backend, settings.aws.algorithm)
     if settings.backend == "local":
         from ops.local.training import train_local
         from ops.local.training.loop import fmt_eta

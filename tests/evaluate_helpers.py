@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -142,3 +143,53 @@ class FakeClassifyApi:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class DomScan(HTMLParser):
+    """Section ids, <img> attributes and the text of elements with an id."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections: set[str] = set()
+        self.images: list[dict[str, str]] = []
+        self.text: dict[str, str] = {}
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and attrs.get("id"):
+            self.sections.add(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs)
+        if attrs.get("id") and tag in ("div", "pre", "p"):
+            self._open.append(attrs["id"])
+            self.text.setdefault(attrs["id"], "")
+        elif tag in ("div", "pre", "p"):
+            self._open.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("div", "pre", "p") and self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        for ident in self._open:
+            if ident:
+                self.text[ident] += data
+
+
+def write_scenario_report(prepared_dir: Path, out: Path) -> Path:
+    """`dogbreed evaluate` against the scenario API, one image failing with a 500; the report folder."""
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    with FakeClassifyApi(scenario_answers(prepared_dir)) as api:
+        broken = sorted((prepared_dir / "validation").rglob("*.jpg"))[2]
+        api.fail_whole_batch.add(sha(broken.read_bytes()))
+        result = CliRunner().invoke(
+            cli,
+            ["--set", "evaluate.retries=0", "evaluate", "--quiet", "--url", api.url]
+            + ["--data", str(prepared_dir), "--out", str(out)],
+        )
+    assert result.exit_code == 1, result.output  # one image failed: the run is incomplete
+    return out

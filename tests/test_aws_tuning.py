@@ -10,7 +10,7 @@ from ops.aws.tuning import parameter_ranges, tune_sagemaker
 from ops.cli import cli
 from ops.errors import DogbreedError
 from ops.settings import TuningSettings
-from ops.state import load_state
+from ops.state import load_state, update_state
 from tests.aws_helpers import (
     BUCKET,
     client,
@@ -179,7 +179,7 @@ def test_tuning_in_progress_to_completed_records_the_best_trial(moto_url, upload
         ]
         fake.trials = trials_done + [trial("t-003", "InProgress", None, "0.01")]
         console, out = text_console()
-        tuned = tune_sagemaker(
+        tuned, best_model = tune_sagemaker(
             settings.with_overrides({"aws.endpoint_url": fake.url}), console=console
         )
 
@@ -191,12 +191,12 @@ def test_tuning_in_progress_to_completed_records_the_best_trial(moto_url, upload
     assert "0.8300" in table and "t-003" not in table  # only finished trials are listed
     assert tuned["best_objective"] == 0.83
     assert [t["job_name"] for t in tuned["trials"]] == ["t-001", best_name, "t-003"]
-    state = load_state()
-    assert state["training"]["job_name"] == best_name
-    assert state["training"]["model_data_url"] == (
+    assert best_model["job_name"] == best_name  # what `tune` records for deploy
+    assert best_model["model_data_url"] == (
         f"s3://{BUCKET}/training-output/{best_name}/output/model.tar.gz"
     )
-    assert state["tuning"]["model_data_url"] == state["training"]["model_data_url"]
+    assert tuned["model_data_url"] == best_model["model_data_url"]
+    assert "training" not in load_state()  # the library returns records; the command writes
 
 
 def test_failed_tuning_job_is_an_error_and_keeps_the_previous_model(
@@ -210,10 +210,13 @@ def test_failed_tuning_job_is_an_error_and_keeps_the_previous_model(
             }
         ]
         config = write_settings(settings_toml(fake.url, uploaded, role_arn))
+        previous = {"backend": "local", "model_tar": "/models/previous/model.tar.gz"}
+        update_state("training", previous)
         result = CliRunner().invoke(cli, ["--config", str(config), "tune"])
     assert result.exit_code == 1
     assert "No training job succeeded: ClientError: Data download failed" in result.output
-    assert "training" not in load_state() and "tuning" not in load_state()
+    assert load_state()["training"] == previous  # the model deploy would use is unchanged
+    assert "tuning" not in load_state()
 
 
 def test_tune_no_wait_returns_at_once(moto_url, uploaded, role_arn, write_settings):

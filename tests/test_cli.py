@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli, parse_set_options
@@ -83,3 +86,61 @@ def test_console_script_help_is_fast_and_module_entry_point_works():
         cwd=REPO_ROOT,
     )
     assert proc.returncode == 0 and "dogbreed" in proc.stdout
+
+
+def test_config_prints_effective_settings_with_their_origin(write_settings, monkeypatch):
+    config = write_settings(
+        '[hyperparameters]\nepochs = 7\n[evaluate]\napi_key = "s3cret"\n[serve]\napi_key = "kk22zz"\n'
+    )
+    monkeypatch.setenv("DOGBREED_DATA__SEED", "5")
+    res = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(config),
+            "--set",
+            "local.mode=partial",
+            "--backend",
+            "sagemaker",
+            "config",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    pairs = [re.split(r"\s{2,}", line, maxsplit=1) for line in res.output.splitlines()]
+    lines = {setting: origin for origin, setting in pairs}
+    assert lines["hyperparameters.epochs=7"] == f"file:{config}"
+    assert lines["data.seed=5"] == "env:DOGBREED_DATA__SEED"
+    assert lines['local.mode="partial"'] == "command line"
+    assert lines['project.backend="sagemaker"'] == "command line"
+    assert lines["serve.port=8080"] == "default"
+    assert 'evaluate.api_key="***"' in lines and "s3cret" not in res.output
+    assert 'serve.api_key="***"' in lines and "kk22zz" not in res.output
+    from ops.settings import section_fields
+
+    assert len(res.output.splitlines()) == len(section_fields())  # every setting, once
+
+    res = CliRunner().invoke(cli, ["--config", str(config), "config", "--changed", "--json"])
+    rows = {r["key"]: r for r in json.loads(res.output)}
+    assert set(rows) == {"hyperparameters.epochs", "evaluate.api_key", "serve.api_key", "data.seed"}
+    assert rows["data.seed"] == {
+        "key": "data.seed",
+        "value": 5,
+        "origin": "env:DOGBREED_DATA__SEED",
+    }
+
+
+@pytest.mark.parametrize(
+    ("backend", "flag", "message"),
+    [
+        ("sagemaker", "--mode=partial", "--mode applies to the local backend"),
+        ("sagemaker", "--no-resume", "--resume/--no-resume applies to the local backend"),
+        ("sagemaker", "--backbone=resnet18", "--backbone applies to the local backend"),
+        ("local", "--no-wait", "--wait/--no-wait applies to the sagemaker backend"),
+    ],
+)
+def test_train_options_of_the_other_backend_are_errors(prepared_dir, backend, flag, message):
+    res = CliRunner().invoke(
+        cli, ["--backend", backend, "train", "--data", str(prepared_dir), flag]
+    )
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "pass --backend" in res.output

@@ -125,3 +125,42 @@ def test_real_subprocess_reports_missing_folder_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"Error: data source {tmp_path / 'nowhere'} does not exist"
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_prepare_crop_merge_and_duplicate_flags_reach_the_output(tmp_path):
+    """--crop boxes, --merge and --drop-near-duplicates through the CLI, each with a visible effect."""
+    from PIL import Image
+
+    from ops.data.manifest import PreparedData, read_lst
+    from tests.factories import add_problem_images, make_stanford_layout, voc_xml
+
+    ds = make_stanford_layout(tmp_path / "src", n_classes=4, per_class=6, test_per_class=2)
+    roles = add_problem_images(ds)
+    first = ds.train[0]
+    folder, stem = first.split("/")[0], first.split("/")[1][:-4]
+    (ds.root / "Annotation" / folder / stem).write_text(
+        voc_xml(folder, stem, 64, 64, boxes=[(10, 20, 30, 40)])
+    )
+    label_map = tmp_path / "merge.json"
+    label_map.write_text(json.dumps({"Pekinese": "small-dogs", "Maltese_dog": "small-dogs"}))
+    cfg = config(tmp_path)
+    base = ["--config", cfg, "data", "prepare", "--quiet", "--raw", str(ds.root)]
+    res = invoke([*base, "--crop", "boxes", "--merge", str(label_map)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "prepared"
+    with Image.open(out / "train" / first) as img:
+        assert img.size == (20, 20)  # --crop boxes: the annotated box, not the 64x64 photo
+    names = [c.name for c in PreparedData(out).classes()]
+    assert names == ["Chihuahua", "Japanese_spaniel", "small-dogs"]  # --merge
+    val = {e.path for e in read_lst(out / "validation_lst" / "validation.lst")}
+    assert roles["exact_duplicate"] in val  # kept without --drop-near-duplicates
+
+    # (a separate run: cropping the training originals would make them differ from their copies)
+    res = invoke([*base, "--drop-near-duplicates", "--out", str(tmp_path / "dedup")])
+    assert res.exit_code == 0, res.output
+    val = {e.path for e in read_lst(tmp_path / "dedup" / "validation_lst" / "validation.lst")}
+    assert roles["exact_duplicate"] not in val and roles["near_duplicate"] not in val
+    report = json.loads((tmp_path / "dedup" / "prepare_report.json").read_text())
+    assert report["dropped_from_validation"] == sorted(
+        [roles["exact_duplicate"], roles["near_duplicate"]]
+    )

@@ -233,3 +233,17 @@ def test_unwritable_output_is_a_clear_error(stanford_dir, tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(DogbreedError, match="cannot write the prepared data"):
         run(stanford_dir.root, blocker / "prepared")
+
+
+def test_stratified_split_gives_every_class_a_validation_image():
+    """A fraction that rounds to zero images still leaves one per class (and one for training)."""
+    from ops.data.split import stratified_split
+
+    files = [f"c{c}/img{i}.jpg" for c in range(4) for i in range(3 + c)]
+    split = stratified_split(files, {f"c{c}" for c in range(4)}, val_fraction=0.05, seed=1)
+    per_class = {c: sum(p.startswith(f"c{c}/") for p in split["validation"]) for c in range(4)}
+    assert per_class == {0: 1, 1: 1, 2: 1, 3: 1}  # round(n * 0.05) would be 0 for each
+    assert len(split["train"]) == len(files) - 4
+    alone = stratified_split(["c0/a.jpg", "c1/a.jpg", "c1/b.jpg"], {"c0", "c1"}, 0.99, 1)
+    assert "c0/a.jpg" in alone["train"]  # a class of one image keeps it for training
+    assert [p[:2] for p in alone["validation"]] == ["c1"] and len(alone["train"]) == 2

@@ -103,3 +103,27 @@ def test_predictions_outside_the_evaluated_classes_count_as_misses():
     assert m["per_class"][0]["predicted_outside"] == 1
     assert m["per_class"][0]["precision"] == pytest.approx(1.0)
     assert m["confusion_matrix"][0] == [1, 0, 0]
+
+
+def test_top5_counts_the_fifth_place_and_not_the_sixth():
+    """Rankings over 8 classes: a label at rank 5 is a top-5 hit, at rank 6 it is not."""
+    import numpy as np
+
+    from ops.metrics import hits_at_k, rank, top_k_accuracy
+
+    names = [f"breed{i}" for i in range(8)]
+    ranked = [list(range(8)), [7, 6, 5, 4, 3, 2, 1, 0], [1, 2, 3, 4, 5, 6, 7, 0]]
+    labels = [4, 2, 6]  # ranks 5, 6 and 6
+    results = [
+        {"label": y, "ranked": r, "confidence": 0.5} for y, r in zip(labels, ranked, strict=True)
+    ]
+    m = compute_metrics(results, names)
+    assert m["top5"] == pytest.approx(1 / 3)
+    assert hits_at_k(ranked, labels, 5).tolist() == [True, False, False]
+    scores = np.zeros((3, 8))
+    for row, order in enumerate(ranked):
+        scores[row, order] = np.linspace(1.0, 0.1, 8)  # descending scores in ranking order
+    assert rank(scores).tolist() == ranked
+    assert top_k_accuracy(scores, labels, 5) == pytest.approx(1 / 3)
+    assert top_k_accuracy(scores, labels, 6) == pytest.approx(1.0)
+    assert top_k_accuracy(scores, labels, 4) == 0.0

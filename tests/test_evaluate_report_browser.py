@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from ops.cli import cli
 from ops.evaluate.report import fmt_pct
-from tests.evaluate_helpers import FakeClassifyApi, scenario_answers, sha
+from tests.evaluate_helpers import DomScan, write_scenario_report
 
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
@@ -72,52 +69,10 @@ def chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess:
     )
 
 
-class DomScan(HTMLParser):
-    """Section ids, <img> attributes and the text of elements with an id."""
-
-    def __init__(self):
-        super().__init__()
-        self.sections: set[str] = set()
-        self.images: list[dict[str, str]] = []
-        self.text: dict[str, str] = {}
-        self._open: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "section" and attrs.get("id"):
-            self.sections.add(attrs["id"])
-        if tag == "img":
-            self.images.append(attrs)
-        if attrs.get("id") and tag in ("div", "pre", "p"):
-            self._open.append(attrs["id"])
-            self.text.setdefault(attrs["id"], "")
-        elif tag in ("div", "pre", "p"):
-            self._open.append("")
-
-    def handle_endtag(self, tag):
-        if tag in ("div", "pre", "p") and self._open:
-            self._open.pop()
-
-    def handle_data(self, data):
-        for ident in self._open:
-            if ident:
-                self.text[ident] += data
-
-
 @pytest.fixture
 def report(prepared_dir, tmp_path):
     """A report with answers, misclassifications (thumbnails) and one failure (a 500)."""
-    out = tmp_path / "report"
-    with FakeClassifyApi(scenario_answers(prepared_dir)) as api:
-        broken = sorted((prepared_dir / "validation").rglob("*.jpg"))[2]
-        api.fail_whole_batch.add(sha(broken.read_bytes()))
-        result = CliRunner().invoke(
-            cli,
-            ["--set", "evaluate.retries=0", "evaluate", "--quiet", "--url", api.url]
-            + ["--data", str(prepared_dir), "--out", str(out)],
-        )
-    assert result.exit_code == 1  # one image failed: the run is incomplete
-    return out
+    return write_scenario_report(prepared_dir, tmp_path / "report")
 
 
 @pytest.mark.slow

@@ -187,3 +187,68 @@ def test_client_retries_503_then_succeeds():
 def test_classify_without_any_api_is_a_hint():
     result = CliRunner().invoke(cli, ["classify", __file__])
     assert result.exit_code == 1 and "no classify API URL known" in result.output
+
+
+def test_a_body_over_the_read_limit_is_413_before_it_is_read(gateway):
+    """Content-Length over MAX_READ_BYTES: 413 JSON at once, without waiting for the body."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from ops.serving.gateway import MAX_READ_BYTES
+
+    url = urlsplit(gateway.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {MAX_READ_BYTES + 1}\r\n\r\n".encode()
+        )
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)  # times out (fails) if the gateway waits for the body
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"413", head
+    assert json.loads(body) == {"message": "Request Too Long"}
+
+
+def test_dogbreed_api_command_serves_a_runtime_url_until_interrupted(
+    model_server, runtime, image_files, tmp_path
+):
+    """`dogbreed api --runtime-url` as users run it: a real process, POST /classify, then Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "dogbreed.toml").write_text("")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops", "api", "--runtime-url", model_server.url]
+        + ["--endpoint-name", ENDPOINT, "--classes", str(runtime.artifact_dir / "classes.json")]
+        + ["--port", "0"],
+        cwd=tmp_path,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()  # "Local API: POST http://127.0.0.1:PORT/classify -> ..."
+        assert first.startswith("Local API: POST "), first + proc.stderr.read()
+        classify_url = first.split()[3]
+        assert first.split()[5] == model_server.url
+        image = image_files[0].read_bytes()
+        (answer,) = ClassifyClient(classify_url).classify([image], top_k=2)
+        expected = runtime.predict_arrays(runtime.preprocess(image)[None])[0]
+        assert len(answer) == 2
+        assert answer[0]["wnid"] == BREEDS[int(np.argmax(expected))][0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert proc.returncode == 0, proc.stderr.read()
+    with pytest.raises(requests.RequestException):
+        requests.post(classify_url, data=b"x", timeout=2)

@@ -191,6 +191,16 @@ def test_malformed_requests_are_clear_4xx_json_errors(lambda_env, event, status,
     assert lambda_env.calls.total() == 0  # rejected before any endpoint call
 
 
+def test_top_k_accepts_its_documented_maximum(lambda_env, monkeypatch):
+    """TOP_K_MAX (20 by default) itself is allowed: the answer is every class, capped at 3 here."""
+    status, body = call(json_event({"images": [b64(fake_jpeg("class=0"))], "top_k": 20}))
+    assert status == 200, body
+    assert len(body["predictions"][0]) == 3
+    monkeypatch.setenv("TOP_K_MAX", "2")
+    status, body = call(image_event(fake_jpeg("class=1"), query={"top_k": "2"}))
+    assert status == 200 and len(body["predictions"][0]) == 2
+
+
 def test_total_payload_over_6mb_is_413(lambda_env, monkeypatch):
     monkeypatch.setenv("MAX_IMAGE_BYTES", str(5 * 1024 * 1024))
     monkeypatch.setenv("MAX_IMAGES", "16")
@@ -227,34 +237,61 @@ def test_logs_are_json_with_the_request_id(lambda_env, caplog):
     assert records[0]["images"] == 1 and "duration_ms" in records[0]
 
 
-def test_the_deployment_zip_runs_alone_with_its_shipped_classes(lambda_env, tmp_path, monkeypatch):
-    """The zip's handler in a fresh interpreter (only boto3 + stdlib), classes.json from the zip."""
+@pytest.fixture(scope="session")
+def boto3_only_python(tmp_path_factory):
+    """A fresh virtualenv with only boto3 (pip, from the local package cache): the Lambda runtime's
+    packages, so an import the zip does not ship fails here as it would in AWS."""
     import subprocess
     import sys
+
+    venv = tmp_path_factory.mktemp("lambda-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "boto3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if pip.returncode != 0:
+        pytest.fail(f"pip install boto3 into a clean venv failed: {pip.stderr[-2000:]}")
+    return python
+
+
+def test_the_deployment_zip_runs_alone_with_its_shipped_classes(
+    lambda_env, tmp_path, monkeypatch, boto3_only_python
+):
+    """The zip's handler in a clean virtualenv (only boto3 + stdlib), classes.json from the zip."""
+    import subprocess
     import zipfile
 
     from ops.serving.lambda_package import build_lambda_zip
 
+    monkeypatch.delenv("CLASSES_PATH")  # the handler must find the zip's own classes.json
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    probe = subprocess.run(
+        [str(boto3_only_python), "-I", "-c", "import numpy"], capture_output=True, env=clean_env
+    )
+    assert probe.returncode != 0, "the clean venv must not see the project's packages"
     classes = tmp_path / "zip-classes.json"
     classes.write_text(
         json.dumps([{"index": i, "wnid": f"n{i}", "name": f"breed{i}"} for i in range(3)])
     )
     task = tmp_path / "var-task"
     zipfile.ZipFile(build_lambda_zip(tmp_path / "lambda.zip", classes)).extractall(task)
-    monkeypatch.delenv("CLASSES_PATH")
     event = json_event({"images": [b64(fake_jpeg("class=2"))], "top_k": 1})
     script = (
         "import json, sys; sys.path.insert(0, '.'); import handler; "
         "print(json.dumps(handler.handler(json.load(sys.stdin), None)))"
     )
     proc = subprocess.run(
-        [sys.executable, "-I", "-c", script],
+        [str(boto3_only_python), "-I", "-c", script],
         cwd=task,
         input=json.dumps(event),
         capture_output=True,
         text=True,
         timeout=60,
-        env=dict(os.environ),
+        env=clean_env,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])

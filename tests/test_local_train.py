@@ -68,6 +68,30 @@ def test_head_mode_trains_and_exports(prepared_dir, tmp_path, write_settings):
 
 
 @pytest.mark.slow
+def test_head_mode_learns_the_generated_classes(prepared_dir, tmp_path):
+    """The head takes optimizer steps: loss falls and validation top-1 ends well above chance (1/3)."""
+    settings = _settings(
+        prepared_dir,
+        tmp_path,
+        **{
+            "local.calibrate": False,
+            "hyperparameters.epochs": 15,
+            "local.max_epochs": 15,
+            "hyperparameters.early_stopping": False,
+        },
+    )
+    record = train_local(settings, resume=False)
+    metrics = json.loads((Path(record["artifact_dir"]) / "metrics.json").read_text())
+    history = metrics["history"]
+    start, end = history[0], history[-1]
+    assert end["epoch"] == 15
+    assert end["val_loss"] < 0.7 * start["val_loss"], history
+    assert history[-1]["train_loss"] < history[1]["train_loss"], history
+    assert end["val_top1"] >= 0.75, history  # 3 generated classes: chance is 0.33
+    assert end["val_top1"] > start["val_top1"], history
+
+
+@pytest.mark.slow
 def test_resume_after_interruption(prepared_dir, tmp_path):
     settings = _settings(prepared_dir, tmp_path, **{"hyperparameters.epochs": 4})
     seen: list[int] = []
@@ -149,6 +173,64 @@ def test_partial_mode_trains_only_the_last_blocks(prepared_dir, tmp_path):
     assert torch.equal(state["conv_stem.weight"], init_state["conv_stem.weight"])  # frozen
     assert not torch.equal(state["conv_head.weight"], init_state["conv_head.weight"])  # trained
     assert record["metrics"]["validation_top1"] is not None
+
+
+@pytest.mark.slow
+def test_train_command_mode_and_resume_flags(prepared_dir, tmp_path, write_settings):
+    """`train --mode partial` trains that mode; `--no-resume` ignores a checkpoint that the
+    default (`--resume`) continues from."""
+    extra = {"hyperparameters.epochs": 2, "local.partial_blocks": 1}
+    settings = _settings(prepared_dir, tmp_path, **extra, **{"local.mode": "partial"})
+
+    def interrupt_after_epoch_1():
+        def stop(event):
+            raise TrainingInterrupted("simulated Ctrl-C")  # epoch 1's checkpoint is written
+
+        with pytest.raises(TrainingInterrupted):
+            train_local(settings, resume=True, callback=stop)
+
+    flags = [f"--set={k}={v}" for k, v in _overrides(prepared_dir, tmp_path, **extra).items()]
+    config = write_settings("")
+
+    def train(*args):
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), *flags, "train", "--mode", "partial", *args]
+        )
+        assert result.exit_code == 0, result.output
+        return result
+
+    interrupt_after_epoch_1()
+    resumed = train()
+    assert "resuming from checkpoint at epoch 1" in resumed.output
+    assert "epoch 1/2" not in resumed.output and "epoch 2/2" in resumed.output
+    meta = json.loads((Path(get_record("training")["artifact_dir"]) / "metadata.json").read_text())
+    assert meta["mode"] == "partial"
+
+    fresh = train("--no-resume")  # the finished run's checkpoint is there, and ignored
+    assert "resuming from checkpoint" not in fresh.output
+    assert "epoch 1/2" in fresh.output and "epoch 2/2" in fresh.output
+
+
+@pytest.mark.slow
+def test_train_command_builds_an_ensemble_of_two_backbones(prepared_dir, tmp_path, write_settings):
+    """`--backbone a+b`: both backbones' features feed one head; the exported model serves."""
+    from ops.local.runtime import load_runtime
+    from tests.local_artifacts import jpeg_bytes
+
+    flags = [f"--set={k}={v}" for k, v in _overrides(prepared_dir, tmp_path).items()]
+    pair = "tf_efficientnet_lite0+tf_efficientnet_lite1"
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(write_settings("")), *flags, "train", "--backbone", pair, "--no-resume"],
+    )
+    assert result.exit_code == 0, result.output
+    out = Path(get_record("training")["artifact_dir"])
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["backbone"] == pair and meta["num_classes"] == 3
+    assert "train features [tf_efficientnet_lite1]" in result.output  # one pass per backbone
+    runtime = load_runtime(out, threads=1)
+    probs = runtime.predict_arrays(runtime.preprocess(jpeg_bytes(0, seed=1, size=64))[None])[0]
+    assert probs.shape == (3,) and float(probs.sum()) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_recipes_map_the_sagemaker_names(prepared_dir, tmp_path):

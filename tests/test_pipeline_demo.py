@@ -58,3 +58,21 @@ def test_demo_quick_runs_every_stage_and_stops_its_servers(tmp_path):
     serve = get_record("serve")
     assert serve["status"] == "stopped"
     assert _gone(serve["api_url"]) and _gone(serve["runtime_url"])
+
+    # A failing stage after the servers started (evaluate rejects --limit -1): the demo names
+    # the stage, exits non-zero and still stops both servers it started.
+    failed = subprocess.run(
+        [sys.executable, "-m", "ops", "demo", "--quick", "--source", str(source), "--limit", "-1"],
+        cwd=work,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    assert "--limit must be positive" in failed.stdout + failed.stderr
+    assert "stopping the local stack..." in failed.stdout
+    again = get_record("serve")
+    assert again["api_url"] != serve["api_url"]  # this run started its own stack
+    assert again["status"] == "stopped"
+    assert _gone(again["api_url"]) and _gone(again["runtime_url"])

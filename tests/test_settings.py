@@ -131,3 +131,70 @@ def test_state_file_location_follows_environment(tmp_path):
     assert state_path() == tmp_path / ".dogbreed" / "state.json"  # set by conftest
     update_state("upload", {"bucket": "b"})
     assert get_record("upload") == {"bucket": "b"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"project.backend": "aws"}, "project.backend must be one of local, sagemaker, not 'aws'"),
+        ({"local.mode": "bogus"}, "local.mode must be one of head, partial, full"),
+        ({"data.split": "random"}, "data.split must be one of official, stratified"),
+        ({"deploy.endpoint_mode": "gpu"}, "deploy.endpoint_mode must be one of serverless"),
+        ({"data.val_fraction": "1.5"}, "data.val_fraction must be between 0 and 1"),
+    ],
+)
+def test_overrides_are_validated_like_the_file(override, message):
+    with pytest.raises(DogbreedError, match=message) as info:
+        Settings().with_overrides(override)
+    assert info.value.exit_code == 2
+
+
+def test_every_literal_field_is_checked_on_load_and_override(write_settings):
+    """The mechanism is generic: each Literal-typed field rejects a value outside its choices."""
+    import typing
+
+    from ops.settings import choices, section_fields
+
+    literal = [
+        (
+            section,
+            f.name,
+            choices(typing.get_type_hints(type(getattr(Settings(), section)))[f.name]),
+        )
+        for section, f in section_fields()
+    ]
+    literal = [item for item in literal if item[2]]
+    assert len(literal) >= 8
+    for section, key, allowed in literal:
+        with pytest.raises(DogbreedError, match=f"{section}.{key} must be one of"):
+            Settings().with_overrides({f"{section}.{key}": "not-a-choice"})
+        path = write_settings(f'[{section}]\n{key} = "not-a-choice"\n')
+        with pytest.raises(DogbreedError, match=f"{section}.{key} must be one of"):
+            load_settings(path, environ={})
+        env = {f"DOGBREED_{section.upper()}__{key.upper()}": "not-a-choice"}
+        with pytest.raises(DogbreedError, match=f"env:DOGBREED_{section.upper()}__"):
+            load_settings(write_settings(""), environ=env)
+        assert Settings().with_overrides({f"{section}.{key}": allowed[-1]})
+
+
+def test_cli_set_of_a_bad_choice_is_a_usage_error(tmp_path, prepared_dir):
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    for flag in ("project.backend=aws", "local.mode=bogus"):
+        res = CliRunner().invoke(cli, ["--set", flag, "train", "--data", str(prepared_dir)])
+        assert res.exit_code == 2, res.output
+        assert "must be one of" in res.output and "Traceback" not in res.output
+
+
+def test_origins_name_the_file_the_environment_and_the_command_line(write_settings):
+    path = write_settings("[hyperparameters]\nepochs = 7\n[data]\nseed = 3\n")
+    s = load_settings(path, environ={"DOGBREED_DATA__SEED": "4"}).with_overrides(
+        {"local.mode": "partial"}
+    )
+    assert s.origins == {
+        "hyperparameters.epochs": f"file:{path}",
+        "data.seed": "env:DOGBREED_DATA__SEED",
+        "local.mode": "command line",
+    }

@@ -13,7 +13,7 @@ from ops.state import load_state, update_state
 from tests.aws_helpers import client
 from tests.factories import BREEDS
 from tests.moto_shims import autoscaling_tagging  # noqa: F401
-from tests.test_terraform_serving import IMAGE, MODEL, needs_terraform, tf_copy  # noqa: F401
+from tests.test_terraform_serving import IMAGE, MODEL, needs_terraform
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform, needs_terraform]
 

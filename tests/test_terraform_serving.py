@@ -183,14 +183,14 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     apigw = client(moto_url, "apigateway")
     (api,) = apigw.get_rest_apis()["items"]
     resources = {r["path"]: r for r in apigw.get_resources(restApiId=api["id"])["items"]}
-    post = resources["/classify"]["resourceMethods"]["POST"]
+    assert "POST" in resources["/classify"]["resourceMethods"]
     method = apigw.get_method(
         restApiId=api["id"], resourceId=resources["/classify"]["id"], httpMethod="POST"
     )
     assert method["apiKeyRequired"] is True
     integration = method["methodIntegration"]
     assert integration["type"] == "AWS_PROXY" and conf["FunctionArn"] in integration["uri"]
-    assert post is not None
+    assert method["httpMethod"] == "POST" and integration["httpMethod"] == "POST"
     stage = apigw.get_stage(restApiId=api["id"], stageName="prod")
     assert stage["accessLogSettings"]["destinationArn"].endswith(
         ":log-group:/aws/apigateway/dogbreed-api/access"
@@ -337,3 +337,36 @@ def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared
     assert [
         r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("dogbreed")
     ] == []
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_deploy_infra_only_creates_the_bucket_and_role_and_nothing_else(
+    tf_copy, moto_url, tmp_path
+):
+    """`dogbreed deploy --infra-only`: no model needed, no endpoint, Lambda or API; then destroy."""
+    config = tmp_path / "dogbreed.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_url}"\n[data]\nprepared_dir = "{tmp_path / "none"}"\n'
+        f'[deploy]\nterraform_dir = "{tf_copy}"\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--infra-only"])
+    assert result.exit_code == 0, result.output
+    assert "terraform apply (bucket + role only)" in result.output
+    state = load_state()
+    assert state["deployment"]["status"] == "infrastructure-only"
+    assert state["deployment"]["api_url"] is None and "training" not in state
+    assert state["infrastructure"]["bucket_name"] == "dogbreed-123456789012-us-east-1"
+    assert state["infrastructure"]["sagemaker_role_arn"].endswith(
+        ":role/dogbreed-sagemaker-execution"
+    )
+    s3 = client(moto_url, "s3")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["dogbreed-123456789012-us-east-1"]
+    assert client(moto_url, "lambda").list_functions()["Functions"] == []
+    assert client(moto_url, "apigateway").get_rest_apis()["items"] == []
+    assert client(moto_url, "sagemaker").list_endpoints()["Endpoints"] == []
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert s3.list_buckets()["Buckets"] == []

@@ -37,7 +37,13 @@ def tune(app, max_jobs, max_parallel_jobs, early_stopping, wait):
         tuning__max_parallel_jobs=max_parallel_jobs,
         tuning__early_stopping_type=early_stopping,
     )
-    tune_sagemaker(settings, wait=wait)
+    tuning, best_model = tune_sagemaker(settings, wait=wait)
+    if best_model is not None:
+        from ops.state import update_state
+
+        update_state("training", best_model)
+        path = update_state("tuning", tuning)
+        click.echo(f"Recorded in {path} (deploy will serve this model)")
 
 
 @click.command()

@@ -33,7 +33,6 @@ from ops.aws.training import (
 from ops.errors import DogbreedError
 from ops.hyperparameters import check_value
 from ops.settings import Hyperparameters, Settings
-from ops.state import update_state
 
 MAX_TUNING_NAME = 32  # CreateHyperParameterTuningJob's limit
 SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
@@ -67,35 +66,35 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, list[dict[s
             raise DogbreedError(
                 f"{where}: type must be continuous, integer or categorical", exit_code=2
             )
-        try:
-            low, high = float(spec["min"]), float(spec["max"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DogbreedError(f"{where}: needs numeric 'min' and 'max'", exit_code=2) from exc
-        if low >= high:
-            raise DogbreedError(f"{where}: min must be below max", exit_code=2)
-        check_value(name, low)  # both ends inside the documented range
-        check_value(name, high)
-        scaling = spec.get("scaling", "Auto")
-        if scaling not in SCALINGS:
-            raise DogbreedError(
-                f"{where}: scaling must be one of {', '.join(SCALINGS)}", exit_code=2
-            )
-        if scaling == "Logarithmic" and low <= 0:
-            raise DogbreedError(f"{where}: Logarithmic scaling needs min > 0", exit_code=2)
-        if kind == "integer":
-            if not (low.is_integer() and high.is_integer()):
-                raise DogbreedError(f"{where}: integer range needs whole min/max", exit_code=2)
-            low_s, high_s = str(int(low)), str(int(high))
-            key = "IntegerParameterRanges"
-        else:
-            low_s, high_s = repr(low), repr(high)
-            key = "ContinuousParameterRanges"
-        out[key].append(
-            {"Name": name, "MinValue": low_s, "MaxValue": high_s, "ScalingType": scaling}
-        )
+        key, entry = _numeric_range(where, name, kind, spec)
+        out[key].append(entry)
     if not any(out.values()):
         raise DogbreedError("tuning.ranges is empty: nothing to tune", exit_code=2)
     return out
+
+
+def _numeric_range(where: str, name: str, kind: str, spec: dict[str, Any]):
+    """One continuous or integer range: (its ParameterRanges key, the SageMaker entry)."""
+    try:
+        low, high = float(spec["min"]), float(spec["max"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DogbreedError(f"{where}: needs numeric 'min' and 'max'", exit_code=2) from exc
+    if low >= high:
+        raise DogbreedError(f"{where}: min must be below max", exit_code=2)
+    check_value(name, low)  # both ends inside the documented range
+    check_value(name, high)
+    scaling = spec.get("scaling", "Auto")
+    if scaling not in SCALINGS:
+        raise DogbreedError(f"{where}: scaling must be one of {', '.join(SCALINGS)}", exit_code=2)
+    if scaling == "Logarithmic" and low <= 0:
+        raise DogbreedError(f"{where}: Logarithmic scaling needs min > 0", exit_code=2)
+    if kind == "integer":
+        if not (low.is_integer() and high.is_integer()):
+            raise DogbreedError(f"{where}: integer range needs whole min/max", exit_code=2)
+        low_s, high_s, key = str(int(low)), str(int(high)), "IntegerParameterRanges"
+    else:
+        low_s, high_s, key = repr(low), repr(high), "ContinuousParameterRanges"
+    return key, {"Name": name, "MinValue": low_s, "MaxValue": high_s, "ScalingType": scaling}
 
 
 def tuning_job_request(
@@ -333,13 +332,14 @@ def finish_tuning(
     request: dict[str, Any],
     settings: Settings,
     echo: Any = print,
-) -> dict[str, Any]:
-    """Record the tuning job and its best model; a failed or empty tuning job is an error."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The "tuning" record and the best trial's "training" record (None while it runs), for the
+    command to write; a failed or empty tuning job is an error."""
     name = description["HyperParameterTuningJobName"]
     status = description.get("HyperParameterTuningJobStatus")
     if status not in TERMINAL:
         echo(f"Tuning job {name} is {status}; check it with `dogbreed jobs`.")
-        return {"tuning_job_name": name, "status": status}
+        return {"tuning_job_name": name, "status": status}, None
     if status == "Failed":
         reason = description.get("FailureReason") or "no reason given"
         raise DogbreedError(f"tuning job {name} failed: {reason}")
@@ -350,7 +350,6 @@ def finish_tuning(
     image = request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
     training = training_record(best, settings, image=image)
     training["tuning_job_name"] = name
-    update_state("training", training)
     tuning_record = {
         "backend": "sagemaker",
         "tuning_job_name": name,
@@ -371,21 +370,20 @@ def finish_tuning(
         "config": request["HyperParameterTuningJobConfig"],
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path = update_state("tuning", tuning_record)
     echo(
         f"Best trial: {best['TrainingJobName']} ({settings.tuning.objective_metric} = "
         f"{tuning_record['best_objective']})"
     )
     echo(f"Model artifact: {training['model_data_url']}")
-    echo(f"Recorded in {path} (deploy will serve this model)")
-    return tuning_record
+    return tuning_record, training
 
 
 @connection_errors("SageMaker tuning")
 def tune_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
-) -> dict[str, Any]:
-    """Submit the tuning job; with `wait`, watch it and record the best model."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Submit the tuning job; with `wait`, watch it. (tuning record, best model's training
+    record or None)."""
     from ops.aws.watch import make_console
 
     console = console or make_console()
@@ -398,7 +396,7 @@ def tune_sagemaker(
     )
     if not wait:
         console.print("Not waiting. Check it with `dogbreed jobs`.")
-        return {"tuning_job_name": name, "status": "InProgress", "request": request}
+        return {"tuning_job_name": name, "status": "InProgress", "request": request}, None
     if poll_seconds is None:
         poll_seconds = max(settings.aws.poll_seconds, 0)
     description, trials = watch_tuning_job(sm, name, poll_seconds=poll_seconds, console=console)

@@ -82,42 +82,52 @@ def fetch(
         if source.startswith("file://"):
             source = source[len("file://") :]
         if is_url(source):
-            urls = (
-                [source]
-                if source.endswith((".tar", ".tar.gz", ".tgz"))
-                else [f"{source.rstrip('/')}/{name}" for name in TARBALLS]
-            )
-            for url in urls:
-                dest = raw / "downloads" / url.rstrip("/").rsplit("/", 1)[-1]
-                tarballs.append(download(url, dest, KNOWN_SHA256.get(dest.name), progress))
-            continue
-        path = Path(source).expanduser()
-        if not path.is_absolute():
-            path = (Path.cwd() / path).resolve()
-        if not path.exists():
-            raise DogbreedError(f"data source {source} does not exist")
-        if path.is_file():
-            if not tarfile.is_tarfile(path):
-                raise DogbreedError(f"data source {source} is not a tar archive")
-            tarballs.append(path)
-        elif (path / "Images").is_dir():
-            link_folder(path, raw)
+            tarballs += _download_source(source, raw, progress)
         else:
-            found = sorted(
-                p for p in path.iterdir() if p.name.endswith((".tar", ".tar.gz", ".tgz"))
-            )
-            if not found:
-                raise DogbreedError(
-                    f"{source} is neither a Stanford Dogs folder (Images/, Annotation/, lists/) "
-                    "nor a folder of the official tarballs",
-                    hint=f"expected Images/ or {', '.join(TARBALLS)}",
-                )
-            tarballs.extend(found)
+            tarballs += _local_source(source, raw)
     for tarball in tarballs:
         extract(tarball, raw, progress)
     report = verify(raw)
     report.sources = sources
     return report
+
+
+def _download_source(source: str, raw: Path, progress: bool) -> list[Path]:
+    """A tarball URL, or a folder URL holding the official tarballs: download them (checked)."""
+    urls = (
+        [source]
+        if source.endswith((".tar", ".tar.gz", ".tgz"))
+        else [f"{source.rstrip('/')}/{name}" for name in TARBALLS]
+    )
+    tarballs = []
+    for url in urls:
+        dest = raw / "downloads" / url.rstrip("/").rsplit("/", 1)[-1]
+        tarballs.append(download(url, dest, KNOWN_SHA256.get(dest.name), progress))
+    return tarballs
+
+
+def _local_source(source: str, raw: Path) -> list[Path]:
+    """A tarball, a Stanford Dogs folder (linked into raw) or a folder of tarballs; the tarballs."""
+    path = Path(source).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not path.exists():
+        raise DogbreedError(f"data source {source} does not exist")
+    if path.is_file():
+        if not tarfile.is_tarfile(path):
+            raise DogbreedError(f"data source {source} is not a tar archive")
+        return [path]
+    if (path / "Images").is_dir():
+        link_folder(path, raw)
+        return []
+    found = sorted(p for p in path.iterdir() if p.name.endswith((".tar", ".tar.gz", ".tgz")))
+    if not found:
+        raise DogbreedError(
+            f"{source} is neither a Stanford Dogs folder (Images/, Annotation/, lists/) "
+            "nor a folder of the official tarballs",
+            hint=f"expected Images/ or {', '.join(TARBALLS)}",
+        )
+    return found
 
 
 def _ensure_writable(folder: Path) -> None:

@@ -144,8 +144,9 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
     nothing.
     """
     from ops.serving.deploy import deploy_stack
+    from ops.state import update_state
 
-    deploy_stack(
+    infrastructure, record = deploy_stack(
         app.settings,
         model_data_url=model_data_url,
         image_uri=image_uri,
@@ -153,6 +154,25 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
         echo=click.echo,
         artifact=artifact,
     )
+    update_state("infrastructure", infrastructure)
+    path = update_state("deployment", record)
+    click.echo(
+        f"Bucket: {infrastructure['bucket_name']}  "
+        f"SageMaker role: {infrastructure['sagemaker_role_arn']}"
+    )
+    if record["api_url"]:
+        click.echo(
+            f"POST {record['classify_url']}  (endpoint {record['endpoint_name']}, "
+            f"Lambda {record['lambda_name']})"
+        )
+        click.echo("Try it: dogbreed classify some-dog.jpg")
+        from ops.serving.cost import describe_idle_cost, idle_cost
+
+        alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
+        memory = record["variables"].get("serverless_memory_mb", 0)
+        cost = idle_cost(app.settings, alarms, dashboards, serverless_memory_mb=memory)
+        click.echo(describe_idle_cost(cost))
+    click.echo(f"Recorded in {path}")
 
 
 @click.command()
@@ -164,7 +184,12 @@ def destroy(app, yes):
 
     if not yes:
         click.confirm("Destroy the deployed serving stack and its infrastructure?", abort=True)
-    destroy_stack(app.settings, echo=click.echo)
+    from ops.state import update_state
+
+    now = destroy_stack(app.settings, echo=click.echo)
+    update_state("deployment", {"status": "destroyed", "destroyed_at": now})
+    update_state("infrastructure", {"status": "destroyed", "destroyed_at": now})
+    click.echo("Destroyed.")
 
 
 @click.command()

@@ -282,11 +282,11 @@ def deploy_stack(
     infra_only: bool = False,
     echo: Callable[[str], Any] = print,
     artifact: Path | str | None = None,
-) -> dict[str, Any]:
-    """terraform init + apply; returns the "deployment" record written to the state file."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """terraform init + apply; returns the "infrastructure" and "deployment" records (the
+    command writes them to the state file). `echo` gets the progress lines."""
     from ops.aws.terraform import Terraform
     from ops.serving.lambda_package import build_lambda_zip, sha256_b64
-    from ops.state import update_state
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
     model = None
@@ -325,8 +325,7 @@ def deploy_stack(
         "terraform_dir": str(tf.working_dir),
         "applied_at": now,
     }
-    update_state("infrastructure", infrastructure)
-    record = {
+    deployment = {
         "status": "deployed" if outputs.get("api_url") else "infrastructure-only",
         "api_url": outputs.get("api_url"),
         "classify_url": outputs.get("classify_url"),
@@ -342,30 +341,15 @@ def deploy_stack(
         "variables": variables,
         "deployed_at": now,
     }
-    path = update_state("deployment", record)
-    echo(
-        f"Bucket: {infrastructure['bucket_name']}  SageMaker role: {infrastructure['sagemaker_role_arn']}"
-    )
-    if record["api_url"]:
-        echo(
-            f"POST {record['classify_url']}  (endpoint {record['endpoint_name']}, Lambda {record['lambda_name']})"
-        )
-        echo("Try it: dogbreed classify some-dog.jpg")
-        from ops.serving.cost import describe_idle_cost, idle_cost
-
-        alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
-        memory = variables.get("serverless_memory_mb", 0)
-        cost = idle_cost(settings, alarms, dashboards, serverless_memory_mb=memory)
-        echo(describe_idle_cost(cost))
-    echo(f"Recorded in {path}")
-    return record
+    return infrastructure, deployment
 
 
-def destroy_stack(settings: Settings, echo: Callable[[str], Any] = print) -> None:
-    """terraform destroy with the variables of the last deploy (or the settings' ones)."""
+def destroy_stack(settings: Settings, echo: Callable[[str], Any] = print) -> str:
+    """terraform destroy with the variables of the last deploy (or the settings' ones); returns
+    when it finished (ISO time), for the command's state records."""
     from ops.aws.terraform import Terraform
     from ops.serving.lambda_package import build_lambda_zip
-    from ops.state import get_record, update_state
+    from ops.state import get_record
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
     previous = get_record("deployment") or {}
@@ -376,7 +360,4 @@ def destroy_stack(settings: Settings, echo: Callable[[str], Any] = print) -> Non
     tf.init()
     echo(f"terraform destroy ({tf.working_dir})")
     tf.destroy(variables)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    update_state("deployment", {"status": "destroyed", "destroyed_at": now})
-    update_state("infrastructure", {"status": "destroyed", "destroyed_at": now})
-    echo("Destroyed.")
+    return datetime.now(UTC).isoformat(timespec="seconds")

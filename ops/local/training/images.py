@@ -47,7 +47,7 @@ class ImageDataset:
         return torch.from_numpy(to_array(img, self.prep)), label
 
 
-def train_images(
+def train_images(  # noqa: C901 - one model + optimizer shared by its closures (see docstring)
     settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings, world
 ):
     """Partial/full training on images; (history, how it stopped, model, calibration record).

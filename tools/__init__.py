@@ -1,0 +1,1 @@
+"""Developer tools that keep generated files in step with their sources (`make docs`)."""
