@@ -7,7 +7,9 @@ Only boto3 and the standard library, so it runs on the stock Python Lambda runti
 Each image is one `invoke_endpoint` call (application/x-image), run concurrently on a bounded
 thread pool with throttling retried with backoff. The answer keeps input order and reports an
 image the endpoint rejected in place: {"predictions": [[{"breed", "wnid", "probability"}...] |
-{"error": "..."}, ...]}. Every request problem is a 4xx JSON error; endpoint failures are 502/503.
+{"error": "..."}, ...], "answers": [{"dog", "dog_score", "breed", "uncertain", "label", ...} |
+{"error": "..."}, ...]} (answers: answer.py, docs/real-photos.md: "no dog recognised", "A or B").
+Every request problem is a 4xx JSON error; endpoint failures are 502/503.
 
 Configuration (environment; the local gateway sets the same variables):
   ENDPOINT_NAME        SageMaker endpoint to invoke (required)
@@ -23,6 +25,9 @@ Configuration (environment; the local gateway sets the same variables):
   RETRY_BASE_SECONDS   first backoff (default 0.1, doubled each retry, with jitter)
   INVOKE_TIMEOUT_SECONDS  read timeout of one invoke_endpoint call (default 20)
   LOG_LEVEL            default INFO
+  DOG_MIN_TOP_PROBABILITY  fallback dog threshold on the top probability, for endpoints that answer
+                       no dog score (the built-in algorithm); default 0 (see docs/real-photos.md)
+  UNCERTAIN_MARGIN     top-1 minus top-2 probability below which an answer is "A or B" (0.2)
 AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (read by boto3 itself) points the runtime client elsewhere,
 e.g. at the local model server.
 """
@@ -45,6 +50,11 @@ from typing import Any
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+
+try:
+    from lambda_src import answer
+except ImportError:  # in the deployment zip the modules sit at the archive's root
+    import answer
 
 JSON_TYPES = ("application/json",)
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/x-image", "application/octet-stream")
@@ -320,8 +330,11 @@ def parse_request(
 # --- endpoint calls ------------------------------------------------------------------------
 
 
-def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]:
-    """One invoke_endpoint call, retrying throttling/unavailability with exponential backoff."""
+def invoke_one(
+    client: Any, image: bytes, limits: dict[str, Any]
+) -> tuple[list[float], dict[str, Any]]:
+    """One invoke_endpoint call, retrying throttling/unavailability with exponential backoff;
+    (class probabilities, the endpoint's dog-score fields or {})."""
     attempt = 0
     while True:
         try:
@@ -329,6 +342,7 @@ def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]
                 EndpointName=limits["endpoint_name"],
                 ContentType="application/x-image",
                 Accept="application/json",
+                CustomAttributes=answer.CUSTOM_ATTRIBUTE,  # ask for the dog score (answer.py)
                 Body=image,
             )
             raw = resp["Body"].read()
@@ -359,12 +373,7 @@ def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]
         except botocore.exceptions.ReadTimeoutError as exc:
             raise EndpointError(503, f"endpoint timed out: {exc}") from None
     try:
-        scores = json.loads(raw)
-        if isinstance(scores, dict):  # {"predictions": [...]} style containers
-            scores = scores.get("predictions") or scores.get("probabilities")
-        if scores and isinstance(scores[0], list):
-            scores = scores[0]
-        return [float(s) for s in scores]
+        return answer.read_endpoint_body(json.loads(raw))
     except (ValueError, TypeError, IndexError):
         raise EndpointError(502, f"endpoint answered an unreadable body: {raw[:120]!r}") from None
 
@@ -389,12 +398,15 @@ def top_predictions(scores: list[float], classes: list[dict[str, str]], k: int) 
 def classify(
     images: list[bytes], top_k: int, classes: list[dict[str, str]], limits: dict[str, Any]
 ) -> list:
-    """Top-k per image in input order; an image whose call failed holds an EndpointError."""
+    """(top-k, verdict) per image in input order; an image whose call failed holds an
+    EndpointError. The verdict (answer.py) says dog or not and flags close top-two breeds."""
     client = runtime_client(limits["max_concurrency"], limits["timeout"])
 
-    def one(image: bytes) -> list[dict] | EndpointError:
+    def one(image: bytes) -> tuple[list[dict], dict] | EndpointError:
         try:
-            return top_predictions(invoke_one(client, image, limits), classes, top_k)
+            scores, dog = invoke_one(client, image, limits)
+            ranked = top_predictions(scores, classes, max(top_k, 2))
+            return ranked[:top_k], answer.verdict(ranked, dog)
         except EndpointError as exc:
             return exc
 
@@ -451,8 +463,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         if failures and len(failures) == len(results):
             worst = max(failures, key=lambda e: e.status == 503)
             raise EndpointError(worst.status, worst.message)
-        predictions = [{"error": r.message} if isinstance(r, EndpointError) else r for r in results]
-        status, body = 200, {"predictions": predictions, "request_id": request_id}
+        predictions = [
+            {"error": r.message} if isinstance(r, EndpointError) else r[0] for r in results
+        ]
+        answers = [{"error": r.message} if isinstance(r, EndpointError) else r[1] for r in results]
+        body = {"predictions": predictions, "answers": answers, "request_id": request_id}
+        status = 200
         log(
             logging.INFO,
             "classified",

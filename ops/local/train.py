@@ -357,6 +357,7 @@ def train_local(
         timings,
     )
     timings["total_s"] = round(time.perf_counter() - t_begin, 1)
+    dog = calibration.pop("dog", None)  # head mode: the dog-score thresholds
     final = history[-1] if history else {}
     metrics = {
         "history": history,
@@ -368,6 +369,7 @@ def train_local(
         else None,
         "timings": timings,
         "calibration": calibration,
+        "dog": dog,
     }
     run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{built.backbone}-{local.mode}"
     out_dir = artifacts / run_id
@@ -383,6 +385,7 @@ def train_local(
         "prepared_dir": str(prepared.root),
         "fingerprint": fp,
         "calibration_temperature": calibration["temperature"],
+        "dog": dog,
     }
     _echo(f"exporting the artifact to {out_dir}")
     tar = export_artifact(
@@ -496,14 +499,39 @@ def _train_head(
     t1 = time.perf_counter()
     history, how = fit(step, evaluate, state_fns, recipe, ckpt, resume, [before], callback)
     timings["head_training_s"] = round(time.perf_counter() - t1, 1)
-    calibration = uncalibrated("local.calibrate is off")
+    calibration, held = uncalibrated("local.calibrate is off"), None
     if local.calibrate:
         t2 = time.perf_counter()
-        calibration = _calibrate(
+        calibration, held = _calibrate(
             head, untrained_head, x_train, y_train, (xv, yv), recipe, history, settings, device
         )
         timings["calibration_s"] = round(time.perf_counter() - t2, 1)
+    calibration["dog"] = _dog_record(built.model, head, x_train[0], x_val, xv, held)
     return history, how, built.model.cpu(), calibration
+
+
+def _dog_record(model, head, train_features, val_features, xv, held):
+    """Dog-score thresholds (ops/local/dogness.py) on the calibration's held-out training images
+    (`held` = (indices, calibrated probabilities)); without them, on the validation images."""
+    import torch
+
+    from ops.local.dogness import head_mode_record
+
+    head.eval()
+    with torch.no_grad():
+        val_top = torch.softmax(head(xv), 1).max(1).values.cpu().numpy()
+    if held is None:
+        record = head_mode_record(model, val_features, val_top, val_features, val_top)
+        record["chosen_on"] = f"{len(val_top)} validation images (no held-out training images)"
+    else:
+        index, probs = held
+        record = head_mode_record(model, train_features[index], probs.max(1), val_features, val_top)
+    _echo(
+        f"dog signal {record['signal']}: threshold {record['threshold']:.4f} "
+        f"({record['chosen_on']}); validation false refusals "
+        + ", ".join(f"{k} {v:.2%}" for k, v in record["validation_false_refusal"].items())
+    )
+    return record
 
 
 def _update(loss, optimizer, scheduler, recipe: Recipe) -> float:
@@ -542,7 +570,8 @@ def head_trainer(head, xt, yt, recipe: Recipe, seed: int):
 
 
 def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, settings, device):
-    """Fit a softmax temperature on held-out training images and fold it into `head`.
+    """Fit a softmax temperature on held-out training images and fold it into `head`; returns
+    (calibration record, (held-out indices, their calibrated probabilities) or None).
 
     A second head (`fresh_head`, the same starting point) trains with the same recipe and number of
     epochs on the other images; its logits on the held-out ones fit T (ops/local/calibrate.py)
@@ -569,7 +598,7 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
     if len(held) < MIN_HOLDOUT or not kept or epochs < 1:
         reason = f"{len(held)} held-out images (need {MIN_HOLDOUT})" if epochs else "no epochs"
         _echo(f"calibration skipped: {reason}")
-        return uncalibrated(reason)
+        return uncalibrated(reason), None
     xt = torch.from_numpy(np.concatenate([v[kept] for v in views])).to(device)
     yt = y_train[kept].repeat(len(views)).to(device)
     _, _, _, step = head_trainer(
@@ -587,7 +616,8 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
             f"(need {MIN_ERRORS} to fit a temperature)"
         )
         _echo(f"calibration skipped: {reason}")
-        return uncalibrated(reason, holdout_images=len(held))
+        probs = torch.softmax(held_logits, 1).numpy()
+        return uncalibrated(reason, holdout_images=len(held)), (held, probs)
     temperature = fit_temperature(held_logits, y_train[held])
     xv, yv = validation
     head.eval()
@@ -600,13 +630,14 @@ def _calibrate(head, fresh_head, views, y_train, validation, recipe, history, se
         f"images; validation ECE {before['ece']:.2%} -> {after['ece']:.2%}, "
         f"NLL {before['nll']:.4f} -> {after['nll']:.4f}"
     )
-    return {
+    record = {
         "temperature": round(temperature, 5),
         "holdout_images": len(held),
         "holdout_errors": errors,
         "validation_before": before,
         "validation_after": after,
     }
+    return record, (held, torch.softmax(held_logits / temperature, 1).numpy())
 
 
 # ---------------------------------------------------------------- partial / full (images)
