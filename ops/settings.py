@@ -73,6 +73,7 @@ class DataSettings:
     seed: int = 42
     crop: str = "none"  # "none" or "boxes"
     merge: str = ""  # label-map file merging classes
+    exclude: str = ""  # exclusion/relabel list (exclusions.csv of `data audit`)
     drop_near_duplicates: bool = False
     phash_max_distance: int = 6
     classes: list[str] = field(default_factory=list)  # subset of wnids/breeds; empty = all 120

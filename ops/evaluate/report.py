@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.data.manifest import BreedClass
+from ops.evaluate.answers import answer_counts
 from ops.evaluate.metrics import compute_metrics, worst_classes
 
 TEMPLATE = "report.html.j2"
@@ -376,6 +377,7 @@ def write_report(
         "failed": len(failures),
         "failures_by_kind": failure_counts,
         "complete": not failures,
+        "answers": answer_counts(records, {w: i for i, w in enumerate(wnids)}),
     }
     for row in metrics["per_class"]:
         row["wnid"] = wnids[row["index"]]

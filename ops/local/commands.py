@@ -131,7 +131,9 @@ def predict(app, images, artifact, top_k, as_json):
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
-        _print_tables(results)
+        from ops.serving.commands import print_tables
+
+        print_tables(results)
     failed = [r for r in results if "error" in r]
     if failed:
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
@@ -175,40 +177,6 @@ def predict_files(runtime, paths: list[Path], top_k: int = 5) -> list[dict]:
         results[slot]["predictions"] = ranked[:top_k]
         results[slot]["answer"] = verdict(ranked, output.endpoint_body(as_object=True))
     return results
-
-
-def _print_tables(results: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for result in results:
-        if "error" in result:
-            click.secho(f"{result['image']}: {result['error']}", fg="red", err=True)
-            continue
-        console.print(result["image"], style="bold", markup=False, soft_wrap=True)
-        answer = result.get("answer")
-        if answer:
-            console.print(answer_line(answer), markup=False, soft_wrap=True)
-            if not answer["dog"]:
-                continue
-        table = Table()
-        table.add_column("#", justify="right")
-        table.add_column("breed")
-        table.add_column("wnid")
-        table.add_column("probability", justify="right")
-        for rank, p in enumerate(result["predictions"], 1):
-            table.add_row(str(rank), p["breed"], p["wnid"], f"{p['probability']:.2%}")
-        console.print(table)
-
-
-def answer_line(answer: dict) -> str:
-    """One line for people: the label, the dog score, and why an answer is flagged."""
-    score = f"dog score {answer['dog_score']:.3f} ({answer['dog_signal']}, threshold {answer['dog_threshold']:.3f})"
-    if not answer["dog"]:
-        return f"  {answer['label']}: {score}"
-    flag = "  [uncertain: the top two breeds are close]" if answer["uncertain"] else ""
-    return f"  {answer['label']}{flag}; {score}"
 
 
 def _signing_hints() -> list[str]:

@@ -426,11 +426,10 @@ def _update_latest(artifacts: Path, run_id: str) -> None:
 # ---------------------------------------------------------------- head mode (cached features)
 
 
-def _train_head(
-    settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings
-):
+def cached_features(settings, built, items, device, view: str = "plain", desc: str = "features"):
+    """[len(items), D] pooled features of (path, label) items from the feature cache (computing
+    the missing ones): what head mode trains on, and what `data audit` scores."""
     import numpy as np
-    import torch
 
     from ops.local.features import cache_key, extract_features
     from ops.local.model import members
@@ -439,25 +438,35 @@ def _train_head(
     cache_root = settings.resolve(local.cache_dir) / "features"
     engine = local.engine if device.type == "cpu" else "torch"
     parts = members(built)
+    out = []
+    for name, weights_key, extractor in parts:
+        key = cache_key(name, weights_key, built.preprocessing, view)
+        out.append(
+            extract_features(
+                [p for p, _ in items],
+                extractor.to(device),
+                built.preprocessing,
+                cache_root / key,
+                flip=view == "flip",
+                batch_size=local.extract_batch_size,
+                engine=engine,
+                threads=local.threads,
+                desc=f"{desc} [{name}]" if len(parts) > 1 else desc,
+            )
+        )
+    return np.concatenate(out, axis=1)
+
+
+def _train_head(
+    settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings
+):
+    import numpy as np
+    import torch
+
+    local = settings.local
 
     def feats(items, view, desc):
-        out = []
-        for name, weights_key, extractor in parts:
-            key = cache_key(name, weights_key, built.preprocessing, view)
-            out.append(
-                extract_features(
-                    [p for p, _ in items],
-                    extractor.to(device),
-                    built.preprocessing,
-                    cache_root / key,
-                    flip=view == "flip",
-                    batch_size=local.extract_batch_size,
-                    engine=engine,
-                    threads=local.threads,
-                    desc=f"{desc} [{name}]" if len(parts) > 1 else desc,
-                )
-            )
-        return np.concatenate(out, axis=1)
+        return cached_features(settings, built, items, device, view, desc)
 
     t0 = time.perf_counter()
     x_val = feats(val_items, "plain", "validation features")

@@ -71,12 +71,16 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     ) as client:
         for start in range(0, len(images), BATCH):
             chunk = images[start : start + BATCH]
-            answers = client.classify([p.read_bytes() for p in chunk], top_k=top_k)
-            for path, answer in zip(chunk, answers, strict=True):
+            answers, verdicts = client.classify_answers(
+                [p.read_bytes() for p in chunk], top_k=top_k
+            )
+            for path, answer, verdict in zip(chunk, answers, verdicts, strict=True):
                 if isinstance(answer, dict):
                     results.append({"image": str(path), "error": answer.get("error", str(answer))})
                 else:
                     results.append({"image": str(path), "predictions": answer})
+                    if verdict:
+                        results[-1]["answer"] = verdict
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
@@ -86,16 +90,35 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
 
 
+def answer_line(answer: dict) -> str:
+    """The verdict for people: the label ("no dog recognised", "A or B"), and the dog score."""
+    score = (
+        f"dog score {answer['dog_score']:.3f} ({answer['dog_signal']}, "
+        f"threshold {answer['dog_threshold']:.3f})"
+    )
+    if not answer["dog"]:
+        return f"{answer['label']}: {score}"
+    flag = " [uncertain: the top two breeds are close]" if answer["uncertain"] else ""
+    return f"{answer['label']}{flag}; {score}"
+
+
 def print_tables(results: list[dict]) -> None:
-    """One rich table of top-k breeds per image; errors in red on stderr."""
+    """Per image: the verdict line, then a rich table of top-k breeds (none for "no dog
+    recognised"); errors in red on stderr."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out, err = Console(), Console(stderr=True)
     for result in results:
         if "error" in result:
-            err.print(f"[red]{result['image']}: {result['error']}[/red]")
+            err.print(f"[red]{escape(result['image'])}: {escape(result['error'])}[/red]")
             continue
+        answer = result.get("answer")
+        if answer:
+            out.print(f"{result['image']}: {answer_line(answer)}", markup=False, soft_wrap=True)
+            if not answer["dog"]:
+                continue
         table = Table(title=result["image"], title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("breed")
