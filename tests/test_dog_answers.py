@@ -198,8 +198,41 @@ def test_the_real_imagenet_classifier_refuses_real_non_dog_photos():
     folder = Path(skimage.__file__).parent / "data"
     photos = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png"]
     x = np.stack(
-        [preprocess_image(Image.open(folder / p).convert("RGB"), built.preprocessing) for p in photos]
+        [
+            preprocess_image(Image.open(folder / p).convert("RGB"), built.preprocessing)
+            for p in photos
+        ]
     )
     with torch.no_grad():
         scores = built.model.dog_head(feature_extractor(built.model)(torch.from_numpy(x))).numpy()
     assert (scores < 0.2).all(), dict(zip(photos, scores.tolist(), strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["accepting", "refusing"])
+def test_evaluation_report_counts_the_refusals(which, request, prepared_dir, tmp_path):
+    """Through the real stack (server, gateway, Lambda): the report counts "no dog" answers."""
+    from ops.evaluate.evaluation import run_evaluation, url_target
+    from ops.settings import load_settings
+
+    artifact = request.getfixturevalue(which)
+    runtime = load_runtime(artifact, threads=1)
+    settings = load_settings(environ={})
+    with ModelServer(runtime, port=0, endpoint_name=ENDPOINT) as server:
+        gw = start_gateway("127.0.0.1", 0, server.url, ENDPOINT, artifact / "classes.json")
+        try:
+            result = run_evaluation(
+                settings,
+                url_target(gw.url, None, settings, model=str(artifact)),
+                prepared_dir,
+                out_dir=tmp_path / "report",
+                progress=False,
+            )
+        finally:
+            gw.shutdown()
+    answers = result.metrics["counts"]["answers"]
+    assert answers["judged"] == 9 and answers["dog_signal"] == "imagenet"
+    assert answers["refused"] == (9 if which == "refusing" else 0)
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert f'<strong id="refused">{answers["refused"]}</strong> of 9' in html
+    assert answers["suggested_min_top_probability"] > 0
