@@ -33,6 +33,7 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=int, default=0, help="first N photos (0 = all)")
     parser.add_argument("--latency", type=int, default=40, help="photos timed per policy")
+    parser.add_argument("--dog-threshold", type=float, help="instead of the artifact's")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -77,6 +78,8 @@ def main() -> None:
         if runtime.dog["output"]
         else runtime.dog["top_probability_threshold"]
     )
+    if args.dog_threshold is not None:
+        threshold = args.dog_threshold
     results = {}
     for policy in pp.POLICIES:
         correct, accepted, coverage, iou = [], [], [], []
