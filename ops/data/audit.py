@@ -91,8 +91,11 @@ def probabilities(head, x) -> np.ndarray:
 
 def out_of_fold(fresh_head, x, y, recipe, folds: int, seed: int) -> np.ndarray:
     """[N, C] probabilities of each row from a head that never saw it (k-fold)."""
+    import click
+
     probs = np.zeros((len(x), fresh_head.out_features), dtype=np.float32)
-    for part in kfold_indices(len(x), folds, seed):
+    for k, part in enumerate(kfold_indices(len(x), folds, seed), 1):
+        click.echo(f"fold {k}/{folds}: training on {len(x) - len(part):,} images", err=True)
         keep = np.setdiff1d(np.arange(len(x)), part)
         head = train_head_on(fresh_head, x[keep], y[keep], recipe, seed)
         probs[part] = probabilities(head, x[part])
