@@ -87,8 +87,9 @@ demo: setup ## The whole pipeline locally: fetch, prepare, train, serve, evaluat
 demo-quick: setup ## The same on 10 breeds, in a few minutes
 	$(DOGBREED) demo --quick $(SOURCE_FLAG)
 
-bench: setup ## Benchmarks (print figures; see docs/benchmarks.md)
-	@echo "see bench/*.py and docs/benchmarks.md"
+bench: ## List the benchmarks: each bench/*.py prints its figures; docs/*.md hold figures + commands
+	@for f in bench/*.py; do printf "%-26s %s\n" "$$f" "$$(sed -n '1s/^"""//p' $$f)"; done
+	@echo "figures and the exact commands: $$(grep -l 'bench/' docs/*.md | tr '\n' ' ')"
 
 clean: ## Remove generated data, artifacts and reports (keeps .venv)
 	rm -rf data artifacts reports .dogbreed

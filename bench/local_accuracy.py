@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ops.data.manifest import PreparedData  # noqa: E402
 from ops.local.features import cache_key, extract_features  # noqa: E402
 from ops.local.model import build_model  # noqa: E402
-from ops.local.train import head_trainer, make_recipe  # noqa: E402
+from ops.local.training.head import head_trainer  # noqa: E402
+from ops.local.training.recipe import make_recipe  # noqa: E402
 from ops.settings import Settings  # noqa: E402
 
 TAIL_BLOCKS = 2  # activations are cached at the input of the last two blocks

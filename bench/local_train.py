@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DOGBREED_STATE_FILE", str(Path(tempfile.mkdtemp()) / "state.json"))
-    from ops.local.train import train_local
+    from ops.local.training import train_local
     from ops.settings import load_settings
 
     prepared = PreparedData(args.data).check()

@@ -8,40 +8,15 @@ tests call directly.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ops import __version__
+from ops.context import AppContext
 from ops.errors import DogbreedError
-from ops.settings import BACKENDS, Settings, load_settings
-
-
-@dataclass
-class AppContext:
-    """What every command receives: the settings file and global overrides, loaded lazily."""
-
-    config: Path | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config).with_overrides(self.overrides)
-        return self._settings
-
-    def override(self, **dotted: Any) -> Settings:
-        """Apply command flags ("section.key" written as section__key) on top of the settings."""
-        self._settings = self.settings.with_overrides(
-            {k.replace("__", "."): v for k, v in dotted.items()}
-        )
-        return self._settings
-
-
-pass_app = click.make_pass_decorator(AppContext)
+from ops.settings import BACKENDS
 
 
 def parse_set_options(values: tuple[str, ...]) -> dict[str, str]:

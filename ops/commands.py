@@ -1,4 +1,4 @@
-"""The list of command modules; each exposes `COMMANDS`, a list of click commands/groups."""
+"""The list of command modules; each must expose `COMMANDS`, a list of click commands/groups."""
 
 from __future__ import annotations
 
@@ -11,14 +11,20 @@ COMMAND_MODULES = (
     "ops.data.commands",  # data fetch / prepare / info / upload
     "ops.train_command",  # train (local or sagemaker)
     "ops.aws.commands",  # tune, jobs
-    "ops.local.commands",  # serve, predict
+    "ops.pipeline.serve_command",  # serve (model server + local API)
+    "ops.local.commands",  # predict
     "ops.serving.commands",  # classify, deploy, destroy, api
-    "ops.evaluate.commands",  # evaluate, demo
+    "ops.evaluate.commands",  # evaluate
+    "ops.pipeline.commands",  # demo
 )
 
 
 def register_all(group: click.Group) -> None:
+    """Attach every module's COMMANDS; a module without COMMANDS is a programming error."""
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
-        for command in getattr(module, "COMMANDS", []):
+        commands = getattr(module, "COMMANDS", None)
+        if not commands:
+            raise RuntimeError(f"{name} has no COMMANDS list: its commands would be dropped")
+        for command in commands:
             group.add_command(command)

@@ -1,4 +1,4 @@
-"""The one error class users can cause; the CLI prints it as one line, never a traceback."""
+"""DogbreedError, the one error class users can cause (printed as one line), and RequestError (HTTP 4xx/5xx of local servers)."""
 
 
 class DogbreedError(Exception):
@@ -15,3 +15,15 @@ class DogbreedError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class RequestError(Exception):
+    """A request a local server rejects: HTTP status + message (answered as JSON, never a crash).
+
+    lambda_src/handler.py keeps its own copy: the Lambda zip runs alone, without ops.
+    """
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message

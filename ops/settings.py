@@ -160,7 +160,7 @@ class LocalSettings:
     engine: str = "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
     flip_views: bool = False  # head mode: also cache flipped training views (bought nothing)
     # head mode: fit a softmax temperature on this held-out fraction of the training images and
-    # fold it into the head, so served probabilities match accuracy (ops/local/calibrate.py)
+    # fold it into the head, so served probabilities match accuracy (ops/local/training/calibrate.py)
     calibrate: bool = True
     calibration_fraction: float = 0.1
     extract_batch_size: int = 8  # ONNX Runtime on 2 cores: 8 beat 32 (85 vs 71 img/s)
@@ -189,6 +189,31 @@ class DeploySettings:
     api_key_required: bool = True
     throttle_rate_limit: float = 10.0
     throttle_burst_limit: int = 20
+    # Production: CloudWatch alarms + dashboard (terraform/modules/monitoring), the e-mail they
+    # notify ("" = no SNS subscription), instance-mode autoscaling, serverless warm capacity.
+    monitoring: bool = True
+    alarm_email: str = ""
+    autoscaling: bool = True  # instance mode only
+    autoscaling_min_capacity: int = 1
+    autoscaling_max_capacity: int = 4
+    serverless_provisioned_concurrency: int = 0
+    # What the deployed stack costs per month with no traffic, printed by `deploy` (USD,
+    # us-east-1 on-demand list prices; check https://aws.amazon.com/sagemaker/pricing/ for yours).
+    endpoint_instance_prices: dict[str, float] = field(
+        default_factory=lambda: {
+            "ml.t2.medium": 0.056,
+            "ml.m5.large": 0.115,
+            "ml.m5.xlarge": 0.23,
+            "ml.c5.large": 0.102,
+            "ml.c5.xlarge": 0.204,
+            "ml.g4dn.xlarge": 0.736,
+        }
+    )
+    serverless_provisioned_price_gb_hour: float = (
+        0.0168  # provisioned concurrency, per GB of memory
+    )
+    alarm_price_month: float = 0.10  # one standard-resolution CloudWatch alarm
+    dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
 
 
 @dataclass
@@ -203,6 +228,11 @@ class EvaluateSettings:
     top_k: int = 5
     worst_classes: int = 10
     limit: int = 0  # 0 = every image of the manifest
+    # `evaluate --batch-transform`: a SageMaker batch transform job over the validation channel.
+    transform_instance_type: str = "ml.m5.xlarge"
+    transform_instance_count: int = 1
+    transform_max_concurrent: int = 4  # records in flight per instance
+    transform_prefix: str = "batch-transform"  # s3://<bucket>/<prefix>/<job>/{manifest,output}
 
 
 @dataclass

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
+from ops.options import data_option
 
 
 @click.command()
-@click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared data folder (default: data.prepared_dir).",
-)
+@data_option()
 @click.option("--epochs", type=int, help="Override hyperparameters.epochs.")
 @click.option(
     "--mode",
@@ -52,9 +46,17 @@ def train(app, prepared_dir, epochs, mode, backbone, resume, wait):
         local__backbone=backbone,
     )
     if settings.backend == "local":
-        from ops.local.train import train_local
+        from ops.local.training import train_local
+        from ops.local.training.loop import fmt_eta
+        from ops.state import update_state
 
-        train_local(settings, resume=resume)
+        record = train_local(settings, resume=resume)
+        update_state("training", record)
+        metrics = record["metrics"]
+        top1 = metrics["validation_top1"]
+        done = f"done in {fmt_eta(metrics['timings']['total_s'])}"
+        click.echo(f"{done}: validation top-1 {top1:.2%}" if top1 is not None else "done", err=True)
+        click.echo(record["model_tar"])
     else:
         from ops.aws.training import train_sagemaker
 

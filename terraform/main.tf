@@ -49,9 +49,11 @@ module "endpoint" {
   mode                       = var.endpoint_mode
   serverless_memory_mb       = var.serverless_memory_mb
   serverless_max_concurrency = var.serverless_max_concurrency
-  instance_type              = var.endpoint_instance_type
-  instance_count             = var.endpoint_instance_count
-  kms_key_arn                = var.kms_key_arn
+  # 0 = none (the module's null)
+  serverless_provisioned_concurrency = var.serverless_provisioned_concurrency > 0 ? var.serverless_provisioned_concurrency : null
+  instance_type                      = var.endpoint_instance_type
+  instance_count                     = var.endpoint_instance_count
+  kms_key_arn                        = var.kms_key_arn
 }
 
 module "lambda" {
@@ -82,4 +84,44 @@ module "api" {
   throttle_burst_limit        = var.throttle_burst_limit
   manage_account_logging_role = var.manage_account_logging_role
   log_retention_days          = var.log_retention_days
+}
+
+# --- running it in production: alarms + dashboard, scaling ---------------------------------
+
+module "monitoring" {
+  source = "./modules/monitoring"
+  count  = local.serving && var.monitoring_enabled ? 1 : 0
+
+  name                   = var.project
+  region                 = var.region
+  api_name               = local.names.api
+  api_stage              = module.api[0].stage_name
+  lambda_function_name   = module.lambda[0].function_name
+  lambda_timeout_seconds = var.lambda_timeout
+  endpoint_name          = module.endpoint[0].endpoint_name
+  endpoint_mode          = var.endpoint_mode
+  create_sns_topic       = var.alarm_sns_topic
+  alarm_email            = var.alarm_email
+  sns_topic_arn          = var.alarm_topic_arn
+  period_seconds         = var.alarm_period_seconds
+  evaluation_periods     = var.alarm_evaluation_periods
+
+  api_5xx_rate_threshold           = var.alarm_api_5xx_rate
+  api_p99_latency_ms               = var.alarm_api_p99_latency_ms
+  lambda_errors_threshold          = var.alarm_lambda_errors
+  lambda_throttles_threshold       = var.alarm_lambda_throttles
+  lambda_duration_timeout_fraction = var.alarm_lambda_duration_timeout_fraction
+  endpoint_5xx_threshold           = var.alarm_endpoint_5xx
+  endpoint_model_latency_ms        = var.alarm_endpoint_model_latency_ms
+  endpoint_model_setup_time_ms     = var.alarm_endpoint_model_setup_time_ms
+}
+
+module "autoscaling" {
+  source = "./modules/endpoint_autoscaling"
+  count  = local.serving && var.endpoint_mode == "instance" && var.autoscaling_enabled ? 1 : 0
+
+  endpoint_name                   = module.endpoint[0].endpoint_name
+  min_capacity                    = var.autoscaling_min_capacity
+  max_capacity                    = var.autoscaling_max_capacity
+  target_invocations_per_instance = var.autoscaling_target_invocations_per_instance
 }

@@ -33,3 +33,28 @@ output "lambda_name" {
   description = "Name of the classify Lambda; null until a model is deployed."
   value       = local.serving ? module.lambda[0].function_name : null
 }
+
+output "model_name" {
+  description = "SageMaker model behind the endpoint (what `dogbreed evaluate --batch-transform` runs); null until a model is deployed."
+  value       = local.serving ? module.endpoint[0].model_name : null
+}
+
+output "alarm_names" {
+  description = "CloudWatch alarms of the serving path, keyed by what they watch; {} without monitoring."
+  value       = local.serving && var.monitoring_enabled ? module.monitoring[0].alarm_names : {}
+}
+
+output "dashboard_url" {
+  description = "Console URL of the serving dashboard; null without monitoring."
+  value       = local.serving && var.monitoring_enabled ? module.monitoring[0].dashboard_url : null
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify, when one was created."
+  value       = local.serving && var.monitoring_enabled ? module.monitoring[0].sns_topic_arn : null
+}
+
+output "autoscaling_resource_id" {
+  description = "Application Auto Scaling resource id of the endpoint variant (instance mode); null otherwise."
+  value       = length(module.autoscaling) > 0 ? module.autoscaling[0].resource_id : null
+}

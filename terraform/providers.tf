@@ -1,10 +1,6 @@
 # The AWS provider. `endpoints` and the skip_* flags exist for emulators such as moto server
 # (dogbreed sets them from aws.endpoint_url); with the defaults it talks to real AWS.
 
-locals {
-  endpoint_services = ["apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sts"]
-}
-
 provider "aws" {
   region = var.region
 
@@ -14,14 +10,16 @@ provider "aws" {
   s3_use_path_style           = var.s3_use_path_style
 
   endpoints {
-    apigateway     = lookup(var.endpoints, "apigateway", null)
-    cloudwatch     = lookup(var.endpoints, "cloudwatch", null)
-    cloudwatchlogs = lookup(var.endpoints, "cloudwatchlogs", null)
-    iam            = lookup(var.endpoints, "iam", null)
-    lambda         = lookup(var.endpoints, "lambda", null)
-    s3             = lookup(var.endpoints, "s3", null)
-    sagemaker      = lookup(var.endpoints, "sagemaker", null)
-    sts            = lookup(var.endpoints, "sts", null)
+    apigateway             = lookup(var.endpoints, "apigateway", null)
+    applicationautoscaling = lookup(var.endpoints, "applicationautoscaling", null)
+    cloudwatch             = lookup(var.endpoints, "cloudwatch", null)
+    cloudwatchlogs         = lookup(var.endpoints, "cloudwatchlogs", null)
+    iam                    = lookup(var.endpoints, "iam", null)
+    lambda                 = lookup(var.endpoints, "lambda", null)
+    s3                     = lookup(var.endpoints, "s3", null)
+    sagemaker              = lookup(var.endpoints, "sagemaker", null)
+    sns                    = lookup(var.endpoints, "sns", null)
+    sts                    = lookup(var.endpoints, "sts", null)
   }
 
   default_tags {

@@ -184,8 +184,8 @@ variable "endpoints" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sts"], k)])
-    error_message = "endpoints keys must be among apigateway, cloudwatch, cloudwatchlogs, iam, lambda, s3, sagemaker, sts."
+    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sns", "sts"], k)])
+    error_message = "endpoints keys must be among apigateway, applicationautoscaling, cloudwatch, cloudwatchlogs, iam, lambda, s3, sagemaker, sns, sts."
   }
 }
 
@@ -211,4 +211,130 @@ variable "s3_use_path_style" {
   description = "Path-style S3 addressing (emulators)."
   type        = bool
   default     = false
+}
+
+# --- serving: alarms, dashboard, scaling (modules/monitoring, modules/endpoint_autoscaling) --
+
+variable "monitoring_enabled" {
+  description = "Create the CloudWatch alarms and the dashboard of the serving path."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_sns_topic" {
+  description = "Create an SNS topic the alarms notify (also created when alarm_email is set)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_email" {
+  description = "E-mail address the alarms notify through the SNS topic (confirm AWS's mail first); \"\" = none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be empty or an e-mail address."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "An existing SNS topic the alarms notify as well; null = none."
+  type        = string
+  default     = null
+}
+
+variable "alarm_period_seconds" {
+  description = "Evaluation period of every alarm, in seconds (a multiple of 60)."
+  type        = number
+  default     = 300
+}
+
+variable "alarm_evaluation_periods" {
+  description = "Consecutive breaching periods before an alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "alarm_api_5xx_rate" {
+  description = "API Gateway 5XX rate (0-1) above which the api-5xx-rate alarm fires."
+  type        = number
+  default     = 0.05
+}
+
+variable "alarm_api_p99_latency_ms" {
+  description = "API Gateway p99 latency (ms) above which the api-p99-latency alarm fires."
+  type        = number
+  default     = 5000
+}
+
+variable "alarm_lambda_errors" {
+  description = "Lambda errors per period at which the lambda-errors alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "alarm_lambda_throttles" {
+  description = "Lambda throttles per period at which the lambda-throttles alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "alarm_lambda_duration_timeout_fraction" {
+  description = "Share of the Lambda timeout above which the lambda-duration-near-timeout alarm fires."
+  type        = number
+  default     = 0.8
+}
+
+variable "alarm_endpoint_5xx" {
+  description = "Endpoint Invocation5XXErrors per period at which the endpoint-5xx alarm fires."
+  type        = number
+  default     = 1
+}
+
+variable "alarm_endpoint_model_latency_ms" {
+  description = "Average endpoint ModelLatency (ms) above which the endpoint-model-latency alarm fires."
+  type        = number
+  default     = 2000
+}
+
+variable "alarm_endpoint_model_setup_time_ms" {
+  description = "Serverless cold start (ModelSetupTime, ms) above which the endpoint-cold-start alarm fires."
+  type        = number
+  default     = 20000
+}
+
+variable "autoscaling_enabled" {
+  description = "Instance mode: scale the endpoint's instance count on invocations per instance."
+  type        = bool
+  default     = true
+}
+
+variable "autoscaling_min_capacity" {
+  description = "Instance mode: fewest instances (at least 1)."
+  type        = number
+  default     = 1
+}
+
+variable "autoscaling_max_capacity" {
+  description = "Instance mode: most instances (at least autoscaling_min_capacity)."
+  type        = number
+  default     = 4
+}
+
+variable "autoscaling_target_invocations_per_instance" {
+  description = "Instance mode: invocations per instance per minute that target tracking aims for."
+  type        = number
+  default     = 100
+}
+
+variable "serverless_provisioned_concurrency" {
+  description = "Serverless mode: warm instances kept ready (no cold starts, billed while idle); 0 = none, else 1..serverless_max_concurrency."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.serverless_provisioned_concurrency >= 0 && var.serverless_provisioned_concurrency <= 200
+    error_message = "serverless_provisioned_concurrency must be between 0 and 200."
+  }
 }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops.evaluate.metrics import calibration, compute_metrics, latency_summary, worst_classes
+from ops.evaluate.metrics import compute_metrics, latency_summary, worst_classes
+from ops.metrics import calibration
 from tests.evaluate_helpers import EXPECTED, LABELS, SCENARIO
 
 NAMES = ["Chihuahua", "Japanese_spaniel", "Maltese_dog"]

@@ -219,7 +219,7 @@ def test_url_comes_from_the_serve_state_when_not_given(api, prepared_dir, tmp_pa
 def test_bad_usage_is_a_one_line_error(prepared_dir):
     result = CliRunner().invoke(cli, ["evaluate", "--url", "http://x", "--local"])
     assert result.exit_code == 2
-    assert "choose one of --url, --endpoint and --local" in result.output
+    assert "choose one of --url, --endpoint, --local and --batch-transform" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--url", "http://x", "--data", "/nonexistent"])
     assert result.exit_code == 1 and "prepared data folder" in result.output
     result = CliRunner().invoke(cli, ["evaluate", "--data", str(prepared_dir)])  # no API known
@@ -250,14 +250,32 @@ def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prep
 
 
 def test_a_re_exported_identical_model_resumes_a_different_one_does_not(tmp_path):
-    from ops.evaluate.evaluation import model_identity
+    # the local side digests its artifact layout; evaluate keys on what the serve record says
+    from ops.evaluate.evaluation import Target, url_target
+    from ops.local.export import artifact_digest
+    from ops.settings import Settings
+    from ops.state import update_state
 
     for name, weights in (("run-1", b"onnx-A"), ("run-2", b"onnx-A"), ("run-3", b"onnx-B")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.onnx").write_bytes(weights)
-    assert model_identity(str(tmp_path / "run-1")) == model_identity(str(tmp_path / "run-2"))
-    assert model_identity(str(tmp_path / "run-1")) != model_identity(str(tmp_path / "run-3"))
-    assert model_identity("https://api.example.com/prod") == "https://api.example.com/prod"
+    assert artifact_digest(tmp_path / "run-1") == artifact_digest(str(tmp_path / "run-2"))
+    assert artifact_digest(tmp_path / "run-1") != artifact_digest(tmp_path / "run-3")
+    assert artifact_digest("https://api.example.com/prod") is None
+    keys = []
+    for name in ("run-1", "run-2", "run-3"):
+        update_state(
+            "serve",
+            {
+                "api_url": "http://127.0.0.1:9/",
+                "artifact": str(tmp_path / name),
+                "model_identity": artifact_digest(tmp_path / name),
+            },
+        )
+        keys.append(url_target("http://127.0.0.1:9/classify", None, Settings()).key)
+    assert keys[0] == keys[1] != keys[2]
+    url = "https://api.example.com/prod"
+    assert Target(url=url, model=url, factory=None).key == url
 
 
 def test_many_classes_get_a_labelled_detail_heatmap_and_an_overview(tmp_path):

@@ -144,7 +144,7 @@ def test_body_over_the_limit_is_413(smr, server):
 
 def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime):
     """What `dogbreed serve` runs (and demo, through it): start_local_stack serves in this process and keeps the state current."""
-    from ops.local.stack import start_local_stack
+    from ops.pipeline.local_stack import start_local_stack
     from ops.settings import Settings
     from ops.state import get_record
 
@@ -169,7 +169,7 @@ def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime)
 
 def test_port_in_use_is_a_one_line_error(artifact, server):
     from ops.errors import DogbreedError
-    from ops.local.stack import start_local_stack
+    from ops.pipeline.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides({"serve.port": server.port, "serve.max_batch_size": 1})

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from ops.cli import cli
 from ops.errors import DogbreedError
-from ops.local.train import TrainingInterrupted, make_recipe, train_local
+from ops.local.training import TrainingInterrupted, make_recipe, train_local
 from ops.settings import Settings
 from ops.state import get_record
 
@@ -19,6 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _settings(prepared_dir, tmp_path, **extra) -> Settings:
+    return Settings().with_overrides(_overrides(prepared_dir, tmp_path, **extra))
+
+
+def _overrides(prepared_dir, tmp_path, **extra) -> dict:
     base = {
         "data.prepared_dir": str(prepared_dir),
         "local.backbone": "tf_efficientnet_lite0",
@@ -33,13 +39,19 @@ def _settings(prepared_dir, tmp_path, **extra) -> Settings:
         "hyperparameters.mini_batch_size": 8,
     }
     base.update(extra)
-    return Settings().with_overrides(base)
+    return base
 
 
 @pytest.mark.slow
-def test_head_mode_trains_and_exports(prepared_dir, tmp_path):
-    settings = _settings(prepared_dir, tmp_path, **{"local.flip_views": True})
-    record = train_local(settings, resume=False)
+def test_head_mode_trains_and_exports(prepared_dir, tmp_path, write_settings):
+    # through the `train` command: the library returns the record, the command records it
+    overrides = _overrides(prepared_dir, tmp_path, **{"local.flip_views": True})
+    flags = [f"--set={k}={v}" for k, v in overrides.items()]
+    config = write_settings("")
+    result = CliRunner().invoke(cli, ["--config", str(config), *flags, "train", "--no-resume"])
+    assert result.exit_code == 0, result.output
+    record = get_record("training")
+    assert result.stdout.strip().splitlines()[-1] == record["model_tar"]
     out = Path(record["artifact_dir"])
     for name in ("model.onnx", "model.pt", "classes.json", "preprocessing.json", "metrics.json"):
         assert (out / name).is_file()
@@ -86,7 +98,7 @@ def test_resume_after_killed_process(prepared_dir, tmp_path):
 import os, signal, sys
 sys.path.insert(0, {str(REPO)!r})
 from tests.test_local_train import _settings
-from ops.local.train import train_local
+from ops.local.training import train_local
 from pathlib import Path
 s = _settings(Path({str(prepared_dir)!r}), Path({str(tmp_path)!r}), **{{"hyperparameters.epochs": 3}})
 def kill(e):
@@ -173,7 +185,7 @@ def test_missing_prepared_data_is_a_user_error(tmp_path):
 def test_head_training_ships_the_calibrated_head(prepared_dir, tmp_path, monkeypatch):
     # 24 training images: half held out gives 12 >= MIN_HOLDOUT; 12 images cannot hold the 20
     # mistakes a real run needs, so this run asks for at least one
-    monkeypatch.setattr("ops.local.calibrate.MIN_ERRORS", 1)
+    monkeypatch.setattr("ops.local.training.calibrate.MIN_ERRORS", 1)
     settings = _settings(prepared_dir, tmp_path, **{"local.calibration_fraction": 0.5})
     record = train_local(settings, resume=False)
     out = Path(record["artifact_dir"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 
 
 @click.command()

@@ -261,15 +261,21 @@ def training_record(
     description: dict[str, Any], settings: Settings, image: str | None = None
 ) -> dict[str, Any]:
     """The state file's "training" record for a completed SageMaker job (what deploy reads)."""
+    from ops.training_record import common_fields
+
     algorithm = description.get("AlgorithmSpecification", {})
+    model_data_url = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+    image_uri = image or algorithm.get("TrainingImage")
+    classes = settings.resolve(settings.data.prepared_dir) / "classes.json"
     return {
-        "backend": "sagemaker",
+        **common_fields(
+            "sagemaker", model_data_url, image_uri, str(classes), final_metrics(description)
+        ),
         "job_name": description["TrainingJobName"],
         "job_arn": description.get("TrainingJobArn"),
-        "model_data_url": description.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
-        "image_uri": image or algorithm.get("TrainingImage"),
+        "model_data_url": model_data_url,
+        "image_uri": image_uri,
         "region": settings.aws.region,
-        "metrics": final_metrics(description),
         "hyperparameters": description.get("HyperParameters", {}),
         "billable_seconds": description.get("BillableTimeInSeconds"),
         "training_seconds": description.get("TrainingTimeInSeconds"),

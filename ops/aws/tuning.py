@@ -228,46 +228,43 @@ def watch_tuning_job(
     confirm: Callable[..., bool] = click.confirm,
 ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """Poll the tuning job with a live trials table until it ends; Ctrl-C offers to stop it."""
-    from rich.live import Live
-
     from ops.aws.session import explain_client_error
-    from ops.aws.watch import make_console
+    from ops.aws.watch import make_console, watch_live
 
     console = console or make_console()
     description: dict[str, Any] = {}
     trials: list[dict[str, Any]] | None = None
     can_list = True
-    stopping = False
-    with Live(console=console, refresh_per_second=1, transient=False) as live:
-        while True:
-            try:
-                try:
-                    description = client.describe_hyper_parameter_tuning_job(
-                        HyperParameterTuningJobName=name
-                    )
-                except botocore.exceptions.ClientError as exc:
-                    raise explain_client_error(exc, f"describing tuning job {name}") from exc
-                if can_list:
-                    trials = list_trials(client, name)
-                    can_list = trials is not None
-                live.update(render_trials(description, trials))
-                if description.get("HyperParameterTuningJobStatus") in TERMINAL:
-                    break
-                sleep(poll_seconds)
-            except KeyboardInterrupt:
-                live.stop()
-                if stopping:
-                    break
-                if confirm(f"Stop tuning job {name} and its trials?", default=False):
-                    client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-                    console.print(f"Stopping {name}...")
-                    stopping = True
-                    live.start()
-                    continue
-                console.print(f"Detached; tuning job {name} keeps running.")
-                break
-    if not console.is_terminal:
-        console.line()
+
+    def poll(live) -> bool:
+        nonlocal description, trials, can_list
+        try:
+            description = client.describe_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=name
+            )
+        except botocore.exceptions.ClientError as exc:
+            raise explain_client_error(exc, f"describing tuning job {name}") from exc
+        if can_list:
+            trials = list_trials(client, name)
+            can_list = trials is not None
+        live.update(render_trials(description, trials))
+        return description.get("HyperParameterTuningJobStatus") in TERMINAL
+
+    def stop() -> None:
+        client.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        console.print(f"Stopping {name}...")
+
+    watch_live(
+        console,
+        poll,
+        stop,
+        question=f"Stop tuning job {name} and its trials?",
+        detached=f"Detached; tuning job {name} keeps running.",
+        poll_seconds=poll_seconds,
+        sleep=sleep,
+        confirm=confirm,
+        refresh_per_second=1,
+    )
     return description, trials
 
 

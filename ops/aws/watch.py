@@ -203,8 +203,6 @@ def watch_training_job(
     confirm: Callable[..., bool] = click.confirm,
 ) -> dict[str, Any]:
     """Poll until the job ends (or the user detaches with Ctrl-C); returns the last description."""
-    from rich.live import Live
-
     from ops.aws.session import make_client
 
     console = console or make_console()
@@ -217,38 +215,78 @@ def watch_training_job(
     seen = 0
     last_status = None
     description: dict[str, Any] = {}
+
+    def poll(live) -> bool:
+        nonlocal seen, last_status, description
+        description = describe_training(client, name)
+        status = description.get("TrainingJobStatus")
+        for line in transition_lines(description, seen):
+            live.console.print(line)
+        seen = len(description.get("SecondaryStatusTransitions") or [])
+        if status != last_status:
+            live.console.print(f"Status: {status}")
+            last_status = status
+        live_values = {}
+        if description.get("SecondaryStatus") in ("Training", "Uploading", "Completed"):
+            live_values = reader.latest(name, as_datetime(description.get("CreationTime")))
+        metrics = job_metrics(description, live_values)
+        live.update(render_training(description, metrics, settings, datetime.now(UTC)))
+        return status in TERMINAL
+
+    def stop() -> None:
+        stop_training(client, name)
+        console.print(f"Stopping {name}; waiting for SageMaker to confirm...")
+
+    watch_live(
+        console,
+        poll,
+        stop,
+        question=f"Stop training job {name}?",
+        detached=f"Detached; job {name} keeps running.",
+        poll_seconds=poll_seconds,
+        sleep=sleep,
+        confirm=confirm,
+        refresh_per_second=2,
+    )
+    return description
+
+
+def watch_live(
+    console: Any,
+    poll: Callable[[Any], bool],
+    stop: Callable[[], None],
+    *,
+    question: str,
+    detached: str,
+    poll_seconds: float,
+    sleep: Callable[[float], None],
+    confirm: Callable[..., bool],
+    refresh_per_second: int,
+) -> None:
+    """The live loop of every job watcher: poll(live) until it says the job ended, sleeping between.
+
+    Ctrl-C asks `question`: yes stops the job (stop()) and keeps watching until it ends (a second
+    Ctrl-C leaves at once); no detaches, the job keeps running.
+    """
+    from rich.live import Live
+
     stopping = False
-    with Live(console=console, refresh_per_second=2, transient=False) as live:
+    with Live(console=console, refresh_per_second=refresh_per_second, transient=False) as live:
         while True:
             try:
-                description = describe_training(client, name)
-                status = description.get("TrainingJobStatus")
-                for line in transition_lines(description, seen):
-                    live.console.print(line)
-                seen = len(description.get("SecondaryStatusTransitions") or [])
-                if status != last_status:
-                    live.console.print(f"Status: {status}")
-                    last_status = status
-                live_values = {}
-                if description.get("SecondaryStatus") in ("Training", "Uploading", "Completed"):
-                    live_values = reader.latest(name, as_datetime(description.get("CreationTime")))
-                metrics = job_metrics(description, live_values)
-                live.update(render_training(description, metrics, settings, datetime.now(UTC)))
-                if status in TERMINAL:
+                if poll(live):
                     break
                 sleep(poll_seconds)
             except KeyboardInterrupt:
                 live.stop()
                 if stopping:
                     break
-                if confirm(f"Stop training job {name}?", default=False):
-                    stop_training(client, name)
-                    console.print(f"Stopping {name}; waiting for SageMaker to confirm...")
+                if confirm(question, default=False):
+                    stop()
                     stopping = True
                     live.start()
                     continue
-                console.print(f"Detached; job {name} keeps running.")
+                console.print(detached)
                 break
     if not console.is_terminal:
         console.line()  # Live leaves no newline after its last frame off a terminal
-    return description

@@ -72,7 +72,7 @@ def train_head_on(fresh_head, x, y, recipe, seed: int):
     spinning threads thrash (measured: 100 s per epoch instead of 0.4 s)."""
     import torch
 
-    from ops.local.train import head_trainer
+    from ops.local.training.head import head_trainer
 
     torch.set_num_threads(1)
     head = copy.deepcopy(fresh_head)
@@ -132,7 +132,8 @@ def cached_splits(settings, root: Path) -> CachedSplits:
     import torch
 
     from ops.local.model import build_model
-    from ops.local.train import cached_features, make_recipe
+    from ops.local.training.head import cached_features
+    from ops.local.training.recipe import make_recipe
     from ops.settings import image_size
 
     local, hp = settings.local, settings.hyperparameters

@@ -34,7 +34,7 @@ img { display: block; max-height: 96px; }
 
 
 def _image_cell(path: Path) -> str:
-    from ops.evaluate.report import thumbnail
+    from ops.evaluate.report.html import thumbnail
 
     uri = thumbnail(path)
     if uri is None:

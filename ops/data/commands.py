@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
+from ops.options import data_option, json_option, out_option, quiet_option
 
 
 @click.group()
@@ -38,7 +39,7 @@ def data():
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder to fill (default: data.raw_dir).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option("No progress bars.")
 @pass_app
 def fetch(app, sources, raw_dir, quiet):
     """Download or link Stanford Dogs into data.raw_dir and check it (120 classes, 20,580 images).
@@ -101,13 +102,8 @@ def fetch(app, sources, raw_dir, quiet):
     type=click.Path(file_okay=False, path_type=Path),
     help="Dataset folder to read (default: data.raw_dir).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared folder to write (default: data.prepared_dir).",
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@out_option("Prepared folder to write (default: data.prepared_dir).")
+@quiet_option()
 @pass_app
 def prepare(
     app,
@@ -211,13 +207,8 @@ def audit(app, prepared_dir, out_dir, folds, dog_below):
 
 
 @data.command()
-@click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared folder (default: data.prepared_dir).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@data_option("Prepared folder (default: data.prepared_dir).")
+@json_option()
 @pass_app
 def info(app, prepared_dir, as_json):
     """Show num_classes, num_training_samples, per-class counts and image sizes of prepared data."""
@@ -233,16 +224,11 @@ def info(app, prepared_dir, as_json):
 
 
 @data.command()
-@click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared folder (default: data.prepared_dir).",
-)
+@data_option("Prepared folder (default: data.prepared_dir).")
 @click.option("--bucket", help="Bucket (default: aws.bucket, else <project>-<account>-<region>).")
 @click.option("--prefix", help="Key prefix (default: aws.data_prefix).")
 @click.option("--create-bucket", is_flag=True, help="Create the bucket when it does not exist.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 @pass_app
 def upload(app, prepared_dir, bucket, prefix, create_bucket, quiet):
     """Upload train/, validation/, train_lst/, validation_lst/ to S3 in parallel.

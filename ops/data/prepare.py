@@ -111,23 +111,7 @@ def prepare(
 
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    tasks: dict[str, list[ImageTask]] = {}
-    missing_xml = 0
-    for name in SPLITS:
-        for folder in sorted({rel.split("/", 1)[0] for rel in split[name]}):
-            (partial / name / folder).mkdir(parents=True, exist_ok=True)
-        tasks[name] = []
-        for rel in split[name]:
-            boxes, size = (), None
-            if options.crop == "boxes":
-                ann = read_annotation(annotation_path(layout, rel))
-                if ann is None or not ann.boxes:
-                    missing_xml += 1
-                else:
-                    boxes, size = ann.boxes, (ann.width, ann.height)
-            tasks[name].append(
-                ImageTask(str(layout.images_dir / rel), str(partial / name / rel), boxes, size)
-            )
+    tasks, missing_xml = _image_tasks(layout, split, partial, options)
     if missing_xml:
         warnings.append(f"{missing_xml} image(s) have no usable Annotation XML: left uncropped")
 
@@ -185,7 +169,44 @@ def prepare(
     write_classes(partial / "classes.json", [BreedClass(c.index, c.wnid, c.name) for c in classes])
     info = _info(classes, good, label_of, options, len(excluded), pairs, dropped)
     _write_json(partial / "info.json", info)
-    report = {
+    crops = {"cropped": cropped, "already_cropped": already}
+    report = _report(raw_dir, options, chosen, flat, good, excluded, repairs, crops, pairs, dropped)
+    report["counts"]["excluded_by_list"] = len(excluded_by_list)  # --exclude FILE
+    report["counts"]["relabelled_by_list"] = len(relabelled)
+    report["excluded_by_list"] = excluded_by_list
+    report["relabelled_by_list"] = {rel: classes[i].name for rel, i in sorted(relabelled.items())}
+    report["warnings"] = warnings
+    _write_json(partial / REPORT_FILE, report)
+    _swap_in(partial, out_dir)
+    return PrepareResult(out_dir, info, report, warnings)
+
+
+def _image_tasks(layout, split, partial: Path, options: PrepareOptions):
+    """The decode/crop/write task of every chosen image, and how many lack usable box XML."""
+    tasks: dict[str, list[ImageTask]] = {}
+    missing_xml = 0
+    for name in SPLITS:
+        for folder in sorted({rel.split("/", 1)[0] for rel in split[name]}):
+            (partial / name / folder).mkdir(parents=True, exist_ok=True)
+        tasks[name] = []
+        for rel in split[name]:
+            boxes, size = (), None
+            if options.crop == "boxes":
+                ann = read_annotation(annotation_path(layout, rel))
+                if ann is None or not ann.boxes:
+                    missing_xml += 1
+                else:
+                    boxes, size = ann.boxes, (ann.width, ann.height)
+            tasks[name].append(
+                ImageTask(str(layout.images_dir / rel), str(partial / name / rel), boxes, size)
+            )
+    return tasks, missing_xml
+
+
+def _report(raw_dir, options, chosen, flat, good, excluded, repairs, crops, pairs, dropped) -> dict:
+    """prepare_report.json (its "warnings" added by prepare): the options, the counts and every
+    excluded, repaired or duplicate file."""
+    return {
         "source": str(raw_dir),
         "options": {
             "split": options.split,
@@ -203,25 +224,16 @@ def prepare(
             "written": sum(len(good[n]) for n in SPLITS),
             "excluded": len(excluded),
             "repaired": len(repairs),
-            "cropped": cropped,
-            "already_cropped": already,
+            **crops,
             "exact_duplicates": sum(p.kind == "exact" for p in pairs),
             "near_duplicates": sum(p.kind == "near" for p in pairs),
             "dropped_from_validation": len(dropped),
-            "excluded_by_list": len(excluded_by_list),
-            "relabelled_by_list": len(relabelled),
         },
-        "excluded_by_list": excluded_by_list,
-        "relabelled_by_list": {rel: classes[i].name for rel, i in sorted(relabelled.items())},
         "excluded": excluded,
         "repairs": repairs,
         "duplicates": [p.as_dict() for p in pairs],
         "dropped_from_validation": dropped,
-        "warnings": warnings,
     }
-    _write_json(partial / REPORT_FILE, report)
-    _swap_in(partial, out_dir)
-    return PrepareResult(out_dir, info, report, warnings)
 
 
 def _label(label_of: dict[str, int], rel: str) -> int:

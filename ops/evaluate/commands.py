@@ -1,26 +1,12 @@
-"""`dogbreed evaluate` (the report through the API) and `dogbreed demo` (the whole pipeline locally)."""
+"""`dogbreed evaluate`: the report of a model through the API (or an endpoint)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 from ops.errors import DogbreedError
-
-
-def child_global_args(app) -> list[str]:
-    """The global options of this invocation, for child `dogbreed` processes."""
-    args: list[str] = []
-    if app.config:
-        args += ["--config", str(app.config)]
-    for key, value in app.overrides.items():
-        if key == "project.backend":
-            args += ["--backend", str(value)]
-        else:
-            args += ["--set", f"{key}={value}"]
-    return args
+from ops.options import api_key_option, artifact_option, data_option, out_option, quiet_option
 
 
 @click.command()
@@ -29,22 +15,24 @@ def child_global_args(app) -> list[str]:
 )
 @click.option("--endpoint", help="Call this SageMaker endpoint directly (invoke_endpoint), no API.")
 @click.option(
+    "--batch-transform",
+    "batch_transform",
+    is_flag=True,
+    help="Run a SageMaker batch transform job over the uploaded channel instead of calling an API.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    help="With --batch-transform: the SageMaker model (default: the last `dogbreed deploy`'s).",
+)
+@click.option(
     "--local",
     "local_stack",
     is_flag=True,
     help="Start `dogbreed serve --api` for this run (last trained model, or --artifact), stop it after.",
 )
-@click.option(
-    "--artifact",
-    type=click.Path(path_type=Path),
-    help="With --local: the model artifact to serve (default: the last `dogbreed train`).",
-)
-@click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared data folder (default: data.prepared_dir).",
-)
+@artifact_option("With --local: the model artifact to serve (default: the last `dogbreed train`).")
+@data_option()
 @click.option(
     "--split",
     type=click.Choice(["validation", "train"]),
@@ -55,27 +43,22 @@ def child_global_args(app) -> list[str]:
 @click.option(
     "--limit", type=int, help="At most N images, spread over all classes (evaluate.limit)."
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Report folder (default: <evaluate.reports_dir>/<split>-<run id>).",
-)
-@click.option(
-    "--api-key", help="x-api-key for a deployed API (default: evaluate.api_key or state)."
-)
+@out_option("Report folder (default: <evaluate.reports_dir>/<split>-<run id>).")
+@api_key_option("x-api-key for a deployed API (default: evaluate.api_key or state).")
 @click.option(
     "--batch-size", type=click.IntRange(1, 64), help="Images per request (evaluate.batch_size)."
 )
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), help="Requests in flight (evaluate.concurrency)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 @pass_app
 def evaluate(
     app,
     url,
     endpoint,
+    batch_transform,
+    model_name,
     local_stack,
     artifact,
     prepared_dir,
@@ -94,6 +77,10 @@ def evaluate(
       --url URL        a POST /classify URL (local gateway or API Gateway)
       --endpoint NAME  a SageMaker endpoint called directly through invoke_endpoint
       --local          start the local stack (`serve --api`) for this run only
+      --batch-transform  no API: a SageMaker batch transform job over the uploaded channel
+                       (`data upload`), with the deployed model or --model; it waits with
+                       progress, reads the outputs from S3 and writes the same report; a re-run
+                       reuses the finished (or running) job instead of paying for another
       otherwise        evaluate.url, else the running `dogbreed serve --api` (backend local)
                        or the last `dogbreed deploy` (backend sagemaker), from the state file
     \b
@@ -109,10 +96,14 @@ def evaluate(
         url_target,
     )
 
-    if sum(bool(x) for x in (url, endpoint, local_stack)) > 1:
-        raise DogbreedError("choose one of --url, --endpoint and --local", exit_code=2)
+    if sum(bool(x) for x in (url, endpoint, local_stack, batch_transform)) > 1:
+        raise DogbreedError(
+            "choose one of --url, --endpoint, --local and --batch-transform", exit_code=2
+        )
     if artifact and not local_stack:
         raise DogbreedError("--artifact goes with --local", exit_code=2)
+    if model_name and not batch_transform:
+        raise DogbreedError("--model goes with --batch-transform", exit_code=2)
     settings = app.override(
         evaluate__url=url,
         evaluate__api_key=api_key,
@@ -124,16 +115,31 @@ def evaluate(
         raise DogbreedError("--limit must be positive", exit_code=2)
     prepared = resolve_prepared(settings, prepared_dir)
     stack = None
+    if batch_transform:
+        from ops.evaluate.batch_transform import run_batch_transform
+
+        result = run_batch_transform(
+            settings,
+            prepared,
+            model_name=model_name,
+            split=split,
+            limit=settings.evaluate.limit,
+            out_dir=out_dir,
+            progress=not quiet,
+            echo=click.echo,
+        )
+        _print_result(result)
+        return
     try:
         if endpoint:
             from ops.data.manifest import PreparedData
 
             target = endpoint_target(endpoint, settings, PreparedData(prepared).check().classes())
         elif local_stack:
-            from ops.evaluate.stack import LocalStack
+            from ops.pipeline.stack import ServeProcess, child_global_args
 
             click.echo("starting the local stack (dogbreed serve --api)...")
-            stack = LocalStack(artifact=artifact, global_args=child_global_args(app)).start()
+            stack = ServeProcess(artifact=artifact, global_args=child_global_args(app)).start()
             target = url_target(stack.api_url, None, settings, model=stack.model)
         else:
             from ops.serving.commands import default_api
@@ -160,6 +166,11 @@ def evaluate(
     finally:
         if stack is not None:
             stack.stop()
+    _print_result(result)
+
+
+def _print_result(result) -> None:
+    """The summary, the report's paths, and a non-zero exit unless every image was answered."""
     click.echo(result.summary())
     click.echo(f"metrics: {result.files.metrics}")
     click.echo(f"report: {result.files.html}")
@@ -167,41 +178,4 @@ def evaluate(
         raise DogbreedError(f"{result.summary()}; re-run to retry (report: {result.files.html})")
 
 
-@click.command()
-@click.option(
-    "--quick",
-    is_flag=True,
-    help="10 breeds, the lighter Lite0 backbone, no flipped views, 5 epochs: a few minutes.",
-)
-@click.option(
-    "--source",
-    help="Dataset source for `data fetch` (default: data.source, else ../shared/stanford-dogs "
-    "when present, else the official URLs).",
-)
-@click.option("--epochs", type=int, help="Training epochs (default: the settings; --quick: 5).")
-@click.option("--limit", type=int, help="Evaluate at most N validation images.")
-@pass_app
-def demo(app, quick, source, epochs, limit):
-    """The whole pipeline on this machine with the local backend, one command per stage.
-
-    \b
-    data fetch -> data prepare -> train -> serve (model + POST /classify) -> evaluate
-    Each stage runs as its own `dogbreed` command, so any of them can be re-run alone; stages
-    that are already done finish quickly (fetch, prepare and the feature cache are idempotent).
-    The servers it starts are stopped at the end, also on failure or Ctrl-C. Prints the path
-    of the HTML report.
-    """
-    from ops.evaluate.demo import run_demo
-
-    report = run_demo(
-        app.settings,
-        global_args=child_global_args(app),
-        quick=quick,
-        source=source,
-        epochs=epochs,
-        limit=limit,
-    )
-    click.secho(f"Demo finished. Report: {report}", fg="green")
-
-
-COMMANDS = [evaluate, demo]
+COMMANDS = [evaluate]

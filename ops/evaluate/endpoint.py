@@ -62,17 +62,21 @@ class EndpointClient:
                 f"probabilities, the data has {len(self.classes)} classes",
                 hint="evaluate with the prepared folder the model was trained on (--data)",
             )
-        order = sorted(range(len(probs)), key=lambda i: -float(probs[i]))[:top_k]
-        return [
-            {
-                "breed": self.classes[i].name,
-                "wnid": self.classes[i].wnid,
-                "probability": float(probs[i]),
-            }
-            for i in order
-        ]
+        return ranked_predictions(probs, self.classes, top_k)
 
     def close(self) -> None:
         close: Any = getattr(self.client, "close", None)
         if close:
             close()
+
+
+def ranked_predictions(probs: list[float], classes: list[BreedClass], top_k: int) -> list[dict]:
+    """The built-in algorithm's answer (one probability per class, class-index order) as the
+    API's top-k list; `classes` sorted by index. Shared by --endpoint and --batch-transform."""
+    from ops.metrics import rank
+
+    order = [int(i) for i in rank(probs, top_k)]
+    return [
+        {"breed": classes[i].name, "wnid": classes[i].wnid, "probability": float(probs[i])}
+        for i in order
+    ]

@@ -31,27 +31,14 @@ class Target:
     url: str
     model: str
     factory: Any
+    route: str = "api"  # the report names it: "api" (POST /classify) or "endpoint"
+    identity: str | None = None  # what the server recorded (the local stack: its weights' digest)
 
     @property
     def key(self) -> str:
-        """The model's identity for resuming: its weights' digest when it is a local artifact
-        (a re-exported identical model resumes), else the model name or URL."""
-        return model_identity(self.model)
-
-
-def model_identity(model: str) -> str:
-    path = Path(model)
-    try:
-        onnx = path / "model.onnx" if path.is_dir() else path
-        if onnx.is_file():
-            digest = hashlib.sha256()
-            with open(onnx, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return f"sha256:{digest.hexdigest()}"
-    except OSError:
-        pass
-    return model
+        """The model's identity for resuming: what the server recorded for it (the local stack
+        records its weights' digest, so a re-exported identical model resumes), else its name."""
+        return self.identity or self.model
 
 
 @dataclass
@@ -83,6 +70,11 @@ def _pct(v: float | None) -> str:
 
 def model_for_url(url: str) -> str:
     """What model answers at `url`, from the state file when we started or deployed it."""
+    return _recorded_model(url)[0]
+
+
+def _recorded_model(url: str) -> tuple[str, str | None]:
+    """(model, identity the server recorded for it) of the API at `url`, from the state file."""
     from ops.serving.client import classify_url
     from ops.state import load_state
 
@@ -90,13 +82,13 @@ def model_for_url(url: str) -> str:
     norm = classify_url(url)
     serve = state.get("serve") or {}
     if serve.get("api_url") and classify_url(serve["api_url"]) == norm:
-        return str(serve.get("artifact") or url)
+        return str(serve.get("artifact") or url), serve.get("model_identity")
     deployment = state.get("deployment") or {}
     if deployment.get("api_url") and classify_url(deployment["api_url"]) == norm:
         for key in ("model_data_url", "model_name", "endpoint_name"):
             if deployment.get(key):
-                return str(deployment[key])
-    return url
+                return str(deployment[key]), None
+    return url, None
 
 
 def url_target(url: str, api_key: str | None, settings, model: str | None = None) -> Target:
@@ -107,7 +99,8 @@ def url_target(url: str, api_key: str | None, settings, model: str | None = None
     def factory():
         return ClassifyClient(url, api_key=api_key, timeout=ev.timeout_s, retries=ev.retries)
 
-    return Target(url=url, model=model or model_for_url(url), factory=factory)
+    recorded, identity = _recorded_model(url)
+    return Target(url=url, model=model or recorded, factory=factory, identity=identity)
 
 
 def endpoint_target(endpoint: str, settings, classes) -> Target:
@@ -118,6 +111,7 @@ def endpoint_target(endpoint: str, settings, classes) -> Target:
         url=f"sagemaker-runtime endpoint {endpoint}",
         model=f"endpoint:{endpoint}",
         factory=lambda: EndpointClient(settings, endpoint, classes),
+        route="endpoint",
     )
 
 
@@ -158,6 +152,7 @@ def run_evaluation(
         on_batch=on_batch,
     )
     run = {
+        "route": target.route,
         "model": target.model,
         "model_key": key["model"],
         "url": target.url,

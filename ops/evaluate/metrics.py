@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-ECE_BINS = 15
+from ops.metrics import calibration, hits_at_k
+
 LATENCY_PERCENTILES = (50, 90, 95, 99)
 
 
@@ -35,33 +36,6 @@ def per_class_scores(
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     return precision, recall, f1
-
-
-def calibration(
-    confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
-) -> dict[str, Any]:
-    """Expected calibration error over equal-width confidence bins, and the per-bin table."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # A confidence of exactly 1.0 belongs to the last bin; 0 to the first.
-    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    table, ece, n = [], 0.0, len(confidence)
-    for b in range(bins):
-        mask = index == b
-        count = int(mask.sum())
-        acc = float(correct[mask].mean()) if count else None
-        conf = float(confidence[mask].mean()) if count else None
-        if count:
-            ece += abs(acc - conf) * count / n
-        table.append(
-            {
-                "lower": float(edges[b]),
-                "upper": float(edges[b + 1]),
-                "count": count,
-                "accuracy": acc,
-                "confidence": conf,
-            }
-        )
-    return {"ece": float(ece) if n else None, "bins": table}
 
 
 def latency_summary(latencies_ms: list[float]) -> dict[str, Any]:
@@ -112,7 +86,7 @@ def compute_metrics(
     n_classes = len(class_names)
     labels = np.array([r["label"] for r in results], dtype=np.int64)
     top1 = np.array([r["ranked"][0] if r["ranked"] else -1 for r in results], dtype=np.int64)
-    in_top5 = np.array([r["label"] in r["ranked"][:5] for r in results], dtype=bool)
+    in_top5 = hits_at_k([r["ranked"] for r in results], labels, 5)
     confidence = np.array([r["confidence"] for r in results], dtype=float)
     correct = top1 == labels
     n = len(results)

@@ -163,6 +163,26 @@ def _failure(item: EvalItem, kind: str, message: str, status: int | None = None)
     }
 
 
+def _answer(item: EvalItem, predictions: list[dict], **extra: Any) -> dict:
+    """The record of an answered image: its top-k predictions best first, plus `extra`
+    (request id, batch size, latency) where the route has them."""
+    return {
+        "i": item.index,
+        "path": item.rel,
+        "label": item.label,
+        "ok": True,
+        "predictions": [
+            {
+                "wnid": p.get("wnid"),
+                "breed": p.get("breed"),
+                "probability": float(p.get("probability", 0.0)),
+            }
+            for p in predictions
+        ],
+        **extra,
+    }
+
+
 def _kind_of(status: int | None) -> str:
     if status is None:
         return "unreachable"
@@ -262,24 +282,14 @@ class _BatchSender:
                 records.append(_failure(item, "rejected", f"the API rejected it: {message}"))
                 continue
             records.append(
-                {
-                    "i": item.index,
-                    "path": item.rel,
-                    "label": item.label,
-                    "ok": True,
-                    "predictions": [
-                        {
-                            "wnid": p.get("wnid"),
-                            "breed": p.get("breed"),
-                            "probability": float(p.get("probability", 0.0)),
-                        }
-                        for p in answer
-                    ],
-                    "request": request_id,
-                    "batch": len(payload),
-                    "latency_ms": round(latency_ms, 3),
+                _answer(
+                    item,
+                    answer,
+                    request=request_id,
+                    batch=len(payload),
+                    latency_ms=round(latency_ms, 3),
                     **verdict_fields(verdict),
-                }
+                )
             )
         return records
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ops.metrics import choose_threshold
+
 IMAGENET_DOG_ROWS = tuple(range(151, 269))  # ImageNet-1k: Chihuahua (151) .. Mexican hairless (268)
 OUTPUT_NAME = "dog_score"
 SIGNAL_IMAGENET = "imagenet"  # the dog_score output of the graph
@@ -80,15 +82,6 @@ def scores_from_features(dog_head, features) -> np.ndarray:
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(features, dtype=np.float32))
         return dog_head(x.to(dog_head.rows.device)).cpu().numpy()
-
-
-def choose_threshold(dog_scores, keep: float = DEFAULT_KEEP) -> float:
-    """The largest threshold t such that at least `keep` of these dog images score >= t."""
-    scores = np.sort(np.asarray(dog_scores, dtype=np.float64))
-    if scores.size == 0:
-        return 0.0
-    refuse = int(np.floor((1.0 - keep) * scores.size + 1e-9))  # images allowed below t
-    return float(scores[min(refuse, scores.size - 1)])
 
 
 def rates(dog_scores, other_scores, threshold: float) -> dict[str, Any]:

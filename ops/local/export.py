@@ -210,3 +210,25 @@ def export_artifact(
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     return write_tar(out_dir)
+
+
+def artifact_digest(artifact: Path | str) -> str | None:
+    """sha256 of an artifact's ONNX weights (a folder's model.onnx, or the file itself), or None.
+
+    The identity of a served model for resuming an evaluation: a re-exported identical model has
+    the same digest although its folder, metadata and timings differ.
+    """
+    import hashlib
+
+    path = Path(artifact)
+    try:
+        onnx = path / "model.onnx" if path.is_dir() else path
+        if onnx.is_file():
+            digest = hashlib.sha256()
+            with open(onnx, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            return f"sha256:{digest.hexdigest()}"
+    except OSError:
+        pass
+    return None

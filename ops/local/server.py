@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from lambda_src.answer import CUSTOM_ATTRIBUTE
+from ops.errors import RequestError
 from ops.local.preprocess import BadImageError
 from ops.local.runtime import image_error_message, measure_batch_sizes, pick_batch_size
 
@@ -48,15 +49,6 @@ ACCOUNT = "000000000000"
 _ENDPOINT_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"  # boto3's CustomAttributes
 _DRAIN_LIMIT = 64 * 1024 * 1024  # larger bodies are not read: the connection is closed instead
-
-
-class RequestError(Exception):
-    """A request the model rejects: HTTP status + message (answered as JSON, never a crash)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class Batcher:

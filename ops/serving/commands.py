@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from ops.cli import pass_app
+from ops.context import pass_app
 from ops.errors import DogbreedError
+from ops.options import api_key_option, host_option, json_option, port_option
 
 BATCH = 16  # images per POST: the handler's default MAX_IMAGES
 
@@ -44,15 +45,12 @@ def default_api(settings) -> tuple[str, str | None]:
     "--url",
     help="API root or .../classify URL (default: the running `serve --api`, else the deployment).",
 )
-@click.option(
-    "--api-key",
-    help="x-api-key for a deployed API (default: evaluate.api_key or the deployment's).",
-)
+@api_key_option("x-api-key for a deployed API (default: evaluate.api_key or the deployment's).")
 @click.option(
     "--top-k", type=click.IntRange(1, 20), default=5, show_default=True, help="Breeds per image."
 )
 @click.option("--timeout", type=float, default=30, show_default=True, help="Seconds per request.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@json_option()
 @pass_app
 def classify(app, images, url, api_key, top_k, timeout, as_json):
     """Send local images to POST /classify and print the top-k breeds of each.
@@ -84,49 +82,12 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
-        print_tables(results)
+        from ops.breed_table import print_predictions
+
+        print_predictions(results)
     failed = [r for r in results if "error" in r]
     if failed:
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
-
-
-def answer_line(answer: dict) -> str:
-    """The verdict for people: the label ("no dog recognised", "A or B"), and the dog score."""
-    score = (
-        f"dog score {answer['dog_score']:.3f} ({answer['dog_signal']}, "
-        f"threshold {answer['dog_threshold']:.3f})"
-    )
-    if not answer["dog"]:
-        return f"{answer['label']}: {score}"
-    flag = " [uncertain: the top two breeds are close]" if answer["uncertain"] else ""
-    return f"{answer['label']}{flag}; {score}"
-
-
-def print_tables(results: list[dict]) -> None:
-    """Per image: the verdict line, then a rich table of top-k breeds (none for "no dog
-    recognised"); errors in red on stderr."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    out, err = Console(), Console(stderr=True)
-    for result in results:
-        if "error" in result:
-            err.print(f"[red]{escape(result['image'])}: {escape(result['error'])}[/red]")
-            continue
-        answer = result.get("answer")
-        if answer:
-            out.print(f"{result['image']}: {answer_line(answer)}", markup=False, soft_wrap=True)
-            if not answer["dog"]:
-                continue
-        table = Table(title=result["image"], title_justify="left")
-        table.add_column("#", justify="right")
-        table.add_column("breed")
-        table.add_column("wnid")
-        table.add_column("probability", justify="right")
-        for rank, p in enumerate(result["predictions"], 1):
-            table.add_row(str(rank), str(p["breed"]), str(p["wnid"]), f"{p['probability']:.2%}")
-        out.print(table)
 
 
 @click.command()
@@ -184,9 +145,9 @@ def destroy(app, yes):
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="classes.json (default: the served artifact's, else data.prepared_dir's).",
 )
-@click.option("--host", help="Interface (default: serve.host, loopback).")
-@click.option("--port", type=int, help="Port (default: serve.api_port; 0 = any free).")
-@click.option("--api-key", help="Require this x-api-key header, as a deployed API does.")
+@host_option("Interface (default: serve.host, loopback).")
+@port_option("Port (default: serve.api_port; 0 = any free).")
+@api_key_option("Require this x-api-key header, as a deployed API does.")
 @pass_app
 def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     """Serve POST /classify locally through the unchanged Lambda handler.

@@ -19,12 +19,14 @@ from ops.settings import Settings
 
 EMULATED_SERVICES = (
     "apigateway",
+    "applicationautoscaling",
     "cloudwatch",
     "cloudwatchlogs",
     "iam",
     "lambda",
     "s3",
     "sagemaker",
+    "sns",
     "sts",
 )
 
@@ -38,22 +40,22 @@ def terraform_dir(settings: Settings) -> Path:
 
 def model_from_training(model_data_url: str | None, image_uri: str | None) -> tuple[str, str]:
     """The artifact + image to serve: given ones, else the state's last SageMaker training."""
-    from ops.state import get_record
+    from ops.training_record import read_training
 
-    record = get_record("training") or {}
+    record = read_training()
     if not model_data_url:
-        if record.get("backend", "local") != "sagemaker":
-            where = record.get("model_tar") or record.get("artifact_dir")
+        if record is None or record.backend != "sagemaker":
+            where = record.extra.get("model_tar") or record.artifact if record else None
             raise DogbreedError(
                 "deploy needs a SageMaker-format model: the last training "
                 + (f"was local ({where})" if record else "is not recorded"),
                 hint="train with `dogbreed --backend sagemaker train`, pass --model-data-url"
                 " s3://.../model.tar.gz --image URI, or serve a local model with `dogbreed serve --api`",
             )
-        model_data_url = record.get("model_data_url") or ""
+        model_data_url = record.artifact or ""
     if not model_data_url.startswith("s3://"):
         raise DogbreedError(f"model artifact {model_data_url!r} is not an s3:// URL")
-    image_uri = image_uri or record.get("image_uri") or ""
+    image_uri = image_uri or (record.image if record else None) or ""
     if not image_uri:
         raise DogbreedError(
             "no inference image known for this model", hint="pass --image <ECR image URI>"
@@ -97,6 +99,12 @@ def terraform_variables(
         "api_key_required": dep.api_key_required,
         "throttle_rate_limit": dep.throttle_rate_limit,
         "throttle_burst_limit": dep.throttle_burst_limit,
+        "monitoring_enabled": dep.monitoring,
+        "alarm_email": dep.alarm_email,
+        "autoscaling_enabled": dep.autoscaling,
+        "autoscaling_min_capacity": dep.autoscaling_min_capacity,
+        "autoscaling_max_capacity": dep.autoscaling_max_capacity,
+        "serverless_provisioned_concurrency": dep.serverless_provisioned_concurrency,
     }
     if settings.aws.endpoint_url:  # an emulator such as moto server
         variables.update(
@@ -158,6 +166,9 @@ def deploy_stack(
         "api_key": outputs.get("api_key"),
         "endpoint_name": outputs.get("endpoint_name"),
         "lambda_name": outputs.get("lambda_name"),
+        "model_name": outputs.get("model_name"),
+        "alarm_names": outputs.get("alarm_names") or {},
+        "dashboard_url": outputs.get("dashboard_url"),
         "model_data_url": model_data_url or None,
         "image_uri": image_uri or None,
         "variables": variables,
@@ -172,6 +183,10 @@ def deploy_stack(
             f"POST {record['classify_url']}  (endpoint {record['endpoint_name']}, Lambda {record['lambda_name']})"
         )
         echo("Try it: dogbreed classify some-dog.jpg")
+        from ops.serving.cost import describe_idle_cost, idle_cost
+
+        alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
+        echo(describe_idle_cost(idle_cost(settings, alarms=alarms, dashboards=dashboards)))
     echo(f"Recorded in {path}")
     return record
 

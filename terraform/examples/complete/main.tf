@@ -22,6 +22,13 @@ module "dogbreed" {
   endpoint_mode              = "serverless"
   serverless_memory_mb       = 3072
   serverless_max_concurrency = 5
+  # Warm serverless capacity (no cold starts, billed while idle); 0 = none.
+  serverless_provisioned_concurrency = 0
+  # Instance mode only: scale 1-4 instances on invocations per instance per minute.
+  autoscaling_enabled                         = true
+  autoscaling_min_capacity                    = 1
+  autoscaling_max_capacity                    = 4
+  autoscaling_target_invocations_per_instance = 100
 
   # The Lambda: the deterministic zip, and a cap on the load it sends to the endpoint.
   lambda_zip_path             = var.lambda_zip_path
@@ -34,6 +41,20 @@ module "dogbreed" {
   throttle_rate_limit  = 10
   throttle_burst_limit = 20
   log_retention_days   = 365
+
+  # Alarms on every hop + one dashboard; what each alarm means: the top-level README.
+  monitoring_enabled                     = true
+  alarm_email                            = var.alarm_email
+  alarm_period_seconds                   = 300
+  alarm_evaluation_periods               = 1
+  alarm_api_5xx_rate                     = 0.05
+  alarm_api_p99_latency_ms               = 5000
+  alarm_lambda_errors                    = 1
+  alarm_lambda_throttles                 = 1
+  alarm_lambda_duration_timeout_fraction = 0.8
+  alarm_endpoint_5xx                     = 1
+  alarm_endpoint_model_latency_ms        = 2000
+  alarm_endpoint_model_setup_time_ms     = 20000
 
   # Keep the data when destroying; set true only for throwaway stacks.
   force_destroy = false

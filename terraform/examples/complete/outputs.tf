@@ -13,3 +13,8 @@ output "endpoint_name" {
   description = "SageMaker endpoint."
   value       = module.dogbreed.endpoint_name
 }
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard of the serving path."
+  value       = module.dogbreed.dashboard_url
+}

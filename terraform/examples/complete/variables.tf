@@ -13,3 +13,9 @@ variable "lambda_zip_path" {
   description = "Absolute path of the Lambda zip."
   type        = string
 }
+
+variable "alarm_email" {
+  description = "E-mail the alarms notify (confirm AWS's subscription mail); \"\" = none."
+  type        = string
+  default     = ""
+}

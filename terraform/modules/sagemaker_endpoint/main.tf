@@ -42,6 +42,9 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
       content {
         memory_size_in_mb = var.serverless_memory_mb
         max_concurrency   = var.serverless_max_concurrency
+        # Warm capacity with no cold starts, billed while idle (ProductionVariantServerlessConfig:
+        # 1-200 and at most MaxConcurrency; see the precondition below).
+        provisioned_concurrency = var.serverless_provisioned_concurrency
       }
     }
   }
@@ -50,6 +53,12 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
 
   lifecycle {
     create_before_destroy = true
+
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html
+    precondition {
+      condition     = var.serverless_provisioned_concurrency == null || coalesce(var.serverless_provisioned_concurrency, 0) <= var.serverless_max_concurrency
+      error_message = "serverless_provisioned_concurrency must be at most serverless_max_concurrency."
+    }
   }
 }
 

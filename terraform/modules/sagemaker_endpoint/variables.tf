@@ -77,6 +77,17 @@ variable "serverless_max_concurrency" {
   }
 }
 
+variable "serverless_provisioned_concurrency" {
+  description = "Serverless provisioned concurrency: warm capacity without cold starts, billed while idle (1-200, at most serverless_max_concurrency); null = none."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.serverless_provisioned_concurrency == null || (coalesce(var.serverless_provisioned_concurrency, 0) >= 1 && coalesce(var.serverless_provisioned_concurrency, 0) <= 200)
+    error_message = "serverless_provisioned_concurrency must be null or between 1 and 200."
+  }
+}
+
 variable "instance_type" {
   description = "Instance type in \"instance\" mode."
   type        = string

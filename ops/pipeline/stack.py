@@ -20,13 +20,30 @@ from ops.errors import DogbreedError
 from ops.state import get_record, state_path
 
 
+def child_global_args(app) -> list[str]:
+    """The global options of this invocation, for child `dogbreed` processes."""
+    args: list[str] = []
+    if app.config:
+        args += ["--config", str(app.config)]
+    for key, value in app.overrides.items():
+        if key == "project.backend":
+            args += ["--backend", str(value)]
+        else:
+            args += ["--set", f"{key}={value}"]
+    return args
+
+
 def cli_command(*args: str, global_args: list[str] | None = None) -> list[str]:
     """The same CLI as a child process: python -m ops [global options] ARGS."""
     return [sys.executable, "-m", "ops", *(global_args or []), *args]
 
 
-class LocalStack:
-    """The local model server + local POST /classify in a child process (context manager)."""
+class ServeProcess:
+    """The local model server + local POST /classify in a child process (context manager).
+
+    Not ops.pipeline.local_stack.LocalStack: that one runs both servers in this process and is what the
+    child (`dogbreed serve --api`) itself starts; this one only owns the child's lifetime.
+    """
 
     def __init__(
         self,
@@ -50,7 +67,7 @@ class LocalStack:
     def model(self) -> str:
         return str(self.record.get("artifact") or self.api_url)
 
-    def start(self) -> LocalStack:
+    def start(self) -> ServeProcess:
         args = ["serve", "--api", "--port", "0", "--api-port", "0"]
         if self.artifact:
             args += ["--artifact", str(self.artifact)]
@@ -107,7 +124,7 @@ class LocalStack:
             proc.kill()
             proc.wait(timeout=10)
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> ServeProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

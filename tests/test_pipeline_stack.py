@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ops.cli import cli
 from ops.data.manifest import PreparedData
 from ops.evaluate.evaluation import run_evaluation, url_target
-from ops.evaluate.stack import LocalStack
+from ops.pipeline.stack import ServeProcess
 from ops.settings import load_settings
 from ops.state import get_record
 from tests.local_artifacts import make_tiny_artifact
@@ -117,7 +117,7 @@ def test_evaluate_endpoint_calls_invoke_endpoint_and_names_classes(
 
 @pytest.mark.slow
 def test_local_stack_is_stopped_on_ctrl_c(artifact):
-    stack = LocalStack(artifact=artifact)
+    stack = ServeProcess(artifact=artifact)
     with pytest.raises(KeyboardInterrupt), stack:
         url = stack.api_url
         assert stack.record["status"] == "running"

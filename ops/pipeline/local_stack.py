@@ -94,6 +94,7 @@ def start_local_stack(
         stack.stop()
         raise
     if record_state:
+        from ops.local.export import artifact_digest
         from ops.state import update_state
 
         stack.record = {
@@ -103,6 +104,7 @@ def start_local_stack(
             "endpoint_name": stack.endpoint_name,
             "max_batch_size": server.batcher.max_batch_size,
             "artifact": str(runtime.source),
+            "model_identity": artifact_digest(runtime.source),
             "pid": os.getpid(),
             "started_at": _now(),
         }

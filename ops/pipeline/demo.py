@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ops.errors import DogbreedError
-from ops.evaluate.stack import LocalStack, cli_command
+from ops.pipeline.stack import ServeProcess, cli_command
 
 QUICK_CLASSES = 10
 QUICK_EPOCHS = 5
@@ -132,7 +132,7 @@ def _sigterm_as_interrupt():
 
 
 def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Path:
-    from ops.state import get_record
+    from ops.training_record import read_training
 
     begin = time.monotonic()
 
@@ -151,15 +151,15 @@ def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Pa
         str(prepared),
         *(["--epochs", str(epochs)] if epochs else []),
     )
-    training = get_record("training") or {}
-    artifact = training.get("artifact_dir")
+    training = read_training()
+    artifact = training.artifact if training and training.backend == "local" else None
     if not artifact:
         raise DogbreedError("training finished but recorded no artifact in the state file")
 
     serve_args = ["serve", "--api", "--port", "0", "--api-port", "0", "--artifact", artifact]
     stages.banner("serve the model + local POST /classify", serve_args)
     start = time.monotonic()
-    stack = LocalStack(artifact=Path(artifact), global_args=args)
+    stack = ServeProcess(artifact=Path(artifact), global_args=args)
     try:
         stack.start()
         stages.timings.append(("serve (until ready)", time.monotonic() - start))

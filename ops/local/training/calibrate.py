@@ -70,7 +70,7 @@ def quality(logits, labels) -> dict[str, float]:
     """Validation negative log-likelihood and expected calibration error of logits."""
     import torch
 
-    from ops.evaluate.metrics import calibration
+    from ops.metrics import calibration
 
     probs = torch.softmax(logits.detach().float(), 1)
     confidence, predicted = probs.max(1)

@@ -1,0 +1,179 @@
+"""Local training (backend "local"): PyTorch + timm on this machine, no AWS, no network.
+
+Modes (local.mode):
+  head     backbone frozen; pooled features computed once and cached on disk (ops/local/features.py),
+           then the linear head trains in seconds per epoch. The head starts from the ImageNet rows of
+           the 120 breeds, so it is accurate before the first step.
+  partial  the last local.partial_blocks stages + head train on images (the rest frozen)
+  full     everything trains on images
+
+SageMaker hyperparameter names map onto PyTorch (see docs/local-training.md): optimizer
+sgd/nag/adam/rmsprop -> torch.optim.SGD/SGD(nesterov)/Adam/RMSprop with momentum and weight_decay;
+lr_scheduler_step "a,b" (epochs) + lr_scheduler_factor -> MultiStepLR; early_stopping_* -> stop after
+`patience` epochs without a validation gain > tolerance (never before min_epochs);
+mini_batch_size, checkpoint_frequency, use_pretrained_model, image_shape (when not pretrained) and
+augmentation_type (crop / crop_color / crop_color_transform in partial/full; flips in head) as named.
+With local.recipe = "fast" (default) head/partial training use local.optimizer/learning_rate,
+cosine decay and epochs = min(hyperparameters.epochs, local.max_epochs), since the SageMaker table
+(120 epochs SGD 1e-4) is meant for full fine-tuning on GPUs.
+
+Checkpoints and the run fingerprint: loop.py. The recipe: recipe.py. Head mode: head.py;
+partial/full: images.py; the softmax temperature: calibrate.py. `train_local` returns the
+training record; the `train` command writes it to the state file and prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ops.data.manifest import PreparedData
+from ops.errors import DogbreedError
+from ops.local.training.loop import Checkpointer, TrainingInterrupted, echo, fingerprint
+from ops.local.training.recipe import Recipe, make_recipe
+from ops.settings import Settings, image_size
+from ops.training_record import common_fields
+
+__all__ = ["TrainingInterrupted", "make_recipe", "train_local"]
+
+
+def train_local(
+    settings: Settings, resume: bool = True, callback: Callable[[dict], None] | None = None
+) -> dict:
+    """Train with the local backend and export the artifact; returns the "training" record."""
+    import torch
+
+    from ops.local.model import build_model, select_device
+
+    local, hp = settings.local, settings.hyperparameters
+    prepared, train_items, val_items = _checked_data(settings)
+    recipe = make_recipe(settings)
+    if local.threads:
+        torch.set_num_threads(local.threads)
+    torch.manual_seed(settings.data.seed)
+    device = select_device(local.device)
+    t_begin = time.perf_counter()
+    built = build_model(
+        local.backbone,
+        prepared.classes(),
+        weights=local.weights,
+        pretrained=bool(hp.use_pretrained_model),
+        image_size=image_size(settings),
+        num_layers=hp.num_layers,
+        input_size=local.input_size,
+    )
+    echo(
+        f"model {built.backbone} weights {built.weights.source} head {built.head_init} "
+        f"input {built.preprocessing.input_size}px on {device}; mode {local.mode}; "
+        f"{len(train_items)} train / {len(val_items)} validation images; "
+        f"recipe {recipe.optimizer} lr {recipe.learning_rate:g} x {recipe.epochs} epochs"
+    )
+    fp = fingerprint(settings, prepared)
+    artifacts = settings.resolve(local.artifacts_dir)
+    checkpointer = Checkpointer(artifacts / ".checkpoints" / fp)
+    timings: dict[str, float] = {}
+    if local.mode == "head":
+        from ops.local.training.head import train_head as run_mode
+    else:
+        from ops.local.training.images import train_images as run_mode
+    history, how, model, calibration = run_mode(
+        settings,
+        built,
+        train_items,
+        val_items,
+        recipe,
+        device,
+        checkpointer,
+        resume,
+        callback,
+        timings,
+    )
+    timings["total_s"] = round(time.perf_counter() - t_begin, 1)
+    dog = calibration.pop("dog", None)  # head mode: the dog-score thresholds (dogness.py)
+    metrics = {**_metrics(history, how, timings, calibration), "dog": dog}
+    return _export(settings, prepared, built, model, recipe, fp, metrics)
+
+
+def _checked_data(settings: Settings):
+    """(prepared, train items, validation items) after checking labels and image files."""
+    prepared = PreparedData(settings.resolve(settings.data.prepared_dir)).check()
+    classes = prepared.classes()
+    train_items = prepared.image_paths("train")
+    val_items = prepared.image_paths("validation")
+    if not train_items or not val_items:
+        raise DogbreedError(f"{prepared.root}: train and validation manifests must not be empty")
+    for items, split in ((train_items, "train"), (val_items, "validation")):
+        bad = [label for _, label in items if not 0 <= label < len(classes)]
+        if bad:
+            raise DogbreedError(f"{split}.lst has label {bad[0]} outside classes.json")
+        missing = [p for p, _ in items if not p.is_file()]
+        if missing:
+            raise DogbreedError(f"{len(missing)} {split} images are missing, e.g. {missing[0]}")
+    return prepared, train_items, val_items
+
+
+def _metrics(history: list[dict], how: str, timings: dict, calibration: dict) -> dict:
+    """metrics.json of the artifact: the epoch history, final figures, timings, calibration."""
+    final = history[-1] if history else {}
+    return {
+        "history": history,
+        "stopped": how,
+        "validation_top1": final.get("val_top1"),
+        "validation_top5": final.get("val_top5"),
+        "before_training_top1": history[0]["val_top1"]
+        if history and history[0]["epoch"] == 0
+        else None,
+        "timings": timings,
+        "calibration": calibration,
+    }
+
+
+def _export(settings, prepared, built, model, recipe: Recipe, fp: str, metrics: dict) -> dict:
+    """Write the artifact (ONNX + weights + metadata), link `latest`; the training record."""
+    from ops.local.export import export_artifact
+
+    local = settings.local
+    artifacts = settings.resolve(local.artifacts_dir)
+    run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{built.backbone}-{local.mode}"
+    out_dir = artifacts / run_id
+    metadata = {
+        "backbone": built.backbone,
+        "weights": built.weights.source,
+        "head_init": built.head_init,
+        "mode": local.mode,
+        "num_classes": len(prepared.classes()),
+        "hyperparameters": settings.as_dict()["hyperparameters"],
+        "recipe": recipe.as_dict(),
+        "local": settings.as_dict()["local"],
+        "prepared_dir": str(prepared.root),
+        "fingerprint": fp,
+        "calibration_temperature": metrics["calibration"]["temperature"],
+        "dog": metrics.get("dog"),
+    }
+    echo(f"exporting the artifact to {out_dir}")
+    tar = export_artifact(
+        model.cpu().eval(), prepared.classes_path, built.preprocessing, out_dir, metadata, metrics
+    )
+    _update_latest(artifacts, run_id)
+    record_metrics = {k: v for k, v in metrics.items() if k != "history"}
+    return {
+        **common_fields("local", str(out_dir), None, str(out_dir / "classes.json"), record_metrics),
+        "artifact_dir": str(out_dir),
+        "model_tar": str(tar),
+        "settings": settings.as_dict(),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _update_latest(artifacts: Path, run_id: str) -> None:
+    """artifacts/latest -> the newest run (a symlink, plus latest.txt where links fail)."""
+    link = artifacts / "latest"
+    try:
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(run_id, target_is_directory=True)
+    except OSError:
+        pass
+    (artifacts / "latest.txt").write_text(run_id + "\n")

@@ -1,0 +1,20 @@
+"""The idle-cost estimate `dogbreed deploy` prints, from the deploy.* price table."""
+
+from __future__ import annotations
+
+from ops.serving.cost import describe_idle_cost, idle_cost
+from ops.settings import Settings
+
+
+def test_idle_cost_without_a_price_says_so():
+    settings = Settings().with_overrides(
+        {"deploy.endpoint_mode": "instance", "deploy.endpoint_instance_type": "ml.r5.large"}
+    )
+    text = describe_idle_cost(idle_cost(settings, alarms=7, dashboards=1))
+    assert text.splitlines()[0] == (
+        "Expected cost at idle: ~$3.70/month + items without a price "
+        "(add them to deploy.endpoint_instance_prices)"
+    )
+    assert "1 x ml.r5.large always on: price unknown" in text
+    serverless = idle_cost(Settings())
+    assert serverless["total_usd"] == 0 and not serverless["unknown"]
