@@ -40,8 +40,10 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -84,7 +86,8 @@ class RequestError(Exception):
 
 
 class EndpointError(Exception):
-    """invoke_endpoint failed for one image: `status` 502 or 503, the endpoint's message."""
+    """invoke_endpoint failed for one image: `status` 502 or 503, the endpoint's message (or the
+    model's 4xx for an image it rejected: the request's status alone, a per-image error in a batch)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -251,6 +254,95 @@ def _top_k(value: Any, limits: dict[str, Any], n_classes: int) -> int:
     return min(k, n_classes)
 
 
+MAX_JSON_DEPTH = 32  # {"images": [...]} needs 2; json.loads recurses ~1,000 deep, then raises
+MAX_JSON_CONTAINERS = 1000  # arrays and objects in one body; {"images": [...]} has 2
+MAX_JSON_DIGITS = 100  # a number's characters; int() refuses more than 4,300 digits
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+_OPEN_RUN = re.compile(r"[\[{]{" + str(MAX_JSON_DEPTH + 1) + "}")
+
+
+class _BadJSONNumber(ValueError):
+    """A JSON number json.loads would overflow on or refuse (Infinity, 1e400, 5,000 digits)."""
+
+
+def _skeleton(text: str) -> str:
+    """The brackets of a JSON text, outside its strings (all in C: cheap on 6 MB)."""
+    return _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+
+
+def _deeper_than(skeleton: str, limit: int) -> bool:
+    """Each pass deletes the innermost empty pairs: depth d is gone after d passes."""
+    for _ in range(limit):
+        shorter = _EMPTY_PAIR.sub("", skeleton)
+        if shorter == skeleton:
+            return False
+        skeleton = shorter
+    return bool(_EMPTY_PAIR.search(skeleton))
+
+
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the JSON text nests arrays/objects deeper than `limit`, checked without parsing."""
+    return _deeper_than(_skeleton(text), limit)
+
+
+def json_shape_problem(text: str) -> str | None:
+    """Why the JSON text's nesting is refused (too deep, too many containers), else None.
+
+    Counting brackets first (str.count, no parsing) keeps the exact check small: a request has
+    a handful (base64 holds none), a hostile body millions.
+    """
+    too_deep = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    opened = text.count("[") + text.count("{")
+    if opened > MAX_JSON_CONTAINERS and _OPEN_RUN.search(text):
+        return too_deep
+    if opened > 100 * MAX_JSON_CONTAINERS:  # too many to look at more closely
+        return f"JSON with more than {MAX_JSON_CONTAINERS} arrays and objects"
+    skeleton = _skeleton(text)
+    if _deeper_than(skeleton, MAX_JSON_DEPTH):
+        return too_deep
+    if len(skeleton) > 2 * MAX_JSON_CONTAINERS:
+        return f"JSON with more than {MAX_JSON_CONTAINERS} arrays and objects"
+    return None
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_JSON_DIGITS:
+        raise _BadJSONNumber(f"a number of {len(text)} digits (limit {MAX_JSON_DIGITS})")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_JSON_DIGITS:
+        raise _BadJSONNumber(f"a number of {len(text)} characters (limit {MAX_JSON_DIGITS})")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _BadJSONNumber(f"{text} overflows a double")
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    raise _BadJSONNumber(f"{name} is not valid JSON (only finite numbers are)")
+
+
+def parse_json_body(text: str) -> Any:
+    """json.loads with the depth bounded first and non-finite or huge numbers refused (400s)."""
+    problem = json_shape_problem(text)
+    if problem:
+        raise RequestError(400, problem)
+    try:
+        return json.loads(
+            text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+        )
+    except _BadJSONNumber as exc:
+        raise RequestError(400, f"unsupported JSON number: {exc}") from None
+    except RecursionError:  # unreachable after json_too_deep, kept so no input can raise
+        raise RequestError(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise RequestError(400, f"malformed JSON: {exc}") from None
+
+
 def parse_request(
     event: dict[str, Any], limits: dict[str, Any], n_classes: int
 ) -> tuple[list[bytes], int]:
@@ -261,6 +353,8 @@ def parse_request(
     body = event.get("body")
     if body is None or body == "":
         raise RequestError(400, 'empty request body: send JSON {"images": [...]} or one image')
+    if not isinstance(body, str):
+        raise RequestError(400, "the event's body must be a string, as API Gateway sends it")
     if len(body) > limits["max_payload_bytes"]:
         raise RequestError(
             413,
@@ -279,10 +373,7 @@ def parse_request(
                 text = base64.b64decode(body, validate=True).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
                 raise RequestError(400, "body is not valid base64-encoded UTF-8 JSON") from None
-        try:
-            payload = json.loads(text)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise RequestError(400, f"malformed JSON: {exc}") from None
+        payload = parse_json_body(text)
         if not isinstance(payload, dict):
             raise RequestError(400, 'JSON body must be an object: {"images": [...], "top_k": 5}')
         images = payload.get("images")
@@ -330,6 +421,20 @@ def parse_request(
 # --- endpoint calls ------------------------------------------------------------------------
 
 
+def _rejected_image(error_response: dict[str, Any], code: str) -> EndpointError | None:
+    """The endpoint's ModelError for a 4xx of the model (a broken image): an EndpointError with
+    that 4xx status (the request's fault, never retried), else None."""
+    if code != "ModelError":
+        return None
+    original = error_response.get("OriginalStatusCode")
+    if not isinstance(original, int) or not 400 <= original < 500:
+        return None
+    message = error_response.get("OriginalMessage") or error_response.get("Error", {}).get(
+        "Message", ""
+    )
+    return EndpointError(original, f"the model rejected the image: {message}")
+
+
 def invoke_one(
     client: Any, image: bytes, limits: dict[str, Any]
 ) -> tuple[list[float], dict[str, Any]]:
@@ -352,6 +457,9 @@ def invoke_one(
             code = err.get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             message = err.get("Message") or str(exc)
+            rejected = _rejected_image(exc.response, code)
+            if rejected is not None:
+                raise rejected from None
             retryable = code in RETRYABLE_CODES or status in (429, 503)
             if retryable and attempt < limits["retries"]:
                 time.sleep(limits["retry_base"] * 2**attempt * (0.5 + random.random() / 2))
@@ -364,6 +472,7 @@ def invoke_one(
         except (
             botocore.exceptions.EndpointConnectionError,
             botocore.exceptions.ConnectionError,
+            botocore.exceptions.ConnectionClosedError,  # the endpoint died mid-request
         ) as exc:
             if attempt < limits["retries"]:
                 time.sleep(limits["retry_base"] * 2**attempt)
@@ -372,6 +481,8 @@ def invoke_one(
             raise EndpointError(503, f"endpoint unreachable: {exc}") from None
         except botocore.exceptions.ReadTimeoutError as exc:
             raise EndpointError(503, f"endpoint timed out: {exc}") from None
+        except botocore.exceptions.HTTPClientError as exc:  # any other transport failure
+            raise EndpointError(503, f"endpoint connection failed: {exc}") from None
     try:
         return answer.read_endpoint_body(json.loads(raw))
     except (ValueError, TypeError, IndexError):
@@ -436,15 +547,19 @@ def log(level: int, message: str, **fields: Any) -> None:
         )
 
 
+def _request_id(event: Any, context: Any) -> str:
+    """Lambda's request id, else API Gateway's, else a new one; never raises on odd events."""
+    found = getattr(context, "aws_request_id", None)
+    if not found and isinstance(event, dict) and isinstance(event.get("requestContext"), dict):
+        found = event["requestContext"].get("requestId")
+    return str(found) if found else str(uuid.uuid4())
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """API Gateway Lambda proxy handler for POST /classify."""
     logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     started = time.monotonic()
-    request_id = (
-        getattr(context, "aws_request_id", None)
-        or ((event or {}).get("requestContext") or {}).get("requestId")
-        or str(uuid.uuid4())
-    )
+    request_id = _request_id(event, context)
     limits = settings()
     n_images = 0
     try:
@@ -461,8 +576,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         results = classify(images, top_k, classes, limits)
         failures = [r for r in results if isinstance(r, EndpointError)]
         if failures and len(failures) == len(results):
-            worst = max(failures, key=lambda e: e.status == 503)
-            raise EndpointError(worst.status, worst.message)
+            worst = max(failures, key=lambda e: (e.status >= 500, e.status == 503))
+            if worst.status < 500 and len(results) == 1:
+                raise RequestError(worst.status, worst.message)  # the one image was rejected
+            if worst.status >= 500:
+                raise EndpointError(worst.status, worst.message)
         predictions = [
             {"error": r.message} if isinstance(r, EndpointError) else r[0] for r in results
         ]
@@ -496,3 +614,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
         return response(exc.status, {"error": exc.message, "request_id": request_id}, request_id)
+    except Exception as exc:  # noqa: BLE001 - never raise: Lambda would answer a bare 502
+        log(
+            logging.ERROR,
+            "internal error",
+            request_id=request_id,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+        return response(500, {"error": "internal error", "request_id": request_id}, request_id)

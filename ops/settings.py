@@ -175,6 +175,7 @@ class ServeSettings:
     max_batch_size: int = 0  # 0 = auto: the batch size the model runs fastest at, timed at start
     max_batch_delay_ms: float = 5.0
     max_image_bytes: int = 4 * 1024 * 1024
+    api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
     # how full photos become model inputs (ops/local/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
 

@@ -1,16 +1,27 @@
 """`.dogbreed/state.json`: what one stage leaves for the next (training job, artifact, deployment).
 
 Each top-level key belongs to one stage ("training", "tuning", "deployment", "serve", ...),
-so stages never overwrite each other's records. Writes are atomic (temp file + rename).
+so stages never overwrite each other's records. There is one writer, `update_state`: it holds an
+exclusive lock (fcntl, on its folder) across read-modify-write, so concurrent processes
+never lose each other's keys, and writes atomically (temp file + fsync + rename), so a reader
+never sees half a file. A corrupt file is a one-line DogbreedError naming it; a writer moves it
+aside (`state.json.corrupt-<time>`) and starts afresh, so finished work is still recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ops.errors import DogbreedError
 
 DEFAULT_STATE_DIR = ".dogbreed"
 
@@ -23,12 +34,40 @@ def state_path(root: Path | str | None = None) -> Path:
     return Path(root or Path.cwd()) / DEFAULT_STATE_DIR / "state.json"
 
 
+class CorruptStateError(DogbreedError):
+    """The state file exists but is not a JSON object."""
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    """The state file's object, {} when absent; CorruptStateError naming the file otherwise."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DogbreedError(
+            f"cannot read the state file {path}: {exc}",
+            hint="check its permissions, or delete it (stages record themselves again)",
+        ) from exc
+    if not text.strip():
+        return {}  # an empty file: nothing recorded
+    try:
+        state = json.loads(text)
+    except ValueError as exc:
+        state, problem = None, f"not valid JSON ({exc})"
+    else:
+        problem = f"a JSON {type(state).__name__}, not an object"
+    if not isinstance(state, dict):
+        raise CorruptStateError(
+            f"the state file {path} is corrupt: {problem}",
+            hint="fix or delete it; the next stage that records itself writes a fresh one",
+        )
+    return state
+
+
 def load_state(path: Path | None = None) -> dict[str, Any]:
     """The whole state, or {} when nothing has been recorded yet."""
-    path = path or state_path()
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())
+    return _parse(path or state_path())
 
 
 def get_record(key: str, path: Path | None = None) -> dict[str, Any] | None:
@@ -36,15 +75,55 @@ def get_record(key: str, path: Path | None = None) -> dict[str, Any] | None:
     return load_state(path).get(key)
 
 
-def update_state(key: str, record: dict[str, Any], path: Path | None = None) -> Path:
-    """Replace one stage's record, keeping the others; returns the file written."""
-    path = path or state_path()
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock for the state file (blocks until other writers finish).
+
+    The lock is on the state file's folder: the file itself is replaced by each write, and a
+    lock file would be one more thing left lying around.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = load_state(path)
-    state[key] = record
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _write_atomic(path: Path, state: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(state, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh, indent=2, sort_keys=True, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def update_state(key: str, record: dict[str, Any], path: Path | None = None) -> Path:
+    """Replace one stage's record, keeping the others; returns the file written.
+
+    A corrupt file is moved aside with a warning rather than failing the stage that just
+    finished its work.
+    """
+    path = path or state_path()
+    with _locked(path):
+        try:
+            state = _parse(path)
+        except CorruptStateError as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, aside)
+            warnings.warn(
+                f"{exc.message}; moved it to {aside} and started a fresh one", stacklevel=2
+            )
+            state = {}
+        state[key] = record
+        _write_atomic(path, state)
     return path

@@ -13,8 +13,9 @@ from tests.factories import make_prepared, make_stanford_layout
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Fixtures shared by the SageMaker tests (role_arn, uploaded).
-pytest_plugins = ["tests.aws_helpers"]
+# Fixtures shared by the SageMaker tests (role_arn, uploaded) and the hardening tests (the tiny
+# model served on loopback; a test module's own fixture of the same name takes precedence).
+pytest_plugins = ["tests.aws_helpers", "tests.serving_fixtures"]
 
 
 def free_port() -> int:

@@ -16,6 +16,9 @@ from typing import Any
 from ops.errors import DogbreedError
 
 STDERR_TAIL = 1500
+# The local state holds every resource attribute, the API key included: owner-only, always.
+STATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup")
+PRIVATE_UMASK = 0o077
 
 
 class Terraform:
@@ -39,9 +42,13 @@ class Terraform:
     def _run(self, action: str, call) -> str:
         saved = {key: os.environ.get(key) for key in self.env}
         os.environ.update(self.env)  # python-terraform passes os.environ to the subprocess
+        umask = os.umask(PRIVATE_UMASK)  # files terraform creates (state, var files): 0600
         try:
+            self.protect_state()  # state left world-readable by an older run
             code, out, err = call()
         finally:
+            os.umask(umask)
+            self.protect_state()
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -51,6 +58,13 @@ class Terraform:
             tail = (err or out or "").strip()[-STDERR_TAIL:]
             raise DogbreedError(f"terraform {action} failed in {self.working_dir}:\n{tail}")
         return out or ""
+
+    def protect_state(self) -> None:
+        """chmod 0600 the local state files (they hold secrets such as the API key)."""
+        for name in STATE_FILES:
+            path = self.working_dir / name
+            if path.is_file() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
 
     def init(self, upgrade: bool = False) -> str:
         kwargs: dict[str, Any] = {"input": False, "no_color": _flag()}

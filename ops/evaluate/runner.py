@@ -100,7 +100,15 @@ class ResultStore:
     def _load(self) -> None:
         if not self.path.is_file():
             return
-        lines = self.path.read_text().splitlines()
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            # The last line was cut by an interruption: drop it from the file too, or the next
+            # append would be glued to it and that record lost. Its image is sent again.
+            keep = raw.rfind(b"\n") + 1
+            with open(self.path, "r+b") as fh:
+                fh.truncate(keep)
+            raw = raw[:keep]
+        lines = raw.decode("utf-8", errors="replace").splitlines()
         if not lines:
             return
         try:

@@ -10,6 +10,7 @@ Contract (read by ops/local/runtime.py):
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
     <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff,
+                                  sha256 {file: hex digest} of every other file (checked on load),
                                   "dog": the dog signal and its thresholds (ops/local/dogness.py)
     <out_dir>/metrics.json        training history + final validation top-1/top-5
     <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ops.data.fetch import _sha256
 from ops.errors import DogbreedError
 from ops.local.preprocess import Preprocessing
 
@@ -131,6 +133,11 @@ def onnx_max_abs_diff(
     return max(diff, float(np.max(np.abs(got[0] - plain))))
 
 
+# The code base's one streaming sha256 (also what `data fetch` checks downloads with).
+sha256_file = _sha256
+CHECKSUMMED_FILES = tuple(name for name in ARTIFACT_FILES if name != "metadata.json")
+
+
 def write_tar(out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> Path:
     """model.tar.gz of the named files: sorted, mtime 0, uid/gid 0, so equal inputs give equal bytes."""
     target = out_dir / "model.tar.gz"
@@ -200,15 +207,16 @@ def export_artifact(
     if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
         shutil.copyfile(classes_json, out_dir / "classes.json")
     torch.save(cpu_model.state_dict(), out_dir / "model.pt")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     meta = {
         "num_classes": len(classes),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **metadata,
         "onnx_max_abs_diff": diff,
         "input_size": size,
+        "sha256": {name: sha256_file(out_dir / name) for name in CHECKSUMMED_FILES},
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     return write_tar(out_dir)
 
 

@@ -17,7 +17,9 @@ import hashlib
 import json
 import os
 import time
+import uuid
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,28 +41,62 @@ def cache_key(backbone: str, weights_key: str, prep: Preprocessing, view: str = 
     return f"{backbone}-{view}-{hashlib.sha1(raw.encode()).hexdigest()[:16]}"
 
 
+def _read_shard(shard: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, features) of one shard, fully read (zip CRCs checked); ValueError if damaged."""
+    try:
+        with np.load(shard, allow_pickle=False) as data:
+            hashes, features = data["hashes"], data["features"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+    if hashes.ndim != 1 or features.ndim != 2 or len(hashes) != len(features):
+        raise ValueError(f"shapes {hashes.shape} and {features.shape} do not match")
+    if not np.isfinite(features).all():
+        raise ValueError("non-finite feature values")
+    return hashes, features
+
+
 class FeatureStore:
-    """content hash -> float32 vector, in .npz shards under one cache folder."""
+    """content hash -> float32 vector, in .npz shards under one cache folder.
+
+    Each shard has a fresh uuid name (never a count of files, so a missing shard cannot make a
+    later one overwrite a good one) and is verified on read: a damaged one is dropped with a
+    warning, and its images are computed again.
+    """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.table: dict[str, np.ndarray] = {}
+        self.dropped: list[Path] = []
+        dim = None
         for shard in sorted(self.folder.glob("shard-*.npz")):
             try:
-                with np.load(shard) as data:
-                    for h, v in zip(data["hashes"], data["features"], strict=True):
-                        self.table[str(h)] = v
-            except (OSError, ValueError, KeyError):
-                shard.unlink(missing_ok=True)  # a torn write from an interrupted run
+                hashes, features = _read_shard(shard)
+                if dim is not None and features.shape[1] != dim:
+                    raise ValueError(f"features of {features.shape[1]} values, not {dim}")
+            except ValueError as exc:
+                warnings.warn(
+                    f"feature cache shard {shard} is damaged ({exc}): dropped, its images will "
+                    "be computed again",
+                    stacklevel=2,
+                )
+                shard.unlink(missing_ok=True)
+                self.dropped.append(shard)
+                continue
+            dim = features.shape[1]
+            for h, v in zip(hashes, features, strict=True):
+                self.table[str(h)] = v
 
-    def add(self, hashes: list[str], features: np.ndarray) -> None:
+    def add(self, hashes: list[str], features: np.ndarray) -> Path:
+        """Record features and write them as one new shard (atomically); returns its path."""
         for h, v in zip(hashes, features, strict=True):
             self.table[h] = v
-        n = len(list(self.folder.glob("shard-*.npz")))
-        tmp = self.folder / f".shard-{n:05d}.tmp.npz"
+        name = uuid.uuid4().hex
+        tmp = self.folder / f".shard-{name}.tmp.npz"
         np.savez(tmp, hashes=np.asarray(hashes), features=features.astype(np.float32))
-        os.replace(tmp, self.folder / f"shard-{n:05d}.npz")
+        target = self.folder / f"shard-{name}.npz"
+        os.replace(tmp, target)
+        return target
 
 
 def _load_batch(paths: Sequence[Path], prep: Preprocessing, flip: bool) -> np.ndarray:

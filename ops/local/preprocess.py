@@ -6,13 +6,17 @@ exactly what the server computes. The settings travel with the artifact as prepr
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from ops.errors import DogbreedError
 
@@ -47,15 +51,103 @@ class BadImageError(DogbreedError):
     """The bytes are not an image Pillow can decode (answered as a 4xx by servers)."""
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Bytes -> RGB PIL image with EXIF orientation applied; BadImageError if undecodable."""
+class ImageTooLargeError(BadImageError):
+    """The image's declared size is over the pixel budget or the aspect-ratio limit (a 4xx)."""
+
+
+# Limits checked on the header, before any pixel is decoded (README "Limits").
+MAX_IMAGE_PIXELS = 25_000_000  # 25 Mpx: a 24 Mpx camera photo passes; 12500x12500 does not
+MAX_ASPECT_RATIO = 10.0  # the longer side over the shorter: 20000x1 would resize to 1 Gpx
+DRAFT_ABOVE_PIXELS = 4_000_000  # JPEGs above this decode at a DCT-reduced scale (Image.draft)
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+# Our budget is far below Pillow's bomb threshold, so its warning only repeats our refusal.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def check_image_size(width: int, height: int) -> None:
+    """ImageTooLargeError when width x height is over the pixel budget or the aspect limit."""
+    if width <= 0 or height <= 0:
+        raise BadImageError(f"image declares an empty size {width}x{height}", exit_code=2)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageTooLargeError(
+            f"image of {width}x{height} px ({width * height / 1e6:.1f} Mpx) is over the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:g} Mpx",
+            exit_code=2,
+        )
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise ImageTooLargeError(
+            f"image of {width}x{height} px has an aspect ratio over the limit of "
+            f"{MAX_ASPECT_RATIO:g}:1",
+            exit_code=2,
+        )
+
+
+class _PixelBudget:
+    """Caps the pixels being decoded at once in this process: N threads decoding big PNGs would
+    otherwise hold N x 3 bytes/pixel (a 25 Mpx PNG is 75 MB). Callers over the budget wait."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = min(max(0, pixels), self.limit)
+        with self._cond:
+            self._cond.wait_for(lambda: self.used + pixels <= self.limit)
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= pixels
+                self._cond.notify_all()
+
+
+DECODE_BUDGET = _PixelBudget(MAX_IMAGE_PIXELS)  # ~100 MB (Pillow keeps RGB as 4 bytes/pixel)
+
+
+def _bad_image(exc: Exception) -> BadImageError:
+    return BadImageError(f"not a decodable image: {exc}", exit_code=2)
+
+
+def open_image(data: bytes, min_side: int | None = None) -> Image.Image:
+    """Bytes -> a checked, not yet decoded image; BadImageError if refused or undecodable.
+
+    The header is checked against the pixel budget and the aspect limit; PNGs are verified
+    (chunk CRCs, the end of the stream); a JPEG over DRAFT_ABOVE_PIXELS is set to decode at the
+    smallest DCT scale that keeps its shorter side >= `min_side` (when given): `.size` then
+    tells the pixels its decoding will cost.
+    """
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+        check_image_size(*img.size)
+        if img.format == "PNG":
+            img.verify()  # verify() leaves the image unusable: open it again
+            img = Image.open(io.BytesIO(data), formats=("PNG",))
+        elif img.format == "JPEG" and min_side and img.width * img.height > DRAFT_ABOVE_PIXELS:
+            img.draft("RGB", (min_side, min_side))
+        return img
+    except BadImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile bytes make Pillow raise anything
+        raise _bad_image(exc) from exc
+
+
+def load_image(img: Image.Image) -> Image.Image:
+    """An opened image -> decoded RGB with EXIF orientation applied, copying no more than needed."""
+    try:
         img.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImageError(f"not a decodable image: {exc}", exit_code=2) from exc
-    img = ImageOps.exif_transpose(img)
-    return img.convert("RGB")
+        ImageOps.exif_transpose(img, in_place=True)
+        return img if img.mode == "RGB" else img.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - truncated data, broken EXIF, ...
+        raise _bad_image(exc) from exc
+
+
+def decode_image(data: bytes, min_side: int | None = None) -> Image.Image:
+    """Bytes -> RGB PIL image with EXIF orientation applied; BadImageError if undecodable."""
+    return load_image(open_image(data, min_side))
 
 
 def resize_and_crop(img: Image.Image, cfg: Preprocessing) -> Image.Image:
@@ -82,9 +174,13 @@ def to_array(img: Image.Image, cfg: Preprocessing) -> np.ndarray:
 
 
 def preprocess_image(img: Image.Image, cfg: Preprocessing) -> np.ndarray:
-    return to_array(resize_and_crop(img.convert("RGB"), cfg), cfg)
+    """PIL image -> the model's float32 CHW input (no copy of an image that is already RGB)."""
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    return to_array(resize_and_crop(rgb, cfg), cfg)
 
 
 def preprocess_bytes(data: bytes, cfg: Preprocessing) -> np.ndarray:
-    """Image bytes -> the model's float32 CHW input."""
-    return preprocess_image(decode_image(data), cfg)
+    """Image bytes -> the model's float32 CHW input (within the process's decode budget)."""
+    img = open_image(data, int(round(cfg.input_size / cfg.crop_pct)))
+    with DECODE_BUDGET.hold(img.width * img.height):
+        return preprocess_image(load_image(img), cfg)

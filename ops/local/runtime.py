@@ -6,7 +6,8 @@ same probabilities. The artifact contract (written by ops/local/export.py):
     model.onnx          input "input" float32 [N,3,S,S] (preprocessed), output "probabilities" [N,C]
     preprocessing.json  ops.local.preprocess.Preprocessing
     classes.json        [{"index", "wnid", "name"}, ...]
-    metadata.json, metrics.json (optional here)
+    metadata.json       its "sha256" map is checked on load (a mismatch names the file)
+    metrics.json        (optional here)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,17 @@ import numpy as np
 
 from lambda_src.answer import SIGNAL_TOP_PROBABILITY
 from ops.errors import DogbreedError
-from ops.local.photo_policy import DEFAULT_POLICY, check_policy
+from ops.local.photo_policy import CROP_SCALE, DEFAULT_POLICY, check_policy
 from ops.local.photo_policy import combine as combine_views
 from ops.local.photo_policy import views as policy_views
-from ops.local.preprocess import Preprocessing, decode_image, preprocess_bytes, preprocess_image
+from ops.local.preprocess import (
+    DECODE_BUDGET,
+    Preprocessing,
+    load_image,
+    open_image,
+    preprocess_bytes,
+    preprocess_image,
+)
 
 REQUIRED_FILES = ("model.onnx", "preprocessing.json", "classes.json")
 INPUT_NAME = "input"
@@ -78,9 +87,101 @@ def extract_tarball(tar_path: Path, dest: Path | None = None) -> Path:
     try:
         with tarfile.open(tar_path, "r:*") as tar:
             tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise DogbreedError(f"cannot extract model artifact {tar_path}: {exc}") from exc
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # EOFError: truncated gzip
+        raise DogbreedError(
+            f"cannot extract model artifact {tar_path}: {exc or type(exc).__name__}",
+            hint="the file is damaged or truncated: copy or export it again",
+        ) from exc
     return dest
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """A JSON file of the artifact; DogbreedError naming it when unreadable or invalid."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DogbreedError(
+            f"artifact file {path} is not valid JSON ({exc})",
+            hint=f"it should hold {what}: export the artifact again",
+        ) from exc
+
+
+def verify_checksums(root: Path) -> None:
+    """Check every file listed in metadata.json's "sha256" map; DogbreedError naming a mismatch.
+
+    Artifacts without the map (older exports, other producers) are accepted unchecked.
+    """
+    from ops.local.export import sha256_file
+
+    meta_path = root / "metadata.json"
+    if not meta_path.is_file():
+        return
+    meta = _read_json(meta_path, "the artifact's metadata")
+    sums = meta.get("sha256") if isinstance(meta, dict) else None
+    if not isinstance(sums, dict):
+        return
+    for name, expected in sorted(sums.items()):
+        path = root / name
+        if not path.is_file():
+            raise DogbreedError(f"model artifact file {path} is missing (listed in {meta_path})")
+        if sha256_file(path) != expected:
+            raise DogbreedError(
+                f"model artifact file {path} does not match its sha256 in {meta_path}",
+                hint="the file was changed or damaged: export the artifact again",
+            )
+
+
+def load_classes_file(path: Path) -> list[dict[str, Any]]:
+    """classes.json ([{"index", "wnid", "name"}]) sorted by index; DogbreedError when invalid."""
+    data = _read_json(path, 'a list of {"index", "wnid", "name"}')
+    ok = (
+        isinstance(data, list)
+        and data
+        and all(
+            isinstance(c, dict)
+            and isinstance(c.get("index"), int)
+            and isinstance(c.get("wnid"), str)
+            and isinstance(c.get("name"), str)
+            for c in data
+        )
+    )
+    if not ok:
+        raise DogbreedError(
+            f"artifact file {path} is not a list of {{index, wnid, name}} classes",
+            hint="export the artifact again",
+        )
+    classes = sorted(data, key=lambda c: c["index"])
+    if [c["index"] for c in classes] != list(range(len(classes))):
+        raise DogbreedError(f"artifact file {path}: class indexes are not 0..{len(classes) - 1}")
+    return classes
+
+
+def load_preprocessing_file(path: Path) -> Preprocessing:
+    """preprocessing.json -> Preprocessing; DogbreedError naming the file when invalid."""
+    data = _read_json(path, "the preprocessing settings")
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        prep = Preprocessing(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+        if not (
+            isinstance(prep.input_size, int)
+            and prep.input_size > 0
+            and 0 < float(prep.crop_pct) <= 1
+            and len(prep.mean) == 3
+            and len(prep.std) == 3
+            and all(float(v) > 0 for v in prep.std)
+        ):
+            raise ValueError("input_size, crop_pct, mean or std out of range")
+        from ops.local.preprocess import _RESAMPLE
+
+        if prep.interpolation not in _RESAMPLE:
+            raise ValueError(f"unknown interpolation {prep.interpolation!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DogbreedError(
+            f"artifact file {path} is not valid preprocessing settings ({exc})",
+            hint="export the artifact again",
+        ) from exc
+    return prep
 
 
 def resolve_artifact_dir(path: Path | str) -> Path:
@@ -98,6 +199,7 @@ def resolve_artifact_dir(path: Path | str) -> Path:
     missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
     if missing:
         raise DogbreedError(f"model artifact {path} lacks {', '.join(missing)}")
+    verify_checksums(root)
     return root
 
 
@@ -153,10 +255,8 @@ class ModelRuntime:
             ) from exc
         self.artifact_dir = Path(artifact_dir)
         self.source = Path(source or artifact_dir)  # what the user named (folder or tarball)
-        self.preprocessing = Preprocessing.load(self.artifact_dir / "preprocessing.json")
-        self.classes: list[dict[str, Any]] = sorted(
-            json.loads((self.artifact_dir / "classes.json").read_text()), key=lambda c: c["index"]
-        )
+        self.preprocessing = load_preprocessing_file(self.artifact_dir / "preprocessing.json")
+        self.classes: list[dict[str, Any]] = load_classes_file(self.artifact_dir / "classes.json")
         providers = [
             p
             for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -223,14 +323,15 @@ class ModelRuntime:
         return [(row, float(d)) for row, d in zip(probs, dog.reshape(-1), strict=True)]
 
     def preprocess_views(self, data: bytes) -> np.ndarray:
-        """Image bytes -> float32 [K,3,S,S]: the photo policy's views (K = 1 for "resize")."""
-        img = decode_image(data)
-        return np.stack(
-            [
-                preprocess_image(view, self.preprocessing)
-                for view in policy_views(img, self.photo_policy, self.input_size)
-            ]
-        )
+        """Image bytes -> float32 [K,3,S,S]: the photo policy's views (K = 1 for "resize"),
+        decoded within the process's pixel budget like `preprocess`."""
+        if self.photo_policy == DEFAULT_POLICY:
+            return self.preprocess(data)[None]
+        # crops are CROP_SCALE of the photo: decode large enough for them to keep the input size
+        img = open_image(data, int(np.ceil(self.input_size / CROP_SCALE)))
+        with DECODE_BUDGET.hold(img.width * img.height):
+            views = policy_views(load_image(img), self.photo_policy, self.input_size)
+            return np.stack([preprocess_image(view, self.preprocessing) for view in views])
 
     def combine(self, rows: list[tuple[np.ndarray, float | None]]) -> ImageOutput:
         """The views' (probabilities, dog score) -> one ImageOutput, as the policy merges them."""

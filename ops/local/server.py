@@ -22,7 +22,6 @@ and takes the fastest per image: on a CPU that is often 4-8, as bigger batches l
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import re
@@ -31,13 +30,18 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import Future
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 
 from lambda_src.answer import CUSTOM_ATTRIBUTE
 from ops.errors import RequestError
+from ops.local.http_hardening import (
+    DRAIN_TIMEOUT_S,
+    HardenedHandler,
+    HardenedServer,
+    exposure_warning,
+)
 from ops.local.preprocess import BadImageError
 from ops.local.runtime import image_error_message, measure_batch_sizes, pick_batch_size
 
@@ -145,14 +149,11 @@ class Batcher:
                 return
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    allow_reuse_address = True
+class _HTTPServer(HardenedServer):
     app: ModelServer
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(HardenedHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connections
     # Headers and body go out as separate writes; without TCP_NODELAY, Nagle + the client's
     # delayed ACK stall every keep-alive response by ~40 ms.
@@ -166,17 +167,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses ---------------------------------------------------------------------------
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(status, body, {"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})})
+
+    def error_headers(self, status: int) -> dict[str, str]:
+        """Protocol errors on the runtime API carry SageMaker's error type, as boto3 expects."""
+        path = getattr(self, "path", "") or ""  # unset when the request line is broken
+        if not _ENDPOINT_PATH.match(path.split("?", 1)[0]):
+            return {}
+        code = "ServiceUnavailable" if status == 503 else "ValidationError"
+        return {"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())}
 
     def _send_runtime_error(self, status: int, code: str, message: str, **extra: Any) -> None:
         """SageMaker runtime's error shape: botocore reads the code from x-amzn-ErrorType."""
@@ -185,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes ------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
         path = self.path.split("?", 1)[0]
-        if path == "/ping":
+        if self.server.draining and path == "/ping":
+            self.answer_draining()  # load balancers stop sending here
+        elif path == "/ping":
             self._send(200, {"status": "healthy"})
         elif path == "/stats":
             self._send(200, self.server.app.stats())
@@ -193,6 +194,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"message": f"no route GET {path}"})
 
     def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
+        with self.server.request_scope() as accepted:
+            if accepted:
+                self._post()
+            else:
+                self.answer_draining()
+
+    def _post(self) -> None:
         path = self.path.split("?", 1)[0]
         match = _ENDPOINT_PATH.match(path)
         try:
@@ -252,11 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the work ----------------------------------------------------------------------------
     def _drain_body(self) -> bytes | None:
         """Read (and usually discard) the body so keep-alive connections stay in sync."""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = _DRAIN_LIMIT + 1
-        if length > _DRAIN_LIMIT or length < 0:
+        length = self.content_length()
+        if length is None or length > _DRAIN_LIMIT:
             self.close_connection = True
             return None
         return self.rfile.read(length) if length else b""
@@ -266,11 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
             raise RequestError(411, "chunked bodies are not supported: send Content-Length")
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+        length = self.content_length()
+        if length is None:
             self.close_connection = True
-            raise RequestError(400, "invalid Content-Length header") from None
+            raise RequestError(400, "invalid Content-Length header: send a non-negative integer")
         if length > app.max_image_bytes:
             self._drain_body()
             raise RequestError(
@@ -371,6 +375,11 @@ class ModelServer:
         return self.httpd.server_address[1]
 
     @property
+    def exposure_warning(self) -> str | None:
+        """A warning when bound beyond loopback (the runtime API has no authentication)."""
+        return exposure_warning(self.httpd.server_address[0], "the model server (no API key)")
+
+    @property
     def url(self) -> str:
         """The base URL (for AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME); wildcard hosts map to loopback."""
         host = self.httpd.server_address[0]
@@ -408,7 +417,11 @@ class ModelServer:
         self._thread.start()
         return self
 
-    def shutdown(self) -> None:
+    def shutdown(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Drain (requests in flight finish, new ones get a 503), then stop serving."""
+        left = self.httpd.drain(drain_timeout_s)
+        if left:
+            log.warning("stopping with %d requests still in flight", left)
         self.httpd.shutdown()
         self.httpd.server_close()
         self.batcher.close()

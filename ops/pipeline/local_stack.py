@@ -129,6 +129,7 @@ def _start_gateway(settings, stack: LocalStack):
             runtime_url=stack.runtime_url,
             endpoint_name=stack.endpoint_name,
             classes_path=stack.runtime.artifact_dir / "classes.json",
+            api_key=s.api_key or None,
         )
     except OSError as exc:
         raise DogbreedError(

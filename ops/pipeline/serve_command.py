@@ -66,6 +66,10 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
     stack = start_local_stack(settings, artifact or last_local_artifact(), api=api)
     try:
         _print_banner(stack)
+        for part in (stack.server, stack.gateway):
+            warning = part.exposure_warning if part is not None else None
+            if warning:
+                click.echo(warning, err=True)
         while not stop.wait(0.5):
             pass
         click.echo("Stopping...")

@@ -30,7 +30,10 @@ def default_api(settings) -> tuple[str, str | None]:
         if key == "serve" and record.get("status") == "stopped":
             continue
         if record.get("api_url"):
-            return record["api_url"], settings.evaluate.api_key or record.get("api_key")
+            local_key = settings.serve.api_key if key == "serve" else ""
+            return record["api_url"], (
+                settings.evaluate.api_key or local_key or record.get("api_key")
+            )
     raise DogbreedError(
         "no classify API URL known",
         hint="pass --url, or start one with `dogbreed serve --api` (local) or `dogbreed deploy`",
@@ -69,9 +72,7 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     ) as client:
         for start in range(0, len(images), BATCH):
             chunk = images[start : start + BATCH]
-            answers, verdicts = client.classify_answers(
-                [p.read_bytes() for p in chunk], top_k=top_k
-            )
+            answers, verdicts = _classify_chunk(client, [p.read_bytes() for p in chunk], top_k)
             for path, answer, verdict in zip(chunk, answers, verdicts, strict=True):
                 if isinstance(answer, dict):
                     results.append({"image": str(path), "error": answer.get("error", str(answer))})
@@ -88,6 +89,24 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     failed = [r for r in results if "error" in r]
     if failed:
         raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
+
+
+# Statuses that, for a request of one image, are about that image (the API rejected it), not
+# about the request: the image is reported in place and the other batches still print.
+IMAGE_STATUSES = (400, 413, 415)
+
+
+def _classify_chunk(client, images: list[bytes], top_k: int) -> tuple[list, list]:
+    """client.classify_answers (rankings, verdicts), with a lone image's 4xx (a broken image)
+    as its per-image error."""
+    from ops.serving.client import ApiError
+
+    try:
+        return client.classify_answers(images, top_k=top_k)
+    except ApiError as exc:
+        if len(images) != 1 or exc.status not in IMAGE_STATUSES:
+            raise
+        return [{"error": exc.message}], [None]
 
 
 @click.command()
@@ -147,7 +166,7 @@ def destroy(app, yes):
 )
 @host_option("Interface (default: serve.host, loopback).")
 @port_option("Port (default: serve.api_port; 0 = any free).")
-@api_key_option("Require this x-api-key header, as a deployed API does.")
+@api_key_option("Require this x-api-key header, as a deployed API does (default: serve.api_key).")
 @pass_app
 def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     """Serve POST /classify locally through the unchanged Lambda handler.
@@ -169,7 +188,7 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             runtime_url=runtime_url,
             endpoint_name=settings.serve.endpoint_name,
             classes_path=classes_path,
-            api_key=api_key,
+            api_key=api_key or settings.serve.api_key or None,
         )
     except OSError as exc:
         raise DogbreedError(
@@ -182,6 +201,8 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
     click.echo(
         f"Local API: POST {gateway.url}/classify -> {runtime_url} ({settings.serve.endpoint_name})"
     )
+    if gateway.exposure_warning:
+        click.echo(gateway.exposure_warning, err=True)
     click.echo("Press Ctrl-C to stop.")
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():

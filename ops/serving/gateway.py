@@ -11,16 +11,25 @@ restores the previous values).
 from __future__ import annotations
 
 import base64
-import json
+import hmac
+import logging
 import os
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from ops.local.http_hardening import (
+    DRAIN_TIMEOUT_S,
+    HardenedHandler,
+    HardenedServer,
+    exposure_warning,
+)
+
+log = logging.getLogger(__name__)
 
 # Content types API Gateway treats as binary in our stage (terraform binary_media_types).
 BINARY_TYPES = ("image/", "application/x-image", "application/octet-stream")
@@ -80,9 +89,10 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(HardenedHandler):
     server_version = "dogbreed-gateway"
     protocol_version = "HTTP/1.1"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         pass
@@ -100,7 +110,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client went away (e.g. Ctrl-C); nothing to answer
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        try:
+            self.send_json(status, payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
         if urlsplit(self.path).path == "/ping":
@@ -109,20 +122,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"message": "Missing Authentication Token"})  # API Gateway's 404
 
     def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
+        with self.server.request_scope() as accepted:
+            if not accepted:
+                self.answer_draining()
+                return
+            try:
+                self._post()
+            except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                self.close_connection = True  # the client went away or stalled
+            except Exception:  # a bug costs one request a JSON 500, never a silent close
+                log.exception("unexpected error on POST %s", self.path)
+                self.close_connection = True
+                self._json(500, {"message": "Internal server error"})
+
+    def _post(self) -> None:
         from lambda_src.handler import handler
 
-        length = int(self.headers.get("Content-Length") or 0)
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            self._json(411, {"message": "chunked bodies are not supported: send Content-Length"})
+            return
+        length = self.content_length()
+        if length is None:
+            self.close_connection = True
+            self._json(400, {"message": "invalid Content-Length header"})
+            return
         if length > MAX_READ_BYTES:
             self.close_connection = True
             self._json(413, {"message": "Request Too Long"})
             return
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client closed before sending the whole body
+            self.close_connection = True
+            return
         path = urlsplit(self.path).path.rstrip("/")
         if path not in ("/classify", f"/{STAGE}/classify"):
             self._json(404, {"message": "Missing Authentication Token"})
             return
-        api_key = self.server.api_key  # type: ignore[attr-defined]
-        if api_key and self.headers.get("x-api-key") != api_key:
+        api_key = self.server.api_key
+        sent = self.headers.get("x-api-key") or ""
+        if api_key and not hmac.compare_digest(sent.encode(), api_key.encode()):
             self._json(403, {"message": "Forbidden"})
             return
         event = proxy_event(
@@ -134,9 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(int(result.get("statusCode", 502)), data, dict(result.get("headers") or {}))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(HardenedServer):
+    api_key: str | None = None
 
 
 class Gateway:
@@ -166,7 +204,15 @@ class Gateway:
     def classify_url(self) -> str:
         return f"{self.url}/classify"
 
-    def shutdown(self) -> None:
+    @property
+    def exposure_warning(self) -> str | None:
+        """A warning when bound beyond loopback, stronger without an API key."""
+        what = "the local API" if self._server.api_key else "the local API (no serve.api_key)"
+        return exposure_warning(self._server.server_address[0], what)
+
+    def shutdown(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Drain (requests in flight finish, new ones get a 503), then stop serving."""
+        self._server.drain(drain_timeout_s)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -221,7 +267,7 @@ def start_gateway(
 
         raise DogbreedError(f"classes file {classes_path} not found")
     server = _Server((host, port), _Handler)
-    server.api_key = api_key or None  # type: ignore[attr-defined]
+    server.api_key = api_key or None
     env = handler_environment(runtime_url, endpoint_name, classes_path, **limits)
     before = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
