@@ -164,19 +164,15 @@ def prepare(
 
 
 @data.command()
+@data_option()
+@out_option("Where to write audit.html, audit.json, exclusions.csv (default: <data>/audit).")
 @click.option(
-    "--data",
-    "prepared_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Prepared folder (default: data.prepared_dir).",
+    "--folds",
+    type=click.IntRange(2, 20),
+    default=5,
+    show_default=True,
+    help="k of the k-fold heads that give out-of-fold probabilities.",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write audit.html, audit.json, exclusions.csv (default: <data>/audit).",
-)
-@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True)
 @click.option(
     "--dog-below",
     type=click.FloatRange(0, 1),
