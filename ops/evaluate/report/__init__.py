@@ -47,11 +47,10 @@ def write_report(
     results, latencies = to_results(records, classes)
     metrics = compute_metrics(results, names, latencies)
     failures = [r for r in records if not r.get("ok")]
-    counts = {
-        **failure_counts(records),
-        "answered": metrics["answered"],
-        "answers": answer_counts(records, {w: i for i, w in enumerate(wnids)}),
-    }
+    counts = {**failure_counts(records), "answered": metrics["answered"]}
+    answers = answer_counts(records, {w: i for i, w in enumerate(wnids)})
+    if answers:  # the API sent verdicts (dog / uncertain): count them
+        counts["answers"] = answers
     for row in metrics["per_class"]:
         row["wnid"] = wnids[row["index"]]
     # Classes with misses only: a perfect class has nothing to show.
