@@ -25,7 +25,7 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[local,aws,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[local,aws,dev,audit]'
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv and install the project with all extras

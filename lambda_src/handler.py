@@ -7,7 +7,9 @@ Only boto3 and the standard library, so it runs on the stock Python Lambda runti
 Each image is one `invoke_endpoint` call (application/x-image), run concurrently on a bounded
 thread pool with throttling retried with backoff. The answer keeps input order and reports an
 image the endpoint rejected in place: {"predictions": [[{"breed", "wnid", "probability"}...] |
-{"error": "..."}, ...]}. Every request problem is a 4xx JSON error; endpoint failures are 502/503.
+{"error": "..."}, ...], "answers": [{"dog", "dog_score", "breed", "uncertain", "label", ...} |
+{"error": "..."}, ...]} (answers: answer.py, docs/real-photos.md: "no dog recognised", "A or B").
+Every request problem is a 4xx JSON error; endpoint failures are 502/503.
 
 Configuration (environment; the local gateway sets the same variables):
   ENDPOINT_NAME        SageMaker endpoint to invoke (required)
@@ -33,6 +35,9 @@ Configuration (environment; the local gateway sets the same variables):
                        CORS off. Answers to an allowed Origin carry Access-Control-Allow-Origin
                        (the OPTIONS preflight is API Gateway's, terraform/modules/api_gateway)
 GET / answers the try-it page (index.html beside this file, shipped in the zip).
+  DOG_MIN_TOP_PROBABILITY  fallback dog threshold on the top probability, for endpoints that answer
+                       no dog score (the built-in algorithm); default 0 (see docs/real-photos.md)
+  UNCERTAIN_MARGIN     top-1 minus top-2 probability below which an answer is "A or B" (0.2)
 AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (read by boto3 itself) points the runtime client elsewhere,
 e.g. at the local model server.
 """
@@ -59,6 +64,11 @@ from typing import Any
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+
+try:
+    from lambda_src import answer
+except ImportError:  # in the deployment zip the modules sit at the archive's root
+    import answer
 
 JSON_TYPES = ("application/json",)
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/x-image", "application/octet-stream")
@@ -483,8 +493,11 @@ def _rejected_image(error_response: dict[str, Any], code: str) -> EndpointError 
     return EndpointError(original, f"the model rejected the image: {message}")
 
 
-def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]:
-    """One invoke_endpoint call, retrying throttling/unavailability with jittered backoff.
+def invoke_one(
+    client: Any, image: bytes, limits: dict[str, Any]
+) -> tuple[list[float], dict[str, Any]]:
+    """One invoke_endpoint call, retrying throttling/unavailability with jittered backoff;
+    (class probabilities, the endpoint's dog-score fields or {}).
 
     A retry happens only when its wait still ends before the answer deadline; otherwise the image
     is reported as not classified instead of making API Gateway time out the whole request.
@@ -496,6 +509,7 @@ def invoke_one(client: Any, image: bytes, limits: dict[str, Any]) -> list[float]
                 EndpointName=limits["endpoint_name"],
                 ContentType="application/x-image",
                 Accept="application/json",
+                CustomAttributes=answer.CUSTOM_ATTRIBUTE,  # ask for the dog score (answer.py)
                 Body=image,
             )
             raw = resp["Body"].read()
@@ -545,24 +559,20 @@ def _backoff(attempt: int, limits: dict[str, Any]) -> bool:
     return True
 
 
-def read_scores(raw: bytes) -> list[float]:
-    """Class probabilities from the endpoint's answer: a JSON list, {"predictions"|"prediction"|
-    "probabilities": [...]}, or JSON Lines (the built-in algorithm's application/jsonlines answer
-    is one {"prediction": [...]} object per line)."""
+def read_scores(raw: bytes) -> tuple[list[float], dict[str, Any]]:
+    """(class probabilities, dog fields) from the endpoint's answer: a JSON list,
+    {"predictions"|"prediction"|"probabilities": [...]} (with the dog fields when the model has
+    them), or JSON Lines (the built-in algorithm's application/jsonlines answer is one
+    {"prediction": [...]} object per line)."""
     try:
         try:
-            scores = json.loads(raw)
+            parsed = json.loads(raw)
         except ValueError:
             first = next(line for line in raw.splitlines() if line.strip())
-            scores = json.loads(first)
-        if isinstance(scores, dict):  # {"predictions": [...]} style containers
-            scores = next(
-                (scores[k] for k in ("predictions", "prediction", "probabilities") if k in scores),
-                None,
-            )
-        if scores and isinstance(scores[0], list):
-            scores = scores[0]
-        return [float(s) for s in scores]
+            parsed = json.loads(first)
+        if isinstance(parsed, dict) and "prediction" in parsed and "predictions" not in parsed:
+            parsed = {**parsed, "predictions": parsed["prediction"]}  # the JSON Lines key
+        return answer.read_endpoint_body(parsed)
     except (ValueError, TypeError, IndexError, StopIteration):
         raise EndpointError(502, f"endpoint answered an unreadable body: {raw[:120]!r}") from None
 
@@ -591,13 +601,16 @@ class NotClassified(EndpointError):
 def classify(
     images: list[bytes], top_k: int, classes: list[dict[str, str]], limits: dict[str, Any]
 ) -> list:
-    """Top-k per image in input order; an image whose call failed holds an EndpointError, one
-    still running at limits["deadline"] a NotClassified (the answer does not wait for it)."""
+    """(top-k, verdict) per image in input order; an image whose call failed holds an
+    EndpointError, one still running at limits["deadline"] a NotClassified (the answer does not
+    wait for it). The verdict (answer.py) says dog or not and flags close top-two breeds."""
     client = runtime_client(limits["max_pool"], limits["timeout"])
 
-    def one(image: bytes) -> list[dict] | EndpointError:
+    def one(image: bytes) -> tuple[list[dict], dict] | EndpointError:
         try:
-            return top_predictions(invoke_one(client, image, limits), classes, top_k)
+            scores, dog = invoke_one(client, image, limits)
+            ranked = top_predictions(scores, classes, max(top_k, 2))
+            return ranked[:top_k], answer.verdict(ranked, dog)
         except EndpointError as exc:
             return exc
 
@@ -776,11 +789,19 @@ def classify_request(event: dict[str, Any], context: Any = None) -> dict[str, An
                 raise RequestError(worst.status, worst.message)  # the one image was rejected
             if worst.status >= 500:
                 raise EndpointError(worst.status, worst.message)
-        predictions = [{"error": r.message} if isinstance(r, EndpointError) else r for r in results]
+        predictions = [
+            {"error": r.message} if isinstance(r, EndpointError) else r[0] for r in results
+        ]
+        answers = [{"error": r.message} if isinstance(r, EndpointError) else r[1] for r in results]
         unclassified = [i for i, r in enumerate(results) if isinstance(r, EndpointError)]
         status, body = (
             200,
-            {"predictions": predictions, "unclassified": unclassified, "request_id": request_id},
+            {
+                "predictions": predictions,
+                "answers": answers,
+                "unclassified": unclassified,
+                "request_id": request_id,
+            },
         )
         log(
             logging.INFO,

@@ -1,13 +1,26 @@
-"""The one printer of top-k breeds per image, for `predict` (in process) and `classify` (API)."""
+"""The one printer of top-k breeds per image (with the dog/uncertain verdict), for `predict` (in process) and `classify` (API)."""
 
 from __future__ import annotations
 
 import click
 
 
+def answer_line(answer: dict) -> str:
+    """The verdict for people: the label ("no dog recognised", "A or B"), and the dog score."""
+    score = (
+        f"dog score {answer['dog_score']:.3f} ({answer['dog_signal']}, "
+        f"threshold {answer['dog_threshold']:.3f})"
+    )
+    if not answer["dog"]:
+        return f"{answer['label']}: {score}"
+    flag = " [uncertain: the top two breeds are close]" if answer["uncertain"] else ""
+    return f"{answer['label']}{flag}; {score}"
+
+
 def print_predictions(results: list[dict]) -> None:
-    """Per image: its name (never wrapped or cut), then a table of rank, breed, wnid and
-    probability; an image that failed is one red line on stderr."""
+    """Per image: its name (never wrapped or cut), the verdict line when the answer has one
+    (lambda_src/answer.py), then a table of rank, breed, wnid and probability (none for "no
+    dog recognised"); an image that failed is one red line on stderr."""
     from rich.console import Console
     from rich.table import Table
 
@@ -17,6 +30,11 @@ def print_predictions(results: list[dict]) -> None:
             click.secho(f"{result['image']}: {result['error']}", fg="red", err=True)
             continue
         console.print(result["image"], style="bold", markup=False, soft_wrap=True)
+        answer = result.get("answer")
+        if answer:
+            console.print(answer_line(answer), markup=False, soft_wrap=True)
+            if not answer["dog"]:
+                continue
         table = Table()
         table.add_column("#", justify="right")
         table.add_column("breed")

@@ -64,3 +64,13 @@ def calibration(
             }
         )
     return {"ece": float(ece) if n else None, "bins": table}
+
+
+def choose_threshold(dog_scores, keep: float = 0.99) -> float:
+    """The largest threshold t such that at least `keep` of these (dog) images score >= t: the
+    dog signal's thresholds (ops/local/dogness.py) and the report's suggested fallback."""
+    scores = np.sort(np.asarray(dog_scores, dtype=np.float64))
+    if scores.size == 0:
+        return 0.0
+    refuse = int(np.floor((1.0 - keep) * scores.size + 1e-9))  # images allowed below t
+    return float(scores[min(refuse, scores.size - 1)])

@@ -84,6 +84,7 @@ class DataSettings:
     seed: int = 42
     crop: Literal["none", "boxes"] = "none"  # "boxes": crop full photos to the annotated dogs
     merge: str = ""  # label-map file merging classes
+    exclude: str = ""  # exclusion/relabel list (exclusions.csv of `data audit`)
     drop_near_duplicates: bool = False
     phash_max_distance: int = 6
     classes: list[str] = field(default_factory=list)  # subset of wnids/breeds; empty = all 120
@@ -213,6 +214,8 @@ class ServeSettings:
     # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
     # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
     runtime: Literal["onnx", "container"] = "onnx"
+    # how full photos become model inputs (ops/local/photo_policy.py; used by serve and predict)
+    photo_policy: str = "resize"
 
 
 @dataclass

@@ -7,6 +7,7 @@ which a real model cannot be told to do. Bodies are fake JPEGs (magic bytes + a 
   b"model-error"  -> ModelError 424, like SageMaker relaying a container error
   b"unavailable"  -> ServiceUnavailable 503, always
   b"slow"         -> sleeps 0.2 s first (to observe the thread pool's bound)
+  b"close"        -> classes 0 and 1 at 0.47 / 0.45 (an uncertain answer)
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class RuntimeStub:
             return
         if marker == "unavailable":
             h._send(503, {"message": "The endpoint is overloaded."}, "ServiceUnavailable")
+            return
+        if marker == "close":  # two breeds within 0.02: the answer is "A or B"
+            probs = [0.47, 0.45] + [0.08 / max(1, self.num_classes - 2)] * (self.num_classes - 2)
+            h._send(200, probs[: self.num_classes])
             return
         k = int(marker.split("=")[1]) if marker.startswith("class=") else 0
         rest = 0.1 / max(1, self.num_classes - 1)

@@ -97,9 +97,9 @@ class SlowRuntime:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def predict_arrays(self, batch):
+    def predict_rows(self, batch):  # what the server's batcher calls
         time.sleep(self.delay_s)
-        return self.inner.predict_arrays(batch)
+        return self.inner.predict_rows(batch)
 
 
 def _post(url: str, results: list, data: bytes) -> None:

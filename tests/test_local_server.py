@@ -225,23 +225,23 @@ class SlowRuntime:
     def __init__(self, runtime):
         self.runtime = runtime
 
-    def preprocess(self, data: bytes):
-        return self.runtime.preprocess(data)
+    def __getattr__(self, name):  # preprocess_views, combine, ...: the real runtime's
+        return getattr(self.runtime, name)
 
-    def predict_arrays(self, batch):
+    def predict_rows(self, batch):
         time.sleep(0.05)
-        return self.runtime.predict_arrays(batch)
+        return self.runtime.predict_rows(batch)
 
 
 def test_a_model_failure_costs_one_request_not_the_server(runtime, monkeypatch):
     class FailsOnce(SlowRuntime):
         failed = False
 
-        def predict_arrays(self, batch):
+        def predict_rows(self, batch):
             if not self.failed:
                 self.failed = True
                 raise RuntimeError("boom")
-            return self.runtime.predict_arrays(batch)
+            return self.runtime.predict_rows(batch)
 
     with ModelServer(FailsOnce(runtime), port=0, endpoint_name=ENDPOINT, max_batch_size=1) as srv:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", srv.url)

@@ -18,6 +18,7 @@ def data():
     dogbreed data fetch      # data.source (default ../shared/stanford-dogs or the official URLs)
     dogbreed data prepare    # -> data.prepared_dir: train/, validation/, *.lst, classes.json, info.json
     dogbreed data info       # num_classes, num_training_samples, per-class counts
+    dogbreed data audit      # label errors, non-dogs, duplicates -> audit.html + exclusions.csv
     dogbreed data upload     # -> s3://<bucket>/<aws.data_prefix>/{train,validation,train_lst,validation_lst}/
     """
 
@@ -82,6 +83,12 @@ def fetch(app, sources, raw_dir, quiet):
     "(sources are wnids or breed names).",
 )
 @click.option(
+    "--exclude",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Exclusion/relabel list (CSV: file,action,label,reason; action 'exclude' or 'relabel' "
+    "to a wnid or breed), e.g. the exclusions.csv of `dogbreed data audit`.",
+)
+@click.option(
     "--drop-near-duplicates/--keep-near-duplicates",
     default=None,
     help="Remove validation images that duplicate a training image (exact or perceptual).",
@@ -105,6 +112,7 @@ def prepare(
     seed,
     crop,
     merge,
+    exclude,
     drop_near_duplicates,
     classes,
     num_classes,
@@ -128,6 +136,7 @@ def prepare(
         data__seed=seed,
         data__crop=crop,
         data__merge=str(merge.resolve()) if merge else None,
+        data__exclude=str(exclude.resolve()) if exclude else None,
         data__drop_near_duplicates=drop_near_duplicates,
         data__classes=[c for c in classes.split(",") if c.strip()] if classes else None,
         data__num_classes=num_classes,
@@ -147,6 +156,50 @@ def prepare(
         f"{counts['exact_duplicates']} exact + {counts['near_duplicates']} near "
         f"(details: {result.out_dir / REPORT_FILE})"
     )
+    if exclude:
+        click.echo(
+            f"exclusion list {exclude}: {counts['excluded_by_list']} image(s) left out, "
+            f"{counts['relabelled_by_list']} relabelled"
+        )
+
+
+@data.command()
+@data_option()
+@out_option("Where to write audit.html, audit.json, exclusions.csv (default: <data>/audit).")
+@click.option(
+    "--folds",
+    type=click.IntRange(2, 20),
+    default=5,
+    show_default=True,
+    help="k of the k-fold heads that give out-of-fold probabilities.",
+)
+@click.option(
+    "--dog-below",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Flag images whose ImageNet dog score is below this as probably not dogs.",
+)
+@pass_app
+def audit(app, prepared_dir, out_dir, folds, dog_below):
+    """Flag likely label errors, non-dogs and duplicates; write an HTML page and an exclusion list.
+
+    \b
+    Out-of-fold probabilities come from k heads trained on the cached backbone features (the
+    same cache as `dogbreed train`: seconds per fold once features exist); cleanlab finds the
+    label issues. Apply the list with `dogbreed data prepare --exclude <out>/exclusions.csv`.
+    """
+    from ops.data.audit import audit as run_audit
+
+    result = run_audit(app.settings, prepared_dir, out_dir, folds=folds, dog_below=dog_below)
+    c = result.counts
+    click.echo(
+        f"out-of-fold top-1 {c['oof_top1']:.2%} ({folds} folds); flagged "
+        f"{c['flagged_images']['train']:,} train / {c['flagged_images']['validation']:,} "
+        "validation images: " + ", ".join(f"{k} {v}" for k, v in c["flags"].items())
+    )
+    for name, path in sorted(result.files.items()):
+        click.echo(f"  {name}: {path}")
 
 
 @data.command()

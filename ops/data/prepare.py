@@ -50,6 +50,7 @@ class PrepareOptions:
     seed: int = 42
     crop: str = "none"
     merge: str = ""
+    exclude: str = ""
     drop_near_duplicates: bool = False
     phash_max_distance: int = 6
     classes: list[str] = field(default_factory=list)
@@ -65,6 +66,7 @@ class PrepareOptions:
             seed=d.seed,
             crop=d.crop,
             merge=str(settings.resolve(d.merge)) if d.merge else "",
+            exclude=str(settings.resolve(d.exclude)) if d.exclude else "",
             drop_near_duplicates=d.drop_near_duplicates,
             phash_max_distance=d.phash_max_distance,
             classes=list(d.classes),
@@ -96,6 +98,13 @@ def prepare(
     label_of = {folder: c.index for c in classes for folder in c.folders}
     folders = set(label_of)
     split = _split(layout, options, folders)
+    relabelled: dict[str, int] = {}
+    excluded_by_list: list[str] = []
+    if options.exclude:
+        split, relabelled, excluded_by_list = apply_exclusions(
+            split, Path(options.exclude), classes, label_map
+        )
+        label_of.update(relabelled)
     for name in SPLITS:
         if not split[name]:
             raise DogbreedError(f"the {name} split is empty for the chosen classes")
@@ -137,10 +146,7 @@ def prepare(
         warnings.append(f"{len(excluded)} image(s) could not be decoded and were excluded")
 
     hashed = {
-        name: [
-            HashedImage(rel, label_of[rel.split("/", 1)[0]], r.sha256, r.phash)
-            for rel, r in good[name]
-        ]
+        name: [HashedImage(rel, _label(label_of, rel), r.sha256, r.phash) for rel, r in good[name]]
         for name in SPLITS
     }
     pairs = find_duplicates(hashed["train"], hashed["validation"], options.phash_max_distance)
@@ -158,16 +164,17 @@ def prepare(
         )
 
     for name in SPLITS:
-        entries = [
-            LstEntry(i, label_of[rel.split("/", 1)[0]], rel)
-            for i, (rel, _) in enumerate(good[name])
-        ]
+        entries = [LstEntry(i, _label(label_of, rel), rel) for i, (rel, _) in enumerate(good[name])]
         write_lst(partial / f"{name}_lst" / f"{name}.lst", entries)
     write_classes(partial / "classes.json", [BreedClass(c.index, c.wnid, c.name) for c in classes])
     info = _info(classes, good, label_of, options, len(excluded), pairs, dropped)
     _write_json(partial / "info.json", info)
     crops = {"cropped": cropped, "already_cropped": already}
     report = _report(raw_dir, options, chosen, flat, good, excluded, repairs, crops, pairs, dropped)
+    report["counts"]["excluded_by_list"] = len(excluded_by_list)  # --exclude FILE
+    report["counts"]["relabelled_by_list"] = len(relabelled)
+    report["excluded_by_list"] = excluded_by_list
+    report["relabelled_by_list"] = {rel: classes[i].name for rel, i in sorted(relabelled.items())}
     report["warnings"] = warnings
     _write_json(partial / REPORT_FILE, report)
     _swap_in(partial, out_dir)
@@ -207,6 +214,7 @@ def _report(raw_dir, options, chosen, flat, good, excluded, repairs, crops, pair
             "seed": options.seed if options.split == "stratified" else None,
             "crop": options.crop,
             "merge": options.merge or None,
+            "exclude": options.exclude or None,
             "classes": [c.folder for c in chosen],
             "drop_near_duplicates": options.drop_near_duplicates,
             "phash_max_distance": options.phash_max_distance,
@@ -226,6 +234,42 @@ def _report(raw_dir, options, chosen, flat, good, excluded, repairs, crops, pair
         "duplicates": [p.as_dict() for p in pairs],
         "dropped_from_validation": dropped,
     }
+
+
+def _label(label_of: dict[str, int], rel: str) -> int:
+    """An image's class: its own entry (relabelled by --exclude), else its folder's."""
+    return label_of[rel] if rel in label_of else label_of[rel.split("/", 1)[0]]
+
+
+def apply_exclusions(
+    split: dict[str, list[str]], path: Path, classes, label_map
+) -> tuple[dict[str, list[str]], dict[str, int], list[str]]:
+    """(split without the excluded files, {file: new class index}, excluded files) for an
+    exclusion list (ops/data/audit.py: file, action exclude|relabel, label wnid or breed)."""
+    from ops.data.audit import read_exclusions
+
+    wanted = read_exclusions(path)
+    index = {}
+    for c in classes:
+        index[c.name] = index[c.name.lower()] = c.index
+        for folder in c.folders:
+            index[folder] = index[folder.split("-", 1)[0]] = c.index
+    for source, target in label_map.items():
+        if target in index:
+            index.setdefault(source, index[target])
+    relabelled: dict[str, int] = {}
+    for file, label in wanted.items():
+        if label:
+            if label not in index and label.lower() not in index:
+                raise DogbreedError(
+                    f"{path}: relabel of {file} to {label!r}, which is not a chosen class",
+                    exit_code=2,
+                )
+            relabelled[file] = index.get(label, index.get(label.lower()))
+    dropped = {f for f, label in wanted.items() if not label}
+    new_split = {name: [rel for rel in rels if rel not in dropped] for name, rels in split.items()}
+    excluded = sorted(dropped & {rel for rels in split.values() for rel in rels})
+    return new_split, relabelled, excluded
 
 
 def prepare_from_settings(
@@ -321,7 +365,7 @@ def _info(
     counts = {c.index: {"train": 0, "validation": 0} for c in classes}
     for name in SPLITS:
         for rel, _ in good[name]:
-            counts[label_of[rel.split("/", 1)[0]]][name] += 1
+            counts[_label(label_of, rel)][name] += 1
     train_counts = [counts[c.index]["train"] for c in classes]
     results = [r for name in SPLITS for _, r in good[name]]
     return {

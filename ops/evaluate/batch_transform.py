@@ -269,8 +269,9 @@ def answer_records(
     items, bodies: dict[str, bytes], classes, top_k: int, missing_why: str
 ) -> list[dict[str, Any]]:
     """The runner's answer records (same fields, so the same report) from the job's outputs."""
+    from lambda_src import answer
     from ops.evaluate.endpoint import ranked_predictions
-    from ops.evaluate.runner import _answer, _failure
+    from ops.evaluate.runner import _answer, _failure, verdict_fields
 
     ordered = sorted(classes, key=lambda c: c.index)
     records = []
@@ -284,7 +285,10 @@ def answer_records(
         except ValueError as exc:
             records.append(_failure(item, "bad_response", f"{item.rel}.out: {exc}"))
             continue
-        records.append(_answer(item, ranked_predictions(probs, ordered, top_k), batch=1))
+        ranked = ranked_predictions(probs, ordered, max(top_k, 2))
+        # the Lambda's verdict for a built-in-algorithm answer (top-probability fallback)
+        verdict = verdict_fields(answer.verdict(ranked, None))
+        records.append(_answer(item, ranked[:top_k], batch=1, **verdict))
     return records
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lambda_src import answer
 from ops.data.manifest import BreedClass
 from ops.errors import DogbreedError
 
@@ -26,9 +27,17 @@ class EndpointClient:
         self.client = make_client(settings, "sagemaker-runtime")
 
     def classify(self, images: list[bytes], top_k: int = 5) -> list[list[dict] | dict]:
-        return [self._one(image, top_k) for image in images]
+        return self.classify_answers(images, top_k)[0]
 
-    def _one(self, image: bytes, top_k: int) -> list[dict] | dict:
+    def classify_answers(self, images: list[bytes], top_k: int = 5) -> tuple[list, list]:
+        """(rankings, verdicts) as the Lambda makes them (lambda_src/answer.py): the endpoint's
+        dog score when it answers one, else the top-probability fallback."""
+        answers = [self._one(image, top_k) for image in images]
+        return [a[0] if isinstance(a, tuple) else a for a in answers], [
+            a[1] if isinstance(a, tuple) else None for a in answers
+        ]
+
+    def _one(self, image: bytes, top_k: int) -> tuple[list[dict], dict] | dict:
         import botocore.exceptions
 
         from ops.serving.client import ApiError
@@ -38,6 +47,7 @@ class EndpointClient:
                 EndpointName=self.endpoint_name,
                 ContentType="application/x-image",
                 Accept="application/json",
+                CustomAttributes=answer.CUSTOM_ATTRIBUTE,  # the dog score, where the model has it
                 Body=image,
             )
         except botocore.exceptions.ClientError as exc:
@@ -55,14 +65,18 @@ class EndpointClient:
             botocore.exceptions.ReadTimeoutError,
         ) as exc:
             raise ApiError(f"cannot reach the endpoint: {exc}", status=None) from exc
-        probs = json.loads(response["Body"].read())
+        try:
+            probs, dog = answer.read_endpoint_body(json.loads(response["Body"].read()))
+        except (ValueError, TypeError, IndexError):
+            probs, dog = None, {}
         if not isinstance(probs, list) or len(probs) != len(self.classes):
             raise DogbreedError(
                 f"endpoint {self.endpoint_name} answered {len(probs) if isinstance(probs, list) else '?'} "
                 f"probabilities, the data has {len(self.classes)} classes",
                 hint="evaluate with the prepared folder the model was trained on (--data)",
             )
-        return ranked_predictions(probs, self.classes, top_k)
+        ranked = ranked_predictions(probs, self.classes, max(top_k, 2))
+        return ranked[:top_k], answer.verdict(ranked, dog)
 
     def close(self) -> None:
         close: Any = getattr(self.client, "close", None)

@@ -259,7 +259,12 @@ class _BatchSender:
         request_id = uuid.uuid4().hex[:12]
         start = time.perf_counter()
         try:
-            answers = self.client().classify([data for _, data in payload], top_k=self.top_k)
+            client = self.client()
+            images = [data for _, data in payload]
+            if hasattr(client, "classify_answers"):  # the API's verdicts (dog, uncertain) too
+                answers, verdicts = client.classify_answers(images, top_k=self.top_k)
+            else:
+                answers, verdicts = client.classify(images, top_k=self.top_k), [None] * len(images)
         except ApiError as exc:
             # Unreachable, or access refused: every further request would fail the same way.
             fatal = exc.status is None or exc.status in (401, 403)
@@ -279,7 +284,7 @@ class _BatchSender:
         with self.lock:
             self.unreachable_streak = 0
         records = []
-        for (item, _), answer in zip(payload, answers, strict=True):
+        for (item, _), answer, verdict in zip(payload, answers, verdicts, strict=True):
             if isinstance(answer, dict) or not answer:
                 message = answer.get("error", str(answer)) if isinstance(answer, dict) else "empty"
                 records.append(_failure(item, "rejected", f"the API rejected it: {message}"))
@@ -291,9 +296,18 @@ class _BatchSender:
                     request=request_id,
                     batch=len(payload),
                     latency_ms=round(latency_ms, 3),
+                    **verdict_fields(verdict),
                 )
             )
         return records
+
+
+def verdict_fields(verdict: dict | None) -> dict[str, Any]:
+    """What a result record keeps of the API's verdict (ops/evaluate/answers.py counts it)."""
+    if not verdict:
+        return {}
+    keep = ("dog", "dog_score", "dog_signal", "uncertain")
+    return {"answer": {k: verdict.get(k) for k in keep}}
 
 
 def evaluate_items(

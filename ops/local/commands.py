@@ -33,7 +33,12 @@ def predict(app, images, artifact, top_k, as_json):
     """
     from ops.local.runtime import load_runtime
 
-    runtime = load_runtime(artifact or last_local_artifact(), threads=app.settings.local.threads)
+    settings = app.settings
+    runtime = load_runtime(
+        artifact or last_local_artifact(),
+        threads=settings.local.threads,
+        photo_policy=settings.serve.photo_policy,
+    )
     results = predict_files(runtime, list(images), top_k)
     if as_json:
         click.echo(json.dumps(results, indent=2))
@@ -47,32 +52,42 @@ def predict(app, images, artifact, top_k, as_json):
 
 
 def predict_files(runtime, paths: list[Path], top_k: int = 5) -> list[dict]:
-    """[{"image", "predictions": [...]} or {"image", "error"}] in input order."""
+    """[{"image", "predictions": [...], "answer": {...}} or {"image", "error"}] in input order.
+
+    The photo policy's views of every image run in shared batches of 32; "answer" is the
+    Lambda's verdict (lambda_src/answer.py): dog or "no dog recognised", uncertain or not."""
+    import numpy as np
+
+    from lambda_src.answer import verdict
     from ops.local.preprocess import BadImageError
     from ops.local.runtime import image_error_message
 
     results: list[dict] = []
-    arrays, slots = [], []
+    views, owners = [], []  # every view of every readable image, and its image's slot
     for path in paths:
         try:
-            arrays.append(runtime.preprocess(Path(path).read_bytes()))
-            slots.append(len(results))
-            results.append({"image": str(path)})
+            image_views = runtime.preprocess_views(Path(path).read_bytes())
         except OSError as exc:
             results.append({"image": str(path), "error": f"cannot read: {exc.strerror or exc}"})
+            continue
         except BadImageError as exc:
             results.append({"image": str(path), "error": image_error_message(exc)})
-    if arrays:
-        import numpy as np
-
-        probs = np.concatenate(
-            [
-                runtime.predict_arrays(np.stack(arrays[i : i + 32]))
-                for i in range(0, len(arrays), 32)
-            ]
+            continue
+        views.extend(image_views)
+        owners.extend([len(results)] * len(image_views))
+        results.append({"image": str(path)})
+    rows = [
+        row
+        for i in range(0, len(views), 32)
+        for row in runtime.predict_rows(np.stack(views[i : i + 32]))
+    ]
+    for slot in sorted(set(owners)):
+        output = runtime.combine(
+            [row for row, owner in zip(rows, owners, strict=True) if owner == slot]
         )
-        for slot, row in zip(slots, probs, strict=True):
-            results[slot]["predictions"] = [p.as_dict() for p in runtime.top_k(row, top_k)]
+        ranked = [p.as_dict() for p in runtime.top_k(output.probabilities, max(top_k, 2))]
+        results[slot]["predictions"] = ranked[:top_k]
+        results[slot]["answer"] = verdict(ranked, output.endpoint_body(as_object=True))
     return results
 
 

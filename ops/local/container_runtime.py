@@ -20,7 +20,13 @@ import numpy as np
 from ops.errors import DogbreedError
 from ops.local.export import sha256_file
 from ops.local.preprocess import BadImageError
-from ops.local.runtime import ModelRuntime, load_classes_file, load_preprocessing_file
+from ops.local.photo_policy import DEFAULT_POLICY
+from ops.local.runtime import (
+    ModelRuntime,
+    dog_settings,
+    load_classes_file,
+    load_preprocessing_file,
+)
 
 
 def import_handler(package_dir: Path) -> ModuleType:
@@ -52,6 +58,10 @@ class ContainerRuntime(ModelRuntime):
         self.handler = import_handler(self.artifact_dir)
         self.model = self.handler.model_fn(str(self.artifact_dir))
         self.identity = "container:" + sha256_file(self.artifact_dir / "metadata.json")
+        # The package's TorchScript graph has no dog_score output yet: the dog verdict uses the
+        # documented top-probability fallback, and whole photos are resized (docs/real-photos.md).
+        self.dog = dog_settings(self.artifact_dir, outputs=[])
+        self.photo_policy = DEFAULT_POLICY
 
     def preprocess(self, data: bytes) -> np.ndarray:
         """input_fn of the handler -> float32 [3,S,S]; BadImageError for what it answers 400."""

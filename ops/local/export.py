@@ -4,13 +4,16 @@ Contract (read by ops/local/runtime.py):
 
     <out_dir>/model.onnx          input "input" float32 [N,3,S,S] (preprocessed, dynamic N),
                                   output "probabilities" float32 [N,C] (softmax inside the graph)
+                                  and, when the backbone had an ImageNet classifier, "dog_score"
+                                  float32 [N] (ops/local/dogness.py)
     <out_dir>/preprocessing.json  ops.local.preprocess.Preprocessing
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
     <out_dir>/model.ts            TorchScript of the same graph as model.onnx (softmax inside): what
                                   the SageMaker PyTorch inference container runs, without timm
     <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff,
-                                  sha256 {file: hex digest} of every other file (checked on load)
+                                  sha256 {file: hex digest} of every other file (checked on load),
+                                  "dog": the dog signal and its thresholds (ops/local/dogness.py)
     <out_dir>/metrics.json        training history + final validation top-1/top-5
     <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
 
@@ -50,8 +53,11 @@ TORCHSCRIPT_NAME = "model.ts"
 
 
 def _softmax_wrapper(model):
-    """The logits model with softmax appended, so the ONNX graph answers probabilities."""
+    """The logits model with softmax appended, so the ONNX graph answers probabilities; with a
+    dog head (ops/local/dogness.py) it answers (probabilities, dog_score) from one backbone pass."""
     import torch
+
+    from ops.local.dogness import dog_head_of
 
     class WithSoftmax(torch.nn.Module):
         def __init__(self, inner):
@@ -61,7 +67,26 @@ def _softmax_wrapper(model):
         def forward(self, x):
             return torch.softmax(self.inner(x), dim=1)
 
-    return WithSoftmax(model).eval()
+    class WithDogScore(torch.nn.Module):
+        def __init__(self, inner, dog_head):
+            super().__init__()
+            self.inner, self.dog_head = inner, dog_head
+
+        def forward(self, x):
+            features = self.inner.forward_head(self.inner.forward_features(x), pre_logits=True)
+            logits = self.inner.get_classifier()(features)
+            return torch.softmax(logits, dim=1), self.dog_head(features)
+
+    dog_head = dog_head_of(model)
+    wrapped = WithSoftmax(model) if dog_head is None else WithDogScore(model, dog_head)
+    return wrapped.eval()
+
+
+def _outputs(wrapped) -> list[str]:
+    """The graph's output names: probabilities, plus dog_score when the model has a dog head."""
+    from ops.local.dogness import OUTPUT_NAME as DOG_OUTPUT
+
+    return [OUTPUT_NAME] + ([DOG_OUTPUT] if hasattr(wrapped, "dog_head") else [])
 
 
 def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:
@@ -69,6 +94,7 @@ def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:
     import torch
 
     wrapped = _softmax_wrapper(model)
+    outputs = _outputs(wrapped)
     dummy = torch.randn(2, 3, input_size, input_size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
@@ -77,8 +103,8 @@ def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:
             (dummy,),
             str(path),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
@@ -88,7 +114,8 @@ def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:
 def onnx_max_abs_diff(
     model, onnx_path: Path, input_size: int, batch: int = 3, seed: int = 0
 ) -> float:
-    """Largest |ONNX Runtime - PyTorch| over the probabilities of a random batch."""
+    """Largest |ONNX Runtime - PyTorch| over every output (probabilities, dog score) of a
+    random batch; the plain logits model's probabilities must match too."""
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -97,12 +124,17 @@ def onnx_max_abs_diff(
     x = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
     wrapped = _softmax_wrapper(model)
     with torch.no_grad():
-        expected = wrapped(torch.from_numpy(x)).numpy()
+        expected = wrapped(torch.from_numpy(x))
+        expected = [t.numpy() for t in (expected if isinstance(expected, tuple) else (expected,))]
+        plain = torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-    if got.shape != expected.shape:
-        raise DogbreedError(f"ONNX output shape {got.shape} != PyTorch {expected.shape}")
-    return float(np.max(np.abs(got - expected)))
+    got = session.run(_outputs(wrapped), {INPUT_NAME: x})
+    diff = 0.0
+    for g, e in zip(got, expected, strict=True):
+        if g.shape != e.shape:
+            raise DogbreedError(f"ONNX output shape {g.shape} != PyTorch {e.shape}")
+        diff = max(diff, float(np.max(np.abs(g - e))))
+    return max(diff, float(np.max(np.abs(got[0] - plain))))
 
 
 def export_torchscript(model, path: Path, input_size: int) -> None:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ops.errors import DogbreedError
+from ops.local.dogness import attach_dog_head, dog_rows
 from ops.local.preprocess import Preprocessing
 from ops.local.weights import LITE_MEAN_STD, LITE_PACKAGES, WeightsInfo, load_pretrained
 
@@ -123,6 +124,10 @@ def build_model(
     info = load_pretrained(model, name, weights if pretrained else "none")
     head_init, matched = "random", 0
     rows = imagenet_rows(classes) if info.imagenet_head else []
+    imagenet = model.get_classifier() if info.imagenet_head else None
+    if imagenet is not None and getattr(imagenet, "out_features", 0) == 1000:
+        # the "is it a dog?" signal (ops/local/dogness.py), kept before the head is replaced
+        attach_dog_head(model, imagenet.weight, imagenet.bias, dog_rows(imagenet_rows(classes)))
     if rows and any(r is not None for r in rows):
         matched = init_head_from_imagenet(model, rows)
         head_init = "imagenet-rows" if matched == len(rows) else "imagenet-rows+random"

@@ -25,11 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from lambda_src.answer import SIGNAL_TOP_PROBABILITY
 from ops.errors import DogbreedError
+from ops.local.photo_policy import CROP_SCALE, DEFAULT_POLICY, check_policy
+from ops.local.photo_policy import combine as combine_views
+from ops.local.photo_policy import views as policy_views
 from ops.local.preprocess import (  # noqa: F401 - image_error_message: server/predict use it here
+    DECODE_BUDGET,
     Preprocessing,
     image_error_message,
+    load_image,
+    open_image,
     preprocess_bytes,
+    preprocess_image,
 )
 
 REQUIRED_FILES = ("model.onnx", "preprocessing.json", "classes.json")
@@ -227,7 +235,12 @@ class ModelRuntime:
     """An artifact loaded for inference: ONNX Runtime session, classes and preprocessing."""
 
     def __init__(
-        self, artifact_dir: Path, threads: int = 0, source: Path | None = None, spin: bool = True
+        self,
+        artifact_dir: Path,
+        threads: int = 0,
+        source: Path | None = None,
+        spin: bool = True,
+        photo_policy: str = DEFAULT_POLICY,
     ):
         try:
             import onnxruntime as ort
@@ -262,6 +275,8 @@ class ModelRuntime:
                 f"{self.artifact_dir}: model has {n_out} outputs but classes.json lists "
                 f"{len(self.classes)} classes"
             )
+        self.dog = dog_settings(self.artifact_dir, outputs)
+        self.photo_policy = check_photo_policy(photo_policy)
 
     @property
     def num_classes(self) -> int:
@@ -291,6 +306,44 @@ class ModelRuntime:
         ]
         return np.concatenate(outs)
 
+    # -- the dog signal and the photo policy (ops/local/dogness.py, ops/local/photo_policy.py) --
+    def predict_rows(self, batch: np.ndarray) -> list[tuple[np.ndarray, float | None]]:
+        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if self.dog["output"] is None:
+            return [(row, None) for row in self.predict_arrays(batch)]
+        probs, dog = self.session.run(
+            [self.output_name, self.dog["output"]], {self.input_name: batch}
+        )
+        return [(row, float(d)) for row, d in zip(probs, dog.reshape(-1), strict=True)]
+
+    def preprocess_views(self, data: bytes) -> np.ndarray:
+        """Image bytes -> float32 [K,3,S,S]: the photo policy's views (K = 1 for "resize"),
+        decoded within the process's pixel budget like `preprocess`."""
+        if self.photo_policy == DEFAULT_POLICY:
+            return self.preprocess(data)[None]
+        # crops are CROP_SCALE of the photo: decode large enough for them to keep the input size
+        img = open_image(data, int(np.ceil(self.input_size / CROP_SCALE)))
+        with DECODE_BUDGET.hold(img.width * img.height):
+            views = policy_views(load_image(img), self.photo_policy, self.input_size)
+            return np.stack([preprocess_image(view, self.preprocessing) for view in views])
+
+    def combine(self, rows: list[tuple[np.ndarray, float | None]]) -> ImageOutput:
+        """The views' (probabilities, dog score) -> one ImageOutput, as the policy merges them."""
+        probs = np.stack([p for p, _ in rows])
+        dogs = None if rows[0][1] is None else np.asarray([d for _, d in rows])
+        merged, dog, view = combine_views(probs, dogs, self.photo_policy)
+        if dog is None:
+            signal, score = SIGNAL_TOP_PROBABILITY, float(merged.max())
+            threshold = self.dog["top_probability_threshold"]
+        else:
+            signal, score, threshold = self.dog["signal"], dog, self.dog["threshold"]
+        return ImageOutput(merged, score, signal, threshold, view)
+
+    def classify_bytes(self, data: bytes) -> ImageOutput:
+        """One encoded image through the policy and the model (raises BadImageError)."""
+        return self.combine(self.predict_rows(self.preprocess_views(data)))
+
     def top_k(self, probabilities: np.ndarray, k: int = 5) -> list[Prediction]:
         """One image's probability vector -> its k most likely classes, best first."""
         k = max(1, min(k, len(probabilities)))
@@ -304,6 +357,52 @@ class ModelRuntime:
             )
             for i in order
         ]
+
+
+@dataclass
+class ImageOutput:
+    """One image's model answer: probabilities and the dog signal with its threshold."""
+
+    probabilities: np.ndarray
+    dog_score: float
+    dog_signal: str  # "imagenet" (the graph's dog_score output) or "top_probability"
+    dog_threshold: float
+    view: int = 0  # which of the photo policy's views answered (-1: an average)
+
+    def endpoint_body(self, as_object: bool) -> list[float] | dict[str, Any]:
+        """The built-in algorithm's list of probabilities, or the object with the dog fields
+        (lambda_src/answer.py reads both)."""
+        probabilities = self.probabilities.tolist()
+        if not as_object:
+            return probabilities
+        return {
+            "probabilities": probabilities,
+            "dog_score": self.dog_score,
+            "dog_signal": self.dog_signal,
+            "dog_threshold": self.dog_threshold,
+        }
+
+
+def dog_settings(artifact_dir: Path, outputs: list[str]) -> dict[str, Any]:
+    """The artifact's dog signal: graph output (or None) and thresholds, from metadata.json.
+
+    Artifacts from before the dog signal, or without thresholds, accept everything (threshold 0)
+    and say so through their signal name."""
+    from ops.local.dogness import OUTPUT_NAME as DOG_OUTPUT
+    from ops.local.dogness import SIGNAL_IMAGENET
+
+    try:
+        meta = json.loads((artifact_dir / "metadata.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    record = meta.get("dog") or {}
+    output = DOG_OUTPUT if DOG_OUTPUT in outputs else None
+    return {
+        "output": output,
+        "signal": SIGNAL_IMAGENET if output else SIGNAL_TOP_PROBABILITY,
+        "threshold": float(record.get("threshold") or 0.0) if output else 0.0,
+        "top_probability_threshold": float(record.get("top_probability_threshold") or 0.0),
+    }
 
 
 def measure_batch_sizes(
@@ -346,8 +445,25 @@ def pick_batch_size(throughput: dict[int, float], tolerance: float = 0.05) -> in
 
 
 def load_runtime(
-    artifact: Path | str | None = None, threads: int = 0, spin: bool = True
+    artifact: Path | str | None = None,
+    threads: int = 0,
+    spin: bool = True,
+    photo_policy: str = DEFAULT_POLICY,
 ) -> ModelRuntime:
     """A ModelRuntime for an artifact folder or model.tar.gz (default: the last local training)."""
     source = Path(artifact or default_artifact()).expanduser().resolve()
-    return ModelRuntime(resolve_artifact_dir(source), threads=threads, source=source, spin=spin)
+    return ModelRuntime(
+        resolve_artifact_dir(source),
+        threads=threads,
+        source=source,
+        spin=spin,
+        photo_policy=photo_policy,
+    )
+
+
+def check_photo_policy(policy: str) -> str:
+    """serve.photo_policy checked, as a one-line user error."""
+    try:
+        return check_policy(policy)
+    except ValueError as exc:
+        raise DogbreedError(f"serve.photo_policy: {exc}", exit_code=2) from None

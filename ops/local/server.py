@@ -6,7 +6,9 @@ Routes:
     GET  /stats                           request and batch-size counters (for tests and benches)
 
 Answers like the built-in image-classification algorithm: a JSON list of class probabilities in
-class-index order. Errors on the runtime API use SageMaker's shapes (`x-amzn-ErrorType` header,
+class-index order. With CustomAttributes `dogbreed-answer=object` (what the Lambda sends) it
+answers {"probabilities", "dog_score", "dog_signal", "dog_threshold"} (lambda_src/answer.py);
+serve.photo_policy turns a full photo into one or more views first (ops/local/photo_policy.py). Errors on the runtime API use SageMaker's shapes (`x-amzn-ErrorType` header,
 JSON `message`), so boto3 raises a readable ClientError: an unknown endpoint is a ValidationError
 (400); a request the model rejects (bad image, unsupported content type) is a ModelError (424)
 carrying the model's status and message, as SageMaker relays container errors.
@@ -32,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from lambda_src.answer import CUSTOM_ATTRIBUTE
 from ops.errors import RequestError
 from ops.local.http_hardening import (
     DRAIN_TIMEOUT_S,
@@ -48,6 +51,7 @@ IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png")
 VARIANT = "AllTraffic"
 ACCOUNT = "000000000000"
 _ENDPOINT_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"  # boto3's CustomAttributes
 _DRAIN_LIMIT = 64 * 1024 * 1024  # larger bodies are not read: the connection is closed instead
 
 
@@ -283,23 +287,29 @@ class _Handler(HardenedHandler):
             raise RequestError(400, "empty request body: send one encoded image")
         return body
 
-    def _invoke(self) -> list[float]:
-        """Check, read and preprocess the image, then wait for its batch's result."""
+    def _invoke(self) -> list[float] | dict[str, Any]:
+        """Check, read and preprocess the image, then wait for its batch's result: the list of
+        probabilities, or with CustomAttributes `dogbreed-answer=object` the object with the dog
+        score (lambda_src/answer.py)."""
         app = self.server.app
         app.count("requests")
         content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         accept = (self.headers.get("Accept") or "").lower()
         app.batcher.arriving()
         try:
-            array = self._read_and_preprocess(content_type, accept)
+            views = self._read_and_preprocess(content_type, accept)
         except BaseException as exc:
             app.batcher.arrived()
             if isinstance(exc, RequestError):
                 app.count("errors")
             raise
-        try:
-            future = app.batcher.submit(array, arrived=True)
-            row = future.result(timeout=app.request_timeout_s)
+        try:  # the photo policy's views, batched with everyone's; the last ends `arriving`
+            futures = [
+                app.batcher.submit(view, arrived=i == len(views) - 1)
+                for i, view in enumerate(views)
+            ]
+            rows = [future.result(timeout=app.request_timeout_s) for future in futures]
+            output = app.runtime.combine(rows)
         except RequestError:
             app.count("errors")
             raise
@@ -307,7 +317,8 @@ class _Handler(HardenedHandler):
             app.count("errors")
             raise RequestError(500, f"inference failed: {exc}") from None
         app.count("images")
-        return row.tolist()
+        attributes = self.headers.get(CUSTOM_ATTRIBUTES_HEADER) or ""
+        return output.endpoint_body(as_object=CUSTOM_ATTRIBUTE in attributes)
 
     def _read_and_preprocess(self, content_type: str, accept: str) -> np.ndarray:
         """Check the headers, read the body and turn it into the model's input."""
@@ -324,7 +335,7 @@ class _Handler(HardenedHandler):
             raise RequestError(406, f"cannot answer Accept {accept!r}: use application/json")
         body = self._read_body()
         try:
-            return app.runtime.preprocess(body)
+            return app.runtime.preprocess_views(body)
         except BadImageError as exc:
             reason = image_error_message(exc)
             raise RequestError(400, f"unable to decode the image: {reason}") from None
@@ -352,7 +363,7 @@ class ModelServer:
         if max_batch_size <= 0:  # "auto": the batch size this machine runs the model fastest at
             self.calibration = measure_batch_sizes(runtime)
             max_batch_size = pick_batch_size(self.calibration)
-        self.batcher = Batcher(runtime.predict_arrays, max_batch_size, max_batch_delay_ms)
+        self.batcher = Batcher(runtime.predict_rows, max_batch_size, max_batch_delay_ms)
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self.httpd = _HTTPServer((host, port), _Handler)

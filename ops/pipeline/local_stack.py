@@ -80,7 +80,12 @@ def start_local_stack(
         runtime = load_container_runtime(artifact or last_local_artifact(), build)
     else:
         # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
-        runtime = load_runtime(artifact, threads=settings.local.threads, spin=False)
+        runtime = load_runtime(
+            artifact,
+            threads=settings.local.threads,
+            spin=False,
+            photo_policy=settings.serve.photo_policy,
+        )
     s = settings.serve
     try:
         server = ModelServer(runtime, **serve_settings_kwargs(settings)).start()

@@ -49,8 +49,15 @@ class ClassifyClient:
     def classify(self, images: list[bytes], top_k: int = 5) -> list[list[dict] | dict]:
         """Top-k predictions per image, in input order: a list of {"breed","wnid","probability"}
         for each classified image, or {"error": message} for an image the API rejected."""
+        return self.classify_answers(images, top_k)[0]
+
+    def classify_answers(
+        self, images: list[bytes], top_k: int = 5
+    ) -> tuple[list[list[dict] | dict], list[dict | None]]:
+        """(predictions, answers): answers[i] is the API's verdict for image i (dog or "no dog
+        recognised", uncertain; lambda_src/answer.py), None from an API that sends none."""
         if not images:
-            return []
+            return [], []
         payload = {
             "images": [base64.b64encode(bytes(img)).decode("ascii") for img in images],
             "top_k": int(top_k),
@@ -59,7 +66,10 @@ class ClassifyClient:
         predictions = body.get("predictions") if isinstance(body, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(images):
             raise ApiError(f"{self.url} answered an unexpected body: {str(body)[:200]}", status=200)
-        return predictions
+        answers = body.get("answers")
+        if not isinstance(answers, list) or len(answers) != len(images):
+            answers = [None] * len(images)
+        return predictions, [a if isinstance(a, dict) and "dog" in a else None for a in answers]
 
     def classify_one(self, image: bytes, top_k: int = 5) -> list[dict] | dict:
         """One image, sent as a JSON batch of one."""

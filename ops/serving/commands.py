@@ -78,12 +78,14 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     ) as client:
         for start in range(0, len(images), BATCH):
             chunk = images[start : start + BATCH]
-            answers = _classify_chunk(client, [p.read_bytes() for p in chunk], top_k)
-            for path, answer in zip(chunk, answers, strict=True):
+            answers, verdicts = _classify_chunk(client, [p.read_bytes() for p in chunk], top_k)
+            for path, answer, verdict in zip(chunk, answers, verdicts, strict=True):
                 if isinstance(answer, dict):
                     results.append({"image": str(path), "error": answer.get("error", str(answer))})
                 else:
                     results.append({"image": str(path), "predictions": answer})
+                    if verdict:
+                        results[-1]["answer"] = verdict
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
@@ -100,16 +102,17 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
 IMAGE_STATUSES = (400, 413, 415)
 
 
-def _classify_chunk(client, images: list[bytes], top_k: int) -> list:
-    """client.classify, with a lone image's 4xx (a broken image) as its per-image error."""
+def _classify_chunk(client, images: list[bytes], top_k: int) -> tuple[list, list]:
+    """client.classify_answers (rankings, verdicts), with a lone image's 4xx (a broken image)
+    as its per-image error."""
     from ops.serving.client import ApiError
 
     try:
-        return client.classify(images, top_k=top_k)
+        return client.classify_answers(images, top_k=top_k)
     except ApiError as exc:
         if len(images) != 1 or exc.status not in IMAGE_STATUSES:
             raise
-        return [{"error": exc.message}]
+        return [{"error": exc.message}], [None]
 
 
 @click.command()

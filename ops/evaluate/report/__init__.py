@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.data.manifest import BreedClass
+from ops.evaluate.answers import answer_counts
 from ops.evaluate.metrics import compute_metrics, worst_classes
 from ops.evaluate.report.html import fmt_pct, render_html, worst_class_details
 from ops.evaluate.report.plots import report_plots
@@ -47,6 +48,9 @@ def write_report(
     metrics = compute_metrics(results, names, latencies)
     failures = [r for r in records if not r.get("ok")]
     counts = {**failure_counts(records), "answered": metrics["answered"]}
+    answers = answer_counts(records, {w: i for i, w in enumerate(wnids)})
+    if answers:  # the API sent verdicts (dog / uncertain): count them
+        counts["answers"] = answers
     for row in metrics["per_class"]:
         row["wnid"] = wnids[row["index"]]
     # Classes with misses only: a perfect class has nothing to show.

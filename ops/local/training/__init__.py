@@ -105,7 +105,8 @@ def train_local(
 
         history, how, model, calibration = train_images(*args, callback, timings, world=world)
     timings["total_s"] = round(time.perf_counter() - t_begin, 1)
-    metrics = _metrics(history, how, timings, calibration)
+    dog = calibration.pop("dog", None)  # head mode: the dog-score thresholds (dogness.py)
+    metrics = {**_metrics(history, how, timings, calibration), "dog": dog}
     if not world.is_writer:
         return {"rank": world.rank, "metrics": metrics}
     return _export(settings, prepared, built, model, recipe, fp, metrics)
@@ -165,6 +166,7 @@ def _export(settings, prepared, built, model, recipe: Recipe, fp: str, metrics: 
         "prepared_dir": str(prepared.root),
         "fingerprint": fp,
         "calibration_temperature": metrics["calibration"]["temperature"],
+        "dog": metrics.get("dog"),
     }
     echo(f"exporting the artifact to {out_dir}")
     tar = export_artifact(

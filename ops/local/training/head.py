@@ -21,6 +21,37 @@ def labels_of(entries) -> list[int]:
     return [label for _, label in entries]
 
 
+def cached_features(settings, built, items, device, view: str = "plain", desc: str = "features"):
+    """[len(items), D] pooled features of (path, label) items from the feature cache (computing
+    the missing ones): what head mode trains on, and what `data audit` scores."""
+    import numpy as np
+
+    from ops.local.features import cache_key, extract_features
+    from ops.local.model import members
+
+    local = settings.local
+    cache_root = settings.resolve(local.cache_dir) / "features"
+    engine = local.engine if device.type == "cpu" else "torch"
+    parts = members(built)
+    out = []
+    for name, weights_key, extractor in parts:
+        key = cache_key(name, weights_key, built.preprocessing, view)
+        out.append(
+            extract_features(
+                [p for p, _ in items],
+                extractor.to(device),
+                built.preprocessing,
+                cache_root / key,
+                flip=view == "flip",
+                batch_size=local.extract_batch_size,
+                engine=engine,
+                threads=local.threads,
+                desc=f"{desc} [{name}]" if len(parts) > 1 else desc,
+            )
+        )
+    return np.concatenate(out, axis=1)
+
+
 def train_head(
     settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings
 ):
@@ -32,32 +63,10 @@ def train_head(
     import numpy as np
     import torch
 
-    from ops.local.features import cache_key, extract_features
-    from ops.local.model import members
-
     local = settings.local
-    cache_root = settings.resolve(local.cache_dir) / "features"
-    engine = local.engine if device.type == "cpu" else "torch"
-    parts = members(built)
 
     def feats(items, view, desc):
-        out = []
-        for name, weights_key, extractor in parts:
-            key = cache_key(name, weights_key, built.preprocessing, view)
-            out.append(
-                extract_features(
-                    [p for p, _ in items],
-                    extractor.to(device),
-                    built.preprocessing,
-                    cache_root / key,
-                    flip=view == "flip",
-                    batch_size=local.extract_batch_size,
-                    engine=engine,
-                    threads=local.threads,
-                    desc=f"{desc} [{name}]" if len(parts) > 1 else desc,
-                )
-            )
-        return np.concatenate(out, axis=1)
+        return cached_features(settings, built, items, device, view, desc)
 
     t0 = time.perf_counter()
     x_val = feats(val_items, "plain", "validation features")
@@ -94,14 +103,41 @@ def train_head(
     t1 = time.perf_counter()
     history, how = fit(step, evaluate, state_fns, recipe, ckpt, resume, [before], callback)
     timings["head_training_s"] = round(time.perf_counter() - t1, 1)
-    calibration = uncalibrated("local.calibrate is off")
+    calibration, held = uncalibrated("local.calibrate is off"), None
     if local.calibrate:
         t2 = time.perf_counter()
-        calibration = calibrate_head(
+        calibration, held = calibrate_head(
             head, untrained_head, x_train, y_train, (xv, yv), recipe, history, settings, device
         )
         timings["calibration_s"] = round(time.perf_counter() - t2, 1)
+    calibration["dog"] = dog_record(built.model, head, x_train[0], x_val, xv, held)
     return history, how, built.model.cpu(), calibration
+
+
+def dog_record(model, head, train_features, val_features, xv, held):
+    """Dog-score thresholds (ops/local/dogness.py): the dog score's on every training image, the
+    top probability's on the calibration's held-out images (`held` = (indices, calibrated
+    probabilities)), or without them on the validation images."""
+    import torch
+
+    from ops.local.dogness import head_mode_record
+
+    head.eval()
+    with torch.no_grad():
+        val_top = torch.softmax(head(xv), 1).max(1).values.cpu().numpy()
+    if held is None:
+        record = head_mode_record(model, train_features, val_top, val_features, val_top)
+        record["top_probability_chosen_on"] = (
+            f"{len(val_top)} validation images (no held-out training images)"
+        )
+    else:
+        record = head_mode_record(model, train_features, held[1].max(1), val_features, val_top)
+    echo(
+        f"dog signal {record['signal']}: threshold {record['threshold']:.4f} "
+        f"({record['chosen_on']}); validation false refusals "
+        + ", ".join(f"{k} {v:.2%}" for k, v in record["validation_false_refusal"].items())
+    )
+    return record
 
 
 def head_trainer(head, xt, yt, recipe: Recipe, seed: int):
@@ -130,7 +166,8 @@ def head_trainer(head, xt, yt, recipe: Recipe, seed: int):
 
 
 def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history, settings, device):
-    """Fit a softmax temperature on held-out training images and fold it into `head`.
+    """Fit a softmax temperature on held-out training images and fold it into `head`; returns
+    (calibration record, (held-out indices, their calibrated probabilities) or None).
 
     A second head (`fresh_head`, the same starting point) trains with the same recipe and number of
     epochs on the other images; its logits on the held-out ones fit T (ops/local/calibrate.py)
@@ -157,7 +194,7 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
     if len(held) < MIN_HOLDOUT or not kept or epochs < 1:
         reason = f"{len(held)} held-out images (need {MIN_HOLDOUT})" if epochs else "no epochs"
         echo(f"calibration skipped: {reason}")
-        return uncalibrated(reason)
+        return uncalibrated(reason), None
     xt = torch.from_numpy(np.concatenate([v[kept] for v in views])).to(device)
     yt = y_train[kept].repeat(len(views)).to(device)
     _, _, _, step = head_trainer(
@@ -175,7 +212,8 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
             f"(need {MIN_ERRORS} to fit a temperature)"
         )
         echo(f"calibration skipped: {reason}")
-        return uncalibrated(reason, holdout_images=len(held))
+        probs = torch.softmax(held_logits, 1).numpy()
+        return uncalibrated(reason, holdout_images=len(held)), (held, probs)
     temperature = fit_temperature(held_logits, y_train[held])
     xv, yv = validation
     head.eval()
@@ -188,10 +226,11 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         f"images; validation ECE {before['ece']:.2%} -> {after['ece']:.2%}, "
         f"NLL {before['nll']:.4f} -> {after['nll']:.4f}"
     )
-    return {
+    record = {
         "temperature": round(temperature, 5),
         "holdout_images": len(held),
         "holdout_errors": errors,
         "validation_before": before,
         "validation_after": after,
     }
+    return record, (held, torch.softmax(held_logits / temperature, 1).numpy())

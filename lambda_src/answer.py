@@ -1,0 +1,106 @@
+"""One image's verdict for people: is it a dog, which breed, and is the model torn between two.
+
+Standard library only: the Lambda ships it beside handler.py, and `dogbreed predict`, `classify`
+and the evaluation report import the same functions, so every surface says the same thing.
+
+The endpoint answers either the built-in algorithm's JSON list of class probabilities, or (the
+local model server, when asked with the custom attribute below) an object
+    {"probabilities": [...], "dog_score": 0.97, "dog_signal": "imagenet", "dog_threshold": 0.41}
+With no dog score (the built-in algorithm) the fallback signal is the top breed probability
+against DOG_MIN_TOP_PROBABILITY. The fields of `verdict` are documented in docs/real-photos.md.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+NO_DOG = "no dog recognised"
+# Sent as invoke_endpoint CustomAttributes: the local model server then answers the object form;
+# SageMaker passes the attribute to the container, which the built-in algorithm ignores.
+CUSTOM_ATTRIBUTE = "dogbreed-answer=object"
+SIGNAL_TOP_PROBABILITY = "top_probability"
+# Defaults measured on the default local model (docs/real-photos.md); the environment overrides.
+DEFAULT_MIN_TOP_PROBABILITY = 0.0
+DEFAULT_UNCERTAIN_MARGIN = 0.2
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def min_top_probability() -> float:
+    """The fallback threshold on the top probability (DOG_MIN_TOP_PROBABILITY)."""
+    return _float(os.environ.get("DOG_MIN_TOP_PROBABILITY"), DEFAULT_MIN_TOP_PROBABILITY)
+
+
+def uncertain_margin() -> float:
+    """Top-1 minus top-2 probability under which an answer is flagged uncertain."""
+    return _float(os.environ.get("UNCERTAIN_MARGIN"), DEFAULT_UNCERTAIN_MARGIN)
+
+
+def read_endpoint_body(parsed: Any) -> tuple[list[float], dict[str, Any]]:
+    """(class probabilities, dog fields) of a decoded endpoint answer; dog fields may be empty.
+
+    Raises ValueError/TypeError/IndexError for a body that is neither form.
+    """
+    dog: dict[str, Any] = {}
+    scores = parsed
+    if isinstance(parsed, dict):
+        if parsed.get("dog_score") is not None:
+            dog = {
+                "dog_score": float(parsed["dog_score"]),
+                "dog_signal": str(parsed.get("dog_signal") or "model"),
+                "dog_threshold": float(parsed.get("dog_threshold") or 0.0),
+            }
+        scores = parsed.get("predictions") or parsed.get("probabilities")
+    if scores and isinstance(scores[0], list):
+        scores = scores[0]
+    return [float(s) for s in scores], dog
+
+
+def verdict(
+    ranked: list[dict[str, Any]],
+    dog: dict[str, Any] | None = None,
+    *,
+    min_top: float | None = None,
+    margin: float | None = None,
+) -> dict[str, Any]:
+    """The answer for one image from its ranked breeds (best first, each with "breed" and
+    "probability"; at least two for the uncertain flag) and the endpoint's dog fields.
+
+    {"dog": bool, "dog_score", "dog_signal", "dog_threshold", "breed": name | None,
+     "uncertain": bool, "alternatives": [second breed] | [], "label": what to show}
+    """
+    min_top = min_top_probability() if min_top is None else min_top
+    margin = uncertain_margin() if margin is None else margin
+    top = ranked[0] if ranked else {"breed": None, "probability": 0.0}
+    if dog and dog.get("dog_score") is not None:
+        score, signal = float(dog["dog_score"]), str(dog.get("dog_signal") or "model")
+        threshold = float(dog.get("dog_threshold") or 0.0)
+    else:
+        score, signal, threshold = float(top["probability"]), SIGNAL_TOP_PROBABILITY, min_top
+    is_dog = bool(ranked) and score >= threshold
+    second = ranked[1] if len(ranked) > 1 else None
+    uncertain = bool(
+        is_dog and second and float(top["probability"]) - float(second["probability"]) < margin
+    )
+    if not is_dog:
+        label = NO_DOG
+    elif uncertain:
+        label = f"{top['breed']} or {second['breed']}"
+    else:
+        label = str(top["breed"])
+    return {
+        "dog": is_dog,
+        "dog_score": round(score, 6),
+        "dog_signal": signal,
+        "dog_threshold": round(threshold, 6),
+        "breed": top["breed"] if is_dog else None,
+        "uncertain": uncertain,
+        "alternatives": [second["breed"]] if uncertain else [],
+        "label": label,
+    }
