@@ -19,8 +19,8 @@ import numpy as np
 
 from ops.errors import DogbreedError
 from ops.local.export import sha256_file
-from ops.local.preprocess import BadImageError
 from ops.local.photo_policy import DEFAULT_POLICY
+from ops.local.preprocess import BadImageError
 from ops.local.runtime import (
     ModelRuntime,
     dog_settings,
