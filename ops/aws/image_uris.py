@@ -25,14 +25,20 @@ def _table() -> dict:
 def image_uri(region: str) -> str:
     """<account>.dkr.ecr.<region>.<domain>/image-classification:1 for `region`."""
     table = _table()
+    account = region_account(table, region, f"the {ALGORITHM} algorithm")
+    return registry_uri(account, region, table["repository"], table["tag"])
+
+
+def region_account(table: dict, region: str, what: str) -> str:
+    """The ECR account of `region` in a registry table; a usage error naming `what` if absent."""
     account = table["registries"].get(region)
     if account is None:
         raise DogbreedError(
-            f"the {ALGORITHM} algorithm is not available in region {region!r}",
+            f"{what} is not available in region {region!r}",
             exit_code=2,
             hint="set aws.region to a SageMaker region, e.g. us-east-1",
         )
-    return registry_uri(account, region, table["repository"], table["tag"])
+    return account
 
 
 def registry_uri(account: str, region: str, repository: str, tag: str) -> str:
@@ -61,18 +67,10 @@ def pytorch_training_image(region: str, version: str, py_version: str, instance_
             exit_code=2,
             hint=f"set aws.pytorch_version = {table['version']!r} and aws.python_version",
         )
-    account = table["registries"].get(region)
-    if account is None:
-        raise DogbreedError(
-            f"no PyTorch training image in region {region!r}",
-            exit_code=2,
-            hint="set aws.region to a SageMaker region, e.g. us-east-1",
-        )
+    account = region_account(table, region, "the PyTorch training image")
     family = instance_type.removeprefix("ml.").split(".")[0]
     processor = "gpu" if family.startswith(GPU_FAMILIES) else "cpu"
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    tag = f"{version}-{processor}-{py_version}"
-    return f"{account}.dkr.ecr.{region}.{domain}/{table['repository']}:{tag}"
+    return registry_uri(account, region, table["repository"], f"{version}-{processor}-{py_version}")
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ def _pytorch_table() -> dict:
 def pytorch_inference_image(settings: Settings) -> str:
     """<account>.dkr.ecr.<region>.<domain>/pytorch-inference:<version>-<cpu|gpu>-<py> for the
     configured region, endpoint mode and framework pin."""
-    from ops.aws.image_uris import registry_uri
+    from ops.aws.image_uris import region_account, registry_uri
 
     table = _pytorch_table()
     dep, region = settings.deploy, settings.aws.region
@@ -38,13 +38,7 @@ def pytorch_inference_image(settings: Settings) -> str:
             exit_code=2,
             hint="set those, or pass --image <PyTorch inference image URI>",
         )
-    account = table["registries"].get(region)
-    if account is None:
-        raise DogbreedError(
-            f"the pytorch inference image is not available in region {region!r}",
-            exit_code=2,
-            hint="set aws.region to a SageMaker region, e.g. us-east-1",
-        )
+    account = region_account(table, region, "the PyTorch inference image")
     gpu = dep.endpoint_mode == "instance" and dep.endpoint_instance_type.startswith(
         ("ml.g", "ml.p")
     )
