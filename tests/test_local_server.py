@@ -153,9 +153,9 @@ def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime)
         record = get_record("serve")
         assert record["status"] == "running" and record["runtime_url"] == stack.runtime_url
         # serve.max_batch_size = 0 (auto): timed at start, the fastest batch size chosen
-        assert set(stack.server.calibration) == {1, 2, 4, 8, 16, 32}
+        assert set(stack.server.batch_timing) == {1, 2, 4, 8, 16, 32}
         assert record["max_batch_size"] == stack.server.batcher.max_batch_size
-        assert record["max_batch_size"] in stack.server.calibration
+        assert record["max_batch_size"] in stack.server.batch_timing
         client = boto3.client(
             "sagemaker-runtime", region_name="us-east-1", endpoint_url=stack.runtime_url
         )

@@ -359,10 +359,10 @@ class ModelServer:
         self.endpoint_name = endpoint_name
         self.max_image_bytes = int(max_image_bytes)
         self.request_timeout_s = request_timeout_s
-        self.calibration: dict[int, float] | None = None  # images/s per batch size, if timed
+        self.batch_timing: dict[int, float] | None = None  # images/s per batch size, if timed
         if max_batch_size <= 0:  # "auto": the batch size this machine runs the model fastest at
-            self.calibration = measure_batch_sizes(runtime)
-            max_batch_size = pick_batch_size(self.calibration)
+            self.batch_timing = measure_batch_sizes(runtime)
+            max_batch_size = pick_batch_size(self.batch_timing)
         self.batcher = Batcher(runtime.predict_rows, max_batch_size, max_batch_delay_ms)
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()

@@ -92,10 +92,10 @@ def _print_banner(stack) -> None:
         f"{runtime.input_size}px) as endpoint {record['endpoint_name']!r}"
     )
     batching = f"  batches of up to {record['max_batch_size']} images"
-    if stack.server.calibration:
+    if stack.server.batch_timing:
         batching += (
             " (chosen from images/s by batch size: "
-            + ", ".join(f"{bs}: {ips:.0f}/s" for bs, ips in stack.server.calibration.items())
+            + ", ".join(f"{bs}: {ips:.0f}/s" for bs, ips in stack.server.batch_timing.items())
             + ")"
         )
     click.echo(batching)
