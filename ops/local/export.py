@@ -141,7 +141,19 @@ def export_torchscript(model, path: Path, input_size: int) -> None:
     """Write model (logits) + softmax as a traced TorchScript module (any batch size, CPU)."""
     import torch
 
-    wrapped = _softmax_wrapper(model)
+    class ProbabilitiesOnly(torch.nn.Module):
+        """The class probabilities alone: the container's predict_fn answers the built-in
+        algorithm's list, so a model with a dog head drops its second output here."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            out = self.inner(x)
+            return out[0] if isinstance(out, tuple) else out
+
+    wrapped = ProbabilitiesOnly(_softmax_wrapper(model))
     dummy = torch.randn(2, 3, input_size, input_size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notices
