@@ -233,6 +233,9 @@ class DeploySettings:
     # Origins whose pages may call POST /classify (API Gateway OPTIONS preflight + the Lambda's
     # Access-Control-Allow-Origin); empty = CORS off. The page at the API's root needs none.
     cors_allowed_origins: list[str] = field(default_factory=list)
+    # The Lambda's "no dog recognised" cut on the top probability, for endpoints that answer no
+    # dog score (the built-in algorithm; docs/real-photos.md); 0 = a local model's own threshold
+    dog_min_top_probability: float = 0.0
     # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
     # the image comes from the SageMaker SDK's table for this framework version (CPU for
     # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.

@@ -100,6 +100,7 @@ module "lambda" {
   max_image_bytes          = var.max_image_bytes
   max_payload_bytes        = var.max_payload_bytes
   cors_allowed_origins     = var.cors_allowed_origins
+  environment              = var.lambda_environment
   log_retention_days       = var.log_retention_days
 }
 

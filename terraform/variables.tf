@@ -98,6 +98,12 @@ variable "model_environment" {
   default     = {}
 }
 
+variable "lambda_environment" {
+  description = "Extra environment of the classify Lambda, e.g. DOG_MIN_TOP_PROBABILITY (set by dogbreed deploy from the model)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "endpoint_mode" {
   description = "\"serverless\" or \"instance\" (dogbreed setting deploy.endpoint_mode)."
   type        = string

@@ -57,6 +57,9 @@ class ServingModel:
     serverless_memory_mb: int = (
         BUILT_IN_SERVERLESS_MEMORY_MB  # when deploy.serverless_memory_mb = 0
     )
+    # The Lambda's "no dog" cut on the top probability (lambda_src/answer.py): the container
+    # answers no dog score, so a local artifact brings the fallback threshold it was trained with.
+    dog_min_top_probability: float = 0.0
 
 
 def model_from_training(model_data_url: str | None, image_uri: str | None) -> tuple[str, str]:
@@ -93,7 +96,7 @@ def local_model(
         package_digest,
         write_package,
     )
-    from ops.local.runtime import resolve_artifact_dir
+    from ops.local.runtime import dog_settings, resolve_artifact_dir
 
     root = resolve_artifact_dir(artifact)
     package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
@@ -111,6 +114,7 @@ def local_model(
         package=package,
         classes=root / "classes.json",
         serverless_memory_mb=SERVERLESS_MEMORY_MB,
+        dog_min_top_probability=dog_settings(root, outputs=[])["top_probability_threshold"],
     )
 
 
@@ -215,6 +219,13 @@ def build_dir() -> Path:
     return state_path().parent / "build"
 
 
+def lambda_environment(settings: Settings, model_threshold: float = 0.0) -> dict[str, str]:
+    """The Lambda's extra environment: the top-probability "no dog" cut, from
+    deploy.dog_min_top_probability when set, else the model's own (0 = refuse nothing)."""
+    threshold = settings.deploy.dog_min_top_probability or model_threshold
+    return {"DOG_MIN_TOP_PROBABILITY": repr(float(threshold))} if threshold > 0 else {}
+
+
 def terraform_variables(
     settings: Settings,
     model_data_url: str = "",
@@ -222,6 +233,7 @@ def terraform_variables(
     zip_path: Path | None = None,
     environment: dict[str, str] | None = None,
     model_memory_mb: int = BUILT_IN_SERVERLESS_MEMORY_MB,
+    dog_min_top_probability: float = 0.0,
 ) -> dict[str, Any]:
     """The root configuration's variables from the settings (and aws.endpoint_url for emulators)."""
     dep = settings.deploy
@@ -233,6 +245,7 @@ def terraform_variables(
         "model_data_url": model_data_url,
         "image_uri": image_uri,
         "model_environment": dict(environment or {}),
+        "lambda_environment": lambda_environment(settings, dog_min_top_probability),
         "lambda_zip_path": str(zip_path) if zip_path else "",
         "endpoint_mode": dep.endpoint_mode,
         "endpoint_instance_type": dep.endpoint_instance_type,
@@ -304,6 +317,7 @@ def deploy_stack(
             zip_path,
             model.environment,
             model.serverless_memory_mb,
+            model.dog_min_top_probability,
         )
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
