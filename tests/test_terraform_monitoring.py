@@ -94,7 +94,7 @@ def test_serverless_deploy_has_alarms_dashboard_email_and_warm_capacity(tf_dir, 
     assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == 5000
     duration = alarms["dogbreed-lambda-duration-near-timeout"]
     assert (duration["MetricName"], duration["Statistic"]) == ("Duration", "Maximum")
-    assert duration["Threshold"] == 29 * 1000 * 0.8  # 80 % of the 29 s Lambda timeout, in ms
+    assert duration["Threshold"] == 28 * 1000 * 0.8  # 80 % of the 28 s Lambda timeout, in ms
     assert duration["Dimensions"] == [{"Name": "FunctionName", "Value": "dogbreed-classify"}]
     model_latency = alarms["dogbreed-endpoint-model-latency"]
     assert model_latency["Threshold"] == 2000 * 1000  # ModelLatency is in microseconds
