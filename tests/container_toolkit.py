@@ -11,6 +11,7 @@ Python, from the torchserve wheel) and the toolkit's HandlerService.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,9 @@ def load_service(model_dir: Path, monkeypatch):
     code = str(Path(model_dir) / "code")
     monkeypatch.syspath_prepend(code)  # the worker's PYTHONPATH (set by DefaultHandlerService)
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    # DefaultHandlerService.initialize writes code/ into os.environ["PYTHONPATH"]; restore it
+    # after the test, or later `dogbreed` subprocesses import the package's partial copy of ops.
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     sys.modules.pop("inference", None)  # a previous test's package
     service = HandlerService()
     service.initialize(context(model_dir))
