@@ -34,7 +34,7 @@ def train_and_predict(data, train_mask=None, train_labels=None) -> np.ndarray:
 
 
 def exclusions_effect(data, exclusions: Path) -> dict:
-    from ops.data.audit import read_exclusions
+    from ops.data.exclusions import read_exclusions
 
     wanted = read_exclusions(exclusions)
     index = {c.wnid: c.index for c in data.classes} | {c.name: c.index for c in data.classes}

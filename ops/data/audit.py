@@ -16,7 +16,6 @@ and exclusions.csv, which `dogbreed data prepare --exclude FILE` applies.
 from __future__ import annotations
 
 import copy
-import csv
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ops.data.exclusions import write_exclusions
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 
@@ -32,7 +32,6 @@ DEFAULT_FOLDS = 5
 # "Probably not a dog": far below the serving threshold (which keeps 99 % of dogs): at this
 # score the ImageNet classifier puts at most 5 % of its mass on dogs.
 DEFAULT_DOG_BELOW = 0.05
-EXCLUSION_FIELDS = ("file", "action", "label", "reason")
 
 
 @dataclass
@@ -196,42 +195,67 @@ def audit(
 
     flags: list[Flag] = []
     for name, entries in splits.items():
-        issues = label_issues(y[name], probs[name])
-        for i in issues:
-            p = probs[name][i]
-            best = int(np.argmax(p))
-            relabel = p[best] >= RELABEL_CONFIDENCE
-            flags.append(
-                Flag(
-                    name,
-                    entries[i].path,
-                    "label",
-                    classes[y[name][i]].name,
-                    classes[best].name,
-                    round(float(p[y[name][i]]), 4),
-                    "relabel" if relabel else "exclude",
-                    classes[best].wnid if relabel else "",
-                    f"suggested label holds {p[best]:.0%}",
-                )
-            )
-        if dog[name] is not None:
-            for i in np.flatnonzero(dog[name] < dog_below):
-                flags.append(
-                    Flag(
-                        name,
-                        entries[i].path,
-                        "not_dog",
-                        classes[y[name][i]].name,
-                        None,
-                        round(float(dog[name][i]), 4),
-                        "exclude",
-                        detail=f"dog score {dog[name][i]:.3f} < {dog_below}",
-                    )
-                )
+        flags += label_flags(name, entries, classes, y[name], probs[name])
+        flags += not_dog_flags(name, entries, classes, y[name], dog[name], dog_below)
     flags += duplicate_flags(root, classes)
-    files = write_outputs(out_dir, flags, prepared)
+    files = write_exclusions(out_dir, flags)
     oof_top1 = float((probs["train"].argmax(1) == y["train"]).mean())
-    counts: dict[str, Any] = {
+    counts = audit_counts(
+        splits, flags, oof_top1, folds, dog_below if dog_head is not None else None
+    )
+    files.update(write_report(out_dir, flags, prepared, counts))
+    return AuditResult(out_dir, flags, counts, oof_top1, files)
+
+
+def label_flags(name: str, entries, classes, labels: np.ndarray, probs: np.ndarray) -> list[Flag]:
+    """cleanlab's label issues of one split: relabel when the suggested breed is confident."""
+    flags = []
+    for i in label_issues(labels, probs):
+        p = probs[i]
+        best = int(np.argmax(p))
+        relabel = p[best] >= RELABEL_CONFIDENCE
+        flags.append(
+            Flag(
+                name,
+                entries[i].path,
+                "label",
+                classes[labels[i]].name,
+                classes[best].name,
+                round(float(p[labels[i]]), 4),
+                "relabel" if relabel else "exclude",
+                classes[best].wnid if relabel else "",
+                f"suggested label holds {p[best]:.0%}",
+            )
+        )
+    return flags
+
+
+def not_dog_flags(
+    name: str, entries, classes, labels: np.ndarray, dog: np.ndarray | None, dog_below: float
+) -> list[Flag]:
+    """Images of one split whose dog score is under `dog_below` (none without a dog head)."""
+    if dog is None:
+        return []
+    return [
+        Flag(
+            name,
+            entries[i].path,
+            "not_dog",
+            classes[labels[i]].name,
+            None,
+            round(float(dog[i]), 4),
+            "exclude",
+            detail=f"dog score {dog[i]:.3f} < {dog_below}",
+        )
+        for i in np.flatnonzero(dog < dog_below)
+    ]
+
+
+def audit_counts(
+    splits: dict[str, list], flags: list[Flag], oof_top1: float, folds: int, dog_below
+) -> dict[str, Any]:
+    """The summary of audit.json and the page: images, flags per split and kind, OOF top-1."""
+    return {
         "images": {n: len(e) for n, e in splits.items()},
         "flags": {
             f"{n}/{k}": sum(f.split == n and f.kind == k for f in flags)
@@ -241,16 +265,23 @@ def audit(
         "flagged_images": {n: len({f.file for f in flags if f.split == n}) for n in splits},
         "oof_top1": round(oof_top1, 5),
         "folds": folds,
-        "dog_below": dog_below if dog_head is not None else None,
+        "dog_below": dog_below,
     }
+
+
+def write_report(
+    out_dir: Path, flags: list[Flag], prepared: PreparedData, counts: dict[str, Any]
+) -> dict[str, Path]:
+    """audit.json (counts and every flag) and audit.html (ops/data/audit_page.py)."""
+    from ops.data.audit_page import write_page
+
     (out_dir / "audit.json").write_text(
         json.dumps({"counts": counts, "flags": [asdict(f) for f in flags]}, indent=2) + "\n"
     )
-    files["json"] = out_dir / "audit.json"
-    from ops.data.audit_page import write_page
-
-    files["html"] = write_page(out_dir / "audit.html", flags, prepared, counts)
-    return AuditResult(out_dir, flags, counts, oof_top1, files)
+    return {
+        "json": out_dir / "audit.json",
+        "html": write_page(out_dir / "audit.html", flags, prepared, counts),
+    }
 
 
 def duplicate_flags(root: Path, classes) -> list[Flag]:
@@ -296,47 +327,3 @@ def duplicate_flags(root: Path, classes) -> list[Flag]:
                 )
             )
     return flags
-
-
-def write_outputs(out_dir: Path, flags: list[Flag], prepared: PreparedData) -> dict[str, Path]:
-    """exclusions.csv: one line per flagged file (relabel wins over exclude only for label
-    flags alone; any not_dog/duplicate flag excludes)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    by_file: dict[str, list[Flag]] = {}
-    for f in flags:
-        by_file.setdefault(f.file, []).append(f)
-    path = out_dir / "exclusions.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(EXCLUSION_FIELDS)
-        for file in sorted(by_file):
-            group = by_file[file]
-            relabel = [f for f in group if f.action == "relabel"]
-            if relabel and all(f.kind == "label" for f in group):
-                writer.writerow([file, "relabel", relabel[0].label, relabel[0].detail])
-            else:
-                reason = "; ".join(sorted({f"{f.kind}: {f.detail}" for f in group}))
-                writer.writerow([file, "exclude", "", reason])
-    return {"exclusions": path}
-
-
-def read_exclusions(path: Path) -> dict[str, str]:
-    """exclusions.csv -> {file: "" (exclude) or the wnid/breed to relabel it to}."""
-    try:
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise DogbreedError(f"cannot read the exclusion list {path}: {exc.strerror}") from exc
-    out: dict[str, str] = {}
-    for n, row in enumerate(rows, 2):
-        file, action = (row.get("file") or "").strip(), (row.get("action") or "").strip()
-        if not file or action not in ("exclude", "relabel"):
-            raise DogbreedError(
-                f"{path}:{n}: each line needs a file and an action 'exclude' or 'relabel'",
-                exit_code=2,
-            )
-        label = (row.get("label") or "").strip()
-        if action == "relabel" and not label:
-            raise DogbreedError(f"{path}:{n}: relabel needs a label (wnid or breed)", exit_code=2)
-        out[file] = label if action == "relabel" else ""
-    return out

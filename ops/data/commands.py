@@ -128,7 +128,8 @@ def prepare(
     duplicates (sha256 and perceptual hash) are reported in prepare_report.json. The source is
     never changed; the same input gives byte-identical output.
     """
-    from ops.data.prepare import REPORT_FILE, prepare_from_settings
+    from ops.data.prepare import prepare_from_settings
+    from ops.data.prepare_files import REPORT_FILE
 
     settings = app.override(
         data__split=split,

@@ -121,8 +121,6 @@ def upload_prepared(
 ) -> UploadResult:
     """Upload what changed under the four channels; returns counts (uploaded, skipped)."""
     from boto3.s3.transfer import TransferConfig
-    from s3transfer.manager import TransferManager
-    from tqdm import tqdm
 
     root = Path(prepared_dir) if prepared_dir else settings.resolve(settings.data.prepared_dir)
     PreparedData(root).check()
@@ -150,6 +148,25 @@ def upload_prepared(
             result.skipped += 1
         else:
             todo.append((path, key, size))
+    transfer(client, config, bucket, todo, result, progress)
+    result.seconds = time.perf_counter() - started
+    if result.failed:
+        raise DogbreedError(
+            f"{len(result.failed)} of {len(todo)} upload(s) failed (first: {result.failed[0]})",
+            hint="re-run `dogbreed data upload`: what is already there is skipped",
+        )
+    return result
+
+
+def transfer(
+    client, config, bucket: str, todo: list[tuple[Path, str, int]], result: UploadResult, progress
+) -> None:
+    """PUT each (file, key, size) in parallel, counting into `result` (failures listed, not
+    raised), with one byte progress bar."""
+    from s3transfer.manager import TransferManager
+    from s3transfer.subscribers import BaseSubscriber
+    from tqdm import tqdm
+
     lock = threading.Lock()
     bar = tqdm(
         total=sum(s for _, _, s in todo),
@@ -158,8 +175,6 @@ def upload_prepared(
         desc="upload",
         disable=not progress or not todo,
     )
-
-    from s3transfer.subscribers import BaseSubscriber
 
     class Progress(BaseSubscriber):
         def on_progress(self, future, bytes_transferred, **kwargs):
@@ -199,10 +214,3 @@ def upload_prepared(
                     result.failed.append(f"{key}: {exc}")
     finally:
         bar.close()
-    result.seconds = time.perf_counter() - started
-    if result.failed:
-        raise DogbreedError(
-            f"{len(result.failed)} of {len(todo)} upload(s) failed (first: {result.failed[0]})",
-            hint="re-run `dogbreed data upload`: what is already there is skipped",
-        )
-    return result

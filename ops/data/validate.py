@@ -43,55 +43,25 @@ class ImageResult:
 def process_image(task: ImageTask) -> ImageResult:
     """Check/repair/crop one image and write it to task.dst; never raises for a bad image."""
     import imagehash
-    from PIL import Image, UnidentifiedImageError
 
     with open(task.src, "rb") as fh:
         data = fh.read()
     result = ImageResult(task.src, task.dst, ok=False, sha256=hashlib.sha256(data).hexdigest())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            fmt = img.format
-            img.load()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombWarning,
-    ) as exc:
-        if isinstance(exc, UnidentifiedImageError):  # its message names an object address
-            result.error = "not an image format Pillow can identify"
-        else:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            result.error = f"cannot decode: {first}"
+    decoded = _decode(data)
+    if isinstance(decoded, str):
+        result.error = decoded
         return result
+    img, fmt = decoded
 
     repairs = []
     if fmt != "JPEG":
         repairs.append(f"{fmt} content -> JPEG")
     orientation = img.getexif().get(ORIENTATION_TAG, 1)
-    decoded_size = img.size
     if img.mode != "RGB":
         repairs.append(f"{img.mode} -> RGB")
-        if img.mode in ("RGBA", "LA", "P") and (img.mode != "P" or "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            img = Image.new("RGB", rgba.size, (255, 255, 255))
-            img.paste(rgba, mask=rgba.getchannel("A"))
-        else:
-            img = img.convert("RGB")
+        img = _to_rgb(img)
     if task.boxes:  # boxes refer to the stored pixels, so crop before applying the orientation
-        if task.xml_size is not None and tuple(task.xml_size) != decoded_size:
-            result.already_cropped = True
-        else:
-            x0 = max(0, min(b[0] for b in task.boxes))
-            y0 = max(0, min(b[1] for b in task.boxes))
-            x1 = min(decoded_size[0], max(b[2] for b in task.boxes))
-            y1 = min(decoded_size[1], max(b[3] for b in task.boxes))
-            if x1 > x0 and y1 > y0 and (x0, y0, x1, y1) != (0, 0, *decoded_size):
-                img = img.crop((x0, y0, x1, y1))
-                result.cropped = True
+        img = _crop_to_boxes(img, task, result)
     if orientation not in (1, None):
         img = _orient(img, orientation)
         repairs.append(f"EXIF orientation {orientation} applied")
@@ -109,6 +79,59 @@ def process_image(task: ImageTask) -> ImageResult:
     result.width, result.height = img.size
     result.phash = int(str(imagehash.phash(img)), 16)
     return result
+
+
+def _decode(data: bytes):
+    """(the decoded Pillow image, its format), or the reason it cannot be decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format
+            img.load()
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+    ) as exc:
+        if isinstance(exc, UnidentifiedImageError):  # its message names an object address
+            return "not an image format Pillow can identify"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"cannot decode: {first}"
+    return img, fmt
+
+
+def _to_rgb(img):
+    """RGB pixels; transparent areas become white instead of black."""
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "P") and (img.mode != "P" or "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        img = Image.new("RGB", rgba.size, (255, 255, 255))
+        img.paste(rgba, mask=rgba.getchannel("A"))
+        return img
+    return img.convert("RGB")
+
+
+def _crop_to_boxes(img, task: ImageTask, result: ImageResult):
+    """The union of the task's boxes (clipped to the image), marking `result` cropped; an image
+    whose size differs from the XML's is already cropped and left as it is."""
+    size = img.size
+    if task.xml_size is not None and tuple(task.xml_size) != size:
+        result.already_cropped = True
+        return img
+    x0 = max(0, min(b[0] for b in task.boxes))
+    y0 = max(0, min(b[1] for b in task.boxes))
+    x1 = min(size[0], max(b[2] for b in task.boxes))
+    y1 = min(size[1], max(b[3] for b in task.boxes))
+    if x1 > x0 and y1 > y0 and (x0, y0, x1, y1) != (0, 0, *size):
+        result.cropped = True
+        return img.crop((x0, y0, x1, y1))
+    return img
 
 
 def _orient(img, orientation: int):
