@@ -16,7 +16,7 @@ import click
 from ops import __version__
 from ops.context import AppContext
 from ops.errors import DogbreedError
-from ops.settings import BACKENDS
+from ops.settings_sections import BACKENDS
 
 
 def parse_set_options(values: tuple[str, ...]) -> dict[str, str]:

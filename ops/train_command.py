@@ -110,13 +110,15 @@ def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, wai
         click.echo(f"{done}: validation top-1 {top1:.2%}" if top1 is not None else "done", err=True)
         click.echo(record["model_tar"])
     elif settings.aws.algorithm == "recipe":
+        from ops.aws.commands import record_training_job
         from ops.aws.recipe_job import train_recipe_sagemaker
 
-        train_recipe_sagemaker(settings, wait=wait)
+        record_training_job(train_recipe_sagemaker(settings, wait=wait))
     else:
+        from ops.aws.commands import record_training_job
         from ops.aws.training import train_sagemaker
 
-        train_sagemaker(settings, wait=wait)
+        record_training_job(train_sagemaker(settings, wait=wait))
 
 
 COMMANDS = [train]

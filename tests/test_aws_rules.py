@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.aws.training import check_job_rules, training_job_request
+from ops.aws.job_request import check_job_rules
+from ops.aws.training import training_job_request
 from ops.aws.tuning import parameter_ranges, tuning_job_request
 from ops.errors import DogbreedError
 from ops.serving.deploy import terraform_variables
@@ -445,7 +446,7 @@ def test_the_bucket_denies_plain_http_except_on_the_http_emulator(root_plan, dep
 
 def test_the_original_table_reaches_the_training_request():
     """The six entries that used to be unknown settings (defect 3) are sent as strings."""
-    from ops.aws.training import sagemaker_hyperparameters
+    from ops.aws.job_request import sagemaker_hyperparameters
 
     settings = load_settings(REPO_ROOT / "dogbreed.toml", environ={})
     sent = sagemaker_hyperparameters(settings, INFO)

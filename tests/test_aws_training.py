@@ -9,13 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 
+from ops.aws.commands import record_training_job
+from ops.aws.job_record import finish_training
+from ops.aws.job_request import job_name, sagemaker_hyperparameters
 from ops.aws.session import make_client
-from ops.aws.training import (
-    finish_training,
-    job_name,
-    sagemaker_hyperparameters,
-    train_sagemaker,
-)
+from ops.aws.training import train_sagemaker
 from ops.aws.watch import estimate_cost, watch_training_job
 from ops.cli import cli
 from ops.data.manifest import CHANNELS
@@ -90,7 +88,9 @@ def test_on_demand_job_has_no_spot_settings(settings, moto_url):
 
 def test_completed_job_is_recorded_for_deploy(settings):
     record = train_sagemaker(settings, wait=True, poll_seconds=0, console=text_console()[0])
+    assert "training" not in load_state()  # the library returns the record; the command writes
 
+    record_training_job(record)
     state = load_state()["training"]
     assert state == record
     assert state["backend"] == "sagemaker"
@@ -189,6 +189,7 @@ def test_watch_follows_in_progress_to_completed(moto_url, settings):
     assert "validation:accuracy" in text and "0.9100" in text
     assert "spot saving" in text
     assert record["metrics"] == {"train:accuracy": 0.97, "validation:accuracy": 0.91}
+    record_training_job(record)
     assert load_state()["training"]["billable_seconds"] == 1200
 
 

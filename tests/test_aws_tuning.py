@@ -9,7 +9,7 @@ from ops.aws.training import train_sagemaker
 from ops.aws.tuning import parameter_ranges, tune_sagemaker
 from ops.cli import cli
 from ops.errors import DogbreedError
-from ops.settings import TuningSettings
+from ops.settings_sections import TuningSettings
 from ops.state import load_state, update_state
 from tests.aws_helpers import (
     BUCKET,

@@ -42,7 +42,7 @@ def test_a_command_module_without_commands_is_an_error(monkeypatch):
 
 
 def test_both_backends_write_one_training_record_shape(tmp_path):
-    from ops.aws.training import training_record
+    from ops.aws.job_record import training_record
     from ops.settings import Settings
     from ops.state import update_state
     from ops.training_record import last_local_artifact, read_training

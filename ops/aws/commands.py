@@ -63,8 +63,8 @@ def jobs(app, limit, show_all, watch_name):
     settings = app.settings
     console = make_console()
     if watch_name:
+        from ops.aws.job_record import finish_training
         from ops.aws.session import connection_errors, make_client
-        from ops.aws.training import finish_training
         from ops.aws.watch import watch_training_job
 
         client = make_client(settings, "sagemaker")
@@ -76,7 +76,7 @@ def jobs(app, limit, show_all, watch_name):
                 poll_seconds=settings.aws.poll_seconds,
                 console=console,
             )
-        finish_training(description, settings, echo=console.print)
+        record_training_job(finish_training(description, settings, echo=console.print))
         return
     from ops.aws.jobs import list_jobs, render_jobs
 
@@ -85,6 +85,17 @@ def jobs(app, limit, show_all, watch_name):
         console.print("No SageMaker jobs yet (`dogbreed --backend sagemaker train` starts one).")
         return
     console.print(render_jobs(rows))
+
+
+def record_training_job(result: dict) -> None:
+    """Write a finished SageMaker job's record (what `deploy` serves) and say where; a job that
+    still runs (--no-wait, or detached) is not recorded: `jobs --watch` records it later."""
+    if result.get("backend") != "sagemaker":  # {job_name, status}: not finished
+        return
+    from ops.state import update_state
+
+    path = update_state("training", result)
+    click.echo(f"Recorded in {path}")
 
 
 COMMANDS = [tune, jobs]

@@ -19,8 +19,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from ops.aws.session import connection_errors
-from ops.aws.training import (
+from ops.aws.job_request import (
     CHECKPOINT_LOCAL_PATH,
     aws_tags,
     check_spot,
@@ -30,6 +29,7 @@ from ops.aws.training import (
     s3_uri,
     stopping_condition,
 )
+from ops.aws.session import connection_errors
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 from ops.local.training.sagemaker_entry import METRIC_DEFINITIONS
@@ -231,8 +231,8 @@ def source_key(settings: Settings, name: str) -> str:
 
 def submit_recipe_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs, upload the source, then CreateTrainingJob; returns (client, request)."""
+    from ops.aws.preflight import check_channels, check_role, resolve_role
     from ops.aws.session import explain_client_error, make_client, resolve_bucket
-    from ops.aws.training import check_channels, check_role, resolve_role
 
     name = job_name(settings.project.name)
     # the rules first: nothing is uploaded for a request AWS would refuse
@@ -269,7 +269,7 @@ def submit_recipe_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
 def train_recipe_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
 ) -> dict[str, Any]:
-    """Submit the recipe job; with `wait`, watch it and record the model like the built-in's."""
+    """Submit the recipe job; with `wait`, watch it and return its record like the built-in's."""
     from ops.aws.training import follow_job
     from ops.aws.watch import make_console
 

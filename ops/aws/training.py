@@ -1,173 +1,33 @@
-"""SageMaker training jobs for the built-in image-classification algorithm: request, submit, record.
+"""SageMaker training jobs for the built-in image-classification algorithm: request, submit, follow.
 
-The request is built by pure functions (`training_job_request`, `sagemaker_hyperparameters`) so
-tests can compare it field by field; `train_sagemaker` is the thin edge that checks the inputs in
-S3, submits the job, watches it (ops.aws.watch) and records the result in the state file.
+The request is built by pure functions (`training_job_request`, and the parts every job shares in
+ops/aws/job_request.py) so tests can compare it field by field; `train_sagemaker` is the thin edge
+that checks the inputs in S3 (ops/aws/preflight.py), submits the job, watches it (ops.aws.watch)
+and returns the record (ops/aws/job_record.py) for the command to write.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 import botocore.exceptions
 
 from ops.aws.image_uris import image_uri
+from ops.aws.job_record import finish_training
+from ops.aws.job_request import (
+    CHECKPOINT_LOCAL_PATH,
+    aws_tags,
+    check_job_rules,
+    input_channels,
+    job_name,
+    resource_config,
+    s3_uri,
+    sagemaker_hyperparameters,
+    stopping_condition,
+)
+from ops.aws.preflight import check_channels, check_role, prepared_info, resolve_role
 from ops.aws.session import connection_errors
-from ops.data.manifest import CHANNELS, PreparedData
-from ops.errors import DogbreedError
-from ops.hyperparameters import SPEC, UNSET, check_resize
 from ops.settings import Settings
-from ops.state import get_record, update_state
-
-CONTENT_TYPE = "application/x-image"
-CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-MAX_JOB_NAME = 63  # CreateTrainingJob's limit
-
-
-def job_name(project: str, now: datetime | None = None, max_len: int = MAX_JOB_NAME) -> str:
-    """A unique, readable name: <project>-YYYYmmdd-HHMMSS-xxxx, trimmed to SageMaker's limits."""
-    now = now or datetime.now(UTC)
-    suffix = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    if max_len < 40:  # tuning jobs allow only 32 characters: use a 2-digit year
-        suffix = f"{now:%y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-    prefix = re.sub(r"[^a-zA-Z0-9-]+", "-", project).strip("-") or "job"
-    prefix = prefix[: max_len - len(suffix) - 1].rstrip("-")
-    return f"{prefix}-{suffix}"
-
-
-def format_hyperparameter(value: Any) -> str:
-    """SageMaker takes every hyperparameter as a string; booleans as the algorithm's True/False."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def sagemaker_hyperparameters(settings: Settings, info: dict[str, Any] | None) -> dict[str, str]:
-    """settings.hyperparameters as strings; num_classes / num_training_samples from info.json when 0."""
-    hp = dict(vars(settings.hyperparameters))
-    for key in ("num_classes", "num_training_samples"):
-        if not hp.get(key):
-            if not info or not info.get(key):
-                raise DogbreedError(
-                    f"hyperparameters.{key} is 0 and the prepared info.json does not give it",
-                    hint=f"run `dogbreed data prepare`, or --set hyperparameters.{key}=N",
-                )
-            hp[key] = int(info[key])
-    return {k: format_hyperparameter(v) for k, v in hp.items() if _is_sent(k, v)}
-
-
-def _is_sent(name: str, value: Any) -> bool:
-    """Optional hyperparameters left at 0 / "" are not sent (the algorithm's default applies)."""
-    if isinstance(value, bool) or (name in SPEC and not SPEC[name].optional):
-        return True
-    return value not in UNSET
-
-
-def prepared_info(settings: Settings) -> dict[str, Any] | None:
-    """The prepared folder's info.json, or None when it is not on this machine."""
-    path = PreparedData(settings.resolve(settings.data.prepared_dir)).info_path
-    if not path.is_file():
-        return None
-    return PreparedData(path.parent).info()
-
-
-def s3_uri(bucket: str, *parts: str) -> str:
-    return "s3://" + "/".join([bucket, *(p.strip("/") for p in parts if p.strip("/"))]) + "/"
-
-
-def channel_prefix(settings: Settings, channel: str) -> str:
-    return "/".join(p for p in (settings.aws.data_prefix.strip("/"), channel) if p) + "/"
-
-
-def input_channels(settings: Settings, bucket: str) -> list[dict[str, Any]]:
-    """The four channels `dogbreed data upload` fills: images and .lst manifests per split."""
-    return [
-        {
-            "ChannelName": channel,
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "S3Prefix",
-                    "S3Uri": f"s3://{bucket}/{channel_prefix(settings, channel)}",
-                    "S3DataDistributionType": "FullyReplicated",
-                }
-            },
-            "ContentType": CONTENT_TYPE,
-            "CompressionType": "None",
-            "InputMode": "File",
-        }
-        for channel in CHANNELS
-    ]
-
-
-# "For training, the image classification algorithm supports P2, P3, G4dn, and G5 GPU instances"
-# https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances
-TRAINING_INSTANCE_FAMILIES = ("p2", "p3", "p3dn", "g4dn", "g5")
-SPOT_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html"
-
-
-def check_job_rules(settings: Settings, info: dict[str, Any] | None) -> None:
-    """The rules AWS applies to a training or tuning job and moto does not, before any AWS call."""
-    aws = settings.aws
-    family = aws.instance_type.removeprefix("ml.").split(".")[0]
-    if not aws.instance_type.startswith("ml.") or family not in TRAINING_INSTANCE_FAMILIES:
-        raise DogbreedError(
-            f"aws.instance_type {aws.instance_type!r}: the image-classification algorithm trains"
-            " only on GPU instances (ml.p2, ml.p3, ml.g4dn, ml.g5)",
-            exit_code=2,
-            hint="e.g. ml.p3.2xlarge or ml.g5.xlarge",
-        )
-    if aws.instance_count > 1 and not settings.hyperparameters.kv_store:
-        raise DogbreedError(
-            f"aws.instance_count = {aws.instance_count} needs hyperparameters.kv_store"
-            " (dist_sync or dist_async) for multi-instance training",
-            exit_code=2,
-        )
-    check_spot(settings)
-    check_resize(settings.hyperparameters, info)
-
-
-def check_spot(settings: Settings) -> None:
-    """Managed spot training: MaxWait >= MaxRun, and checkpoints somewhere (any training job)."""
-    aws = settings.aws
-    if aws.use_spot:
-        if aws.max_wait_seconds < aws.max_run_seconds:
-            raise DogbreedError(
-                f"spot training needs aws.max_wait_seconds ({aws.max_wait_seconds}) >="
-                f" aws.max_run_seconds ({aws.max_run_seconds}) ({SPOT_DOC})",
-                exit_code=2,
-            )
-        if not aws.checkpoint_prefix.strip("/"):
-            raise DogbreedError(
-                "spot training needs a checkpoint location: aws.checkpoint_prefix is empty"
-                f" ({SPOT_DOC})",
-                exit_code=2,
-            )
-
-
-def resource_config(settings: Settings) -> dict[str, Any]:
-    return {
-        "InstanceType": settings.aws.instance_type,
-        "InstanceCount": int(settings.aws.instance_count),
-        "VolumeSizeInGB": int(settings.aws.volume_size_gb),
-    }
-
-
-def stopping_condition(settings: Settings) -> dict[str, int]:
-    cond = {"MaxRuntimeInSeconds": int(settings.aws.max_run_seconds)}
-    if settings.aws.use_spot:  # MaxWait >= MaxRun: check_job_rules
-        cond["MaxWaitTimeInSeconds"] = int(settings.aws.max_wait_seconds)
-    return cond
-
-
-def aws_tags(settings: Settings, **extra: str) -> list[dict[str, str]]:
-    tags = {**settings.aws.tags, "dogbreed:project": settings.project.name, **extra}
-    return [{"Key": k, "Value": str(v)} for k, v in sorted(tags.items())]
 
 
 def training_job_request(
@@ -202,59 +62,6 @@ def training_job_request(
     return request
 
 
-def resolve_role(settings: Settings) -> str:
-    """aws.role_arn, else the role `dogbreed deploy` / terraform recorded, else a clear error."""
-    if settings.aws.role_arn:
-        return settings.aws.role_arn
-    infra = get_record("infrastructure") or {}
-    if infra.get("sagemaker_role_arn"):
-        return infra["sagemaker_role_arn"]
-    raise DogbreedError(
-        "no SageMaker execution role",
-        exit_code=2,
-        hint="set aws.role_arn (or DOGBREED_AWS__ROLE_ARN), or create it with "
-        "`dogbreed deploy` / terraform/examples/training-infra",
-    )
-
-
-def check_role(settings: Settings, role_arn: str) -> None:
-    """Fail early when the role does not exist (skipped when IAM may not be read)."""
-    from ops.aws.session import make_client
-
-    role_name = role_arn.rsplit("/", 1)[-1]
-    try:
-        make_client(settings, "iam").get_role(RoleName=role_name)
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-            raise DogbreedError(
-                f"SageMaker execution role {role_arn} does not exist",
-                hint="create it with terraform (modules/sagemaker_role) or fix aws.role_arn",
-            ) from exc
-        # AccessDenied and friends: the caller may not read IAM; SageMaker will check the role.
-
-
-def check_channels(s3: Any, settings: Settings, bucket: str) -> dict[str, int]:
-    """Each channel prefix must hold at least one object; returns the counts seen (first page)."""
-    from ops.aws.session import explain_client_error
-
-    counts: dict[str, int] = {}
-    for channel in CHANNELS:
-        prefix = channel_prefix(settings, channel)
-        try:
-            page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
-        except botocore.exceptions.ClientError as exc:
-            raise explain_client_error(exc, f"listing s3://{bucket}/{prefix}") from exc
-        counts[channel] = int(page.get("KeyCount", 0))
-    empty = [c for c, n in counts.items() if n == 0]
-    if empty:
-        raise DogbreedError(
-            f"S3 channel(s) {', '.join(empty)} empty under s3://{bucket}/"
-            f"{settings.aws.data_prefix.strip('/')}/",
-            hint="run `dogbreed data upload` first",
-        )
-    return counts
-
-
 def submit_training_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs, then CreateTrainingJob; returns (sagemaker client, request)."""
     from ops.aws.session import explain_client_error, make_client, resolve_bucket
@@ -284,89 +91,12 @@ def submit_training_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     return sm, request
 
 
-def final_metrics(description: dict[str, Any]) -> dict[str, float]:
-    """FinalMetricDataList as {name: value}."""
-    return {
-        m["MetricName"]: float(m["Value"]) for m in description.get("FinalMetricDataList") or []
-    }
-
-
-def training_record(
-    description: dict[str, Any], settings: Settings, image: str | None = None
-) -> dict[str, Any]:
-    """The state file's "training" record for a completed SageMaker job (what deploy reads)."""
-    from ops.training_record import common_fields
-
-    algorithm = description.get("AlgorithmSpecification", {})
-    model_data_url = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
-    image_uri = image or algorithm.get("TrainingImage")
-    if "sagemaker_program" in (description.get("HyperParameters") or {}):
-        # a script-mode (recipe) job: its training container does not serve the ONNX artifact
-        image_uri = image
-    hyperparameters = description.get("HyperParameters") or {}
-    classes = trained_classes(settings, hyperparameters, description["TrainingJobName"])
-    return {
-        **common_fields(
-            "sagemaker", model_data_url, image_uri, classes, final_metrics(description)
-        ),
-        "job_name": description["TrainingJobName"],
-        "job_arn": description.get("TrainingJobArn"),
-        "training_image": algorithm.get("TrainingImage"),
-        "model_data_url": model_data_url,
-        "image_uri": image_uri,
-        "region": settings.aws.region,
-        "hyperparameters": hyperparameters,
-        "billable_seconds": description.get("BillableTimeInSeconds"),
-        "training_seconds": description.get("TrainingTimeInSeconds"),
-        "settings": settings.as_dict(),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def trained_classes(settings: Settings, hyperparameters: dict[str, Any], job: str) -> str | None:
-    """A copy of the prepared classes.json beside the state file, when it matches the job's
-    num_classes: what `deploy` ships, even after data.prepared_dir is prepared again."""
-    from ops.state import state_path
-
-    path = PreparedData(settings.resolve(settings.data.prepared_dir)).classes_path
-    if not path.is_file():
-        return None
-    classes = json.loads(path.read_text())
-    expected = str(hyperparameters.get("num_classes") or "")
-    if expected.isdigit() and int(expected) != len(classes):
-        return None
-    copy = state_path().parent / "trained" / f"{job}-classes.json"
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_text(json.dumps(classes, indent=1))
-    return str(copy)
-
-
-def finish_training(
-    description: dict[str, Any], settings: Settings, echo: Any = print
-) -> dict[str, Any]:
-    """Record a Completed job; raise with the FailureReason when it Failed or was Stopped."""
-    name = description["TrainingJobName"]
-    status = description.get("TrainingJobStatus")
-    if status == "Completed":
-        record = training_record(description, settings)
-        path = update_state("training", record)
-        echo(f"Model artifact: {record['model_data_url']}")
-        echo(f"Recorded in {path}")
-        return record
-    if status == "Failed":
-        reason = description.get("FailureReason") or "no reason given"
-        raise DogbreedError(f"training job {name} failed: {reason}")
-    if status == "Stopped":
-        raise DogbreedError(f"training job {name} was stopped before it finished")
-    echo(f"Training job {name} is {status}; follow it with `dogbreed jobs --watch {name}`")
-    return {"job_name": name, "status": status}
-
-
 @connection_errors("SageMaker training")
 def train_sagemaker(
     settings: Settings, wait: bool = True, poll_seconds: float | None = None, console: Any = None
 ) -> dict[str, Any]:
-    """Submit the training job; with `wait`, watch it and record the model for `deploy`."""
+    """Submit the training job; with `wait`, watch it and return the record for `deploy`
+    (the command writes it), else {job_name, status, request}."""
     from ops.aws.watch import make_console
 
     console = console or make_console()
@@ -384,7 +114,8 @@ def follow_job(
     what: str = "training job",
     detail: str = "",
 ) -> dict[str, Any]:
-    """After submitting: watch the job to its end and record it, or say how to follow it later."""
+    """After submitting: watch the job to its end and return its record, or say how to follow it
+    later."""
     from ops.aws.watch import watch_training_job
 
     name = request["TrainingJobName"]

@@ -94,7 +94,7 @@ def run_demo(
     """Run every stage; returns the report path. Raises DogbreedError naming the failed stage."""
     args = _local_args(global_args or [])
     if quick:
-        from ops.settings import LocalSettings
+        from ops.settings_sections import LocalSettings
 
         if settings.local.backbone == LocalSettings().backbone:
             args = ["--set", f"local.backbone={QUICK_BACKBONE}", *args]
