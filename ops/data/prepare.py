@@ -43,6 +43,8 @@ from ops.settings import Settings
 
 @dataclass
 class PrepareOptions:
+    """How to prepare: the data.* settings (split, crop, merge, exclude, duplicates, classes)."""
+
     split: str = "official"
     val_fraction: float = 0.2
     seed: int = 42
@@ -75,6 +77,8 @@ class PrepareOptions:
 
 @dataclass
 class PrepareResult:
+    """The prepared folder, its info.json and prepare_report.json, and the warnings raised."""
+
     out_dir: Path
     info: dict
     report: dict

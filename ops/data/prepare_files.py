@@ -78,6 +78,7 @@ def report_json(raw_dir, options, chosen, decoded: Decoded, pairs, dropped) -> d
 
 
 def _stats(values: list[int]) -> dict:
+    """min, max, mean and median of a count list (zeros when empty)."""
     if not values:
         return {"min": 0, "max": 0, "mean": 0.0, "median": 0.0}
     return {
@@ -124,6 +125,7 @@ def info_json(
 
 
 def write_json(path: Path, data) -> None:
+    """Indented JSON in the given key order with a final newline: byte-stable for one input."""
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
