@@ -138,6 +138,9 @@ def cached_splits(settings, root: Path) -> CachedSplits:
     local, hp = settings.local, settings.hyperparameters
     prepared = PreparedData(root).check()
     classes = prepared.classes()
+    # seeded before the model is built: its fresh head (and, without weights, the backbone) is
+    # drawn at random, and the audit's flags must not change from one run to the next
+    torch.manual_seed(settings.data.seed)
     built = build_model(
         local.backbone,
         classes,
@@ -147,7 +150,6 @@ def cached_splits(settings, root: Path) -> CachedSplits:
         num_layers=hp.num_layers,
         input_size=local.input_size,
     )
-    torch.manual_seed(settings.data.seed)
     device = torch.device("cpu")
     entries = {name: prepared.entries(name) for name in ("train", "validation")}
     x = {
