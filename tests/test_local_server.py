@@ -186,7 +186,7 @@ def test_non_json_accept_is_406(smr):
 
 
 def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
-    from ops.local.runtime import pick_batch_size
+    from ops.local.batching import pick_batch_size
 
     assert pick_batch_size({1: 70.0, 4: 160.0, 8: 168.0, 32: 60.0}) == 4
     assert pick_batch_size({1: 70.0, 4: 100.0, 8: 168.0, 32: 200.0}) == 32
@@ -194,7 +194,7 @@ def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
 
 def test_batcher_waits_only_for_requests_on_their_way():
     """A lone request skips the batching delay; one still being read joins the batch."""
-    from ops.local.server import Batcher
+    from ops.local.batching import Batcher
 
     seen: list[int] = []
 

@@ -59,8 +59,7 @@ def predict_files(runtime, paths: list[Path], top_k: int = 5) -> list[dict]:
     import numpy as np
 
     from lambda_src.answer import verdict
-    from ops.local.preprocess import BadImageError
-    from ops.local.runtime import image_error_message
+    from ops.local.preprocess import BadImageError, image_error_message
 
     results: list[dict] = []
     views, owners = [], []  # every view of every readable image, and its image's slot

@@ -1,6 +1,6 @@
 """The model artifact: ONNX (what serving runs) + state dict + the files that describe it.
 
-Contract (read by ops/local/runtime.py):
+Contract (read by ops/local/artifact.py and ops/local/runtime.py):
 
     <out_dir>/model.onnx          input "input" float32 [N,3,S,S] (preprocessed, dynamic N),
                                   output "probabilities" float32 [N,C] (softmax inside the graph)

@@ -90,13 +90,13 @@ def local_model(
 ) -> ServingModel:
     """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
     from ops.aws.images import pytorch_inference_image
+    from ops.local.artifact import dog_settings, resolve_artifact_dir
     from ops.local.container_package import (
         CONTAINER_ENVIRONMENT,
         SERVERLESS_MEMORY_MB,
         package_digest,
         write_package,
     )
-    from ops.local.runtime import dog_settings, resolve_artifact_dir
 
     root = resolve_artifact_dir(artifact)
     package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
