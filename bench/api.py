@@ -122,7 +122,7 @@ def profile_layers(artifact: Path, images: list[bytes], best_bs: int, batch: int
         {"serve.port": 0, "serve.api_port": 0, "serve.max_batch_size": best_bs}
     )
     rows = []
-    with start_local_stack(settings, artifact, api=True, record_state=False) as stack:
+    with start_local_stack(settings, artifact, api=True) as stack:
         rt = stack.runtime
         arrays = [preprocess_bytes(d, rt.preprocessing) for d in images[:32]]
         import numpy as np

@@ -533,7 +533,7 @@ def test_serve_api_key_is_required_by_the_local_api(artifact):
     settings = Settings().with_overrides(
         {"serve.port": 0, "serve.api_port": 0, "serve.api_key": "s3cret", "serve.max_batch_size": 2}
     )
-    with start_local_stack(settings, artifact, api=True, record_state=False) as stack:
+    with start_local_stack(settings, artifact, api=True) as stack:
         url = f"{stack.api_url}/classify"
         payload = {"images": [b64(good_image())]}
         assert requests.post(url, json=payload, timeout=30).status_code == 403

@@ -63,6 +63,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
         serve__runtime=runtime,
     )
     from ops.pipeline.local_stack import start_local_stack
+    from ops.state import update_state
 
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():  # (not under a test runner thread)
@@ -71,6 +72,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
     if settings.serve.max_batch_size <= 0:
         click.echo("Timing the model at batch sizes 1-32 (serve.max_batch_size = 0, auto)...")
     stack = start_local_stack(settings, artifact or last_local_artifact(), api=api)
+    update_state("serve", stack.record)
     try:
         _print_banner(stack)
         for part in (stack.server, stack.gateway):
@@ -81,7 +83,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
             pass
         click.echo("Stopping...")
     finally:
-        stack.stop()
+        update_state("serve", stack.stop())
     click.echo("Stopped.")
 
 
