@@ -510,7 +510,7 @@ def test_a_truncated_tarball_is_a_one_line_error_not_aborted(artifact, tmp_path)
 
 
 def test_a_results_file_cut_mid_line_loses_no_later_record(tmp_path):
-    from ops.evaluate.runner import ResultStore
+    from ops.evaluate.store import ResultStore
 
     key = {"run": 1}
     path = tmp_path / "results.jsonl"
