@@ -57,8 +57,8 @@ def train_head(
 ):
     """Head training on cached features; (history, how it stopped, model, calibration record).
 
-    Over 60 lines: feature extraction, the eval closure and the calibration hand-off share the
-    cached tensors; split apart they would pass them all around.
+    Feature extraction, the eval closure and the calibration hand-off stay together: they share
+    the cached tensors, which split apart they would pass all around.
     """
     import numpy as np
     import torch
