@@ -78,7 +78,7 @@ def endpoint_target(endpoint: str, settings, classes) -> Target:
 
 def default_target(settings) -> Target:
     """evaluate.url, else the running `serve --api` or the last deployment's API (state file)."""
-    from ops.serving.commands import default_api
+    from ops.serving.client import default_api
 
     try:
         api_url, key = default_api(settings)
