@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from pathlib import Path
@@ -62,15 +61,9 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
                     results.append({"image": str(path), "predictions": answer})
                     if verdict:
                         results[-1]["answer"] = verdict
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-    else:
-        from ops.breed_table import print_predictions
+    from ops.breed_table import show_results
 
-        print_predictions(results)
-    failed = [r for r in results if "error" in r]
-    if failed:
-        raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
+    show_results(results, as_json)
 
 
 # Statuses that, for a request of one image, are about that image (the API rejected it), not
