@@ -50,7 +50,7 @@ def load_average() -> str:
 
 def write_items(images: list[bytes], folder: Path):
     """The images as files plus EvalItems, as `evaluate` reads them from a manifest."""
-    from ops.evaluate.runner import EvalItem
+    from ops.evaluate.records import EvalItem
 
     folder.mkdir(parents=True, exist_ok=True)
     items = []
@@ -63,7 +63,8 @@ def write_items(images: list[bytes], folder: Path):
 
 def evaluate_round(items, url: str, api_key: str | None, batch: int, concurrency: int, tmp: Path):
     """images/s of one full evaluation of `items` through the API (a fresh results file)."""
-    from ops.evaluate.runner import ResultStore, evaluate_items
+    from ops.evaluate.runner import evaluate_items
+    from ops.evaluate.store import ResultStore
     from ops.serving.client import ClassifyClient
 
     key = {"bench": time.time_ns()}
@@ -122,7 +123,7 @@ def profile_layers(artifact: Path, images: list[bytes], best_bs: int, batch: int
         {"serve.port": 0, "serve.api_port": 0, "serve.max_batch_size": best_bs}
     )
     rows = []
-    with start_local_stack(settings, artifact, api=True, record_state=False) as stack:
+    with start_local_stack(settings, artifact, api=True) as stack:
         rt = stack.runtime
         arrays = [preprocess_bytes(d, rt.preprocessing) for d in images[:32]]
         import numpy as np

@@ -43,3 +43,19 @@ def print_predictions(results: list[dict]) -> None:
         for rank, p in enumerate(result["predictions"], 1):
             table.add_row(str(rank), str(p["breed"]), str(p["wnid"]), f"{p['probability']:.2%}")
         console.print(table)
+
+
+def show_results(results: list[dict], as_json: bool) -> None:
+    """What `predict` and `classify` end with: the results as JSON or tables, then exit 1 when
+    any image could not be classified (the others are still shown)."""
+    import json
+
+    from ops.errors import DogbreedError
+
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        print_predictions(results)
+    failed = [r for r in results if "error" in r]
+    if failed:
+        raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")

@@ -1,11 +1,13 @@
 """Click options shared by several commands, declared once (as datasette's publish/common.py does).
 
 Each factory returns a decorator; `help` varies per command because the default differs.
+`section_flags` turns flags named after the keys of one settings section into overrides.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,3 +56,9 @@ def json_option():
 def api_key_option(help: str):
     """`--api-key`: the x-api-key header of an API."""
     return click.option("--api-key", help=help)
+
+
+def section_flags(section: str, **flags: Any) -> dict[str, Any]:
+    """Flags named as the keys of one settings section -> `AppContext.override` keywords
+    (`section__key`); a flag left unset (None) keeps the settings' value."""
+    return {f"{section}__{name}": value for name, value in flags.items()}

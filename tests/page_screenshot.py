@@ -35,7 +35,7 @@ def main() -> None:
         {"serve.port": 0, "serve.api_port": 0, "serve.max_batch_size": 4}
     )
     with (
-        start_local_stack(settings, args.artifact, api=True, record_state=False) as stack,
+        start_local_stack(settings, args.artifact, api=True) as stack,
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])

@@ -249,7 +249,7 @@ def test_serve_with_the_container_runtime_runs_the_package_handler(artifact, onn
     settings = Settings().with_overrides(
         {"serve.port": 0, "serve.runtime": "container", "serve.max_batch_size": 2}
     )
-    with start_local_stack(settings, artifact, record_state=True) as stack:
+    with start_local_stack(settings, artifact) as stack:
         runtime = stack.runtime
         assert (runtime.artifact_dir / "code" / "inference.py").is_file()
         assert runtime.handler.__file__ == str(runtime.artifact_dir / "code" / "inference.py")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ops.local.runtime import dog_settings
+from ops.local.artifact import dog_settings
 from ops.serving.deploy import lambda_environment, terraform_variables
 from ops.settings import Settings
 

@@ -212,7 +212,8 @@ def test_the_real_imagenet_classifier_refuses_real_non_dog_photos():
 @pytest.mark.parametrize("which", ["accepting", "refusing"])
 def test_evaluation_report_counts_the_refusals(which, request, prepared_dir, tmp_path):
     """Through the real stack (server, gateway, Lambda): the report counts "no dog" answers."""
-    from ops.evaluate.evaluation import run_evaluation, url_target
+    from ops.evaluate.evaluation import run_evaluation
+    from ops.evaluate.targets import url_target
     from ops.settings import load_settings
 
     artifact = request.getfixturevalue(which)

@@ -14,7 +14,8 @@ from ops.cli import cli
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 from ops.evaluate.batch_transform import match_outputs, parse_probabilities, run_batch_transform
-from ops.evaluate.evaluation import run_evaluation, url_target
+from ops.evaluate.evaluation import run_evaluation
+from ops.evaluate.targets import url_target
 from ops.settings import load_settings
 from ops.state import update_state
 from tests.aws_helpers import BUCKET, client, sagemaker_settings, settings_toml, upload_channels

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
-from ops.evaluate.evaluation import run_evaluation, url_target
+from ops.evaluate.evaluation import run_evaluation
+from ops.evaluate.targets import url_target
 from ops.settings import load_settings
 from ops.state import update_state
 from tests.conftest import free_port
@@ -251,7 +252,7 @@ def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prep
 
 def test_a_re_exported_identical_model_resumes_a_different_one_does_not(tmp_path):
     # the local side digests its artifact layout; evaluate keys on what the serve record says
-    from ops.evaluate.evaluation import Target, url_target
+    from ops.evaluate.targets import Target, url_target
     from ops.local.export import artifact_digest
     from ops.settings import Settings
     from ops.state import update_state
@@ -316,7 +317,7 @@ def test_many_classes_get_a_labelled_detail_heatmap_and_an_overview(tmp_path):
 
 
 def test_the_model_behind_a_deployed_api_comes_from_the_deployment_record():
-    from ops.evaluate.evaluation import model_for_url
+    from ops.evaluate.targets import model_for_url
 
     api = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
     update_state(

@@ -510,7 +510,7 @@ def test_a_truncated_tarball_is_a_one_line_error_not_aborted(artifact, tmp_path)
 
 
 def test_a_results_file_cut_mid_line_loses_no_later_record(tmp_path):
-    from ops.evaluate.runner import ResultStore
+    from ops.evaluate.store import ResultStore
 
     key = {"run": 1}
     path = tmp_path / "results.jsonl"
@@ -533,7 +533,7 @@ def test_serve_api_key_is_required_by_the_local_api(artifact):
     settings = Settings().with_overrides(
         {"serve.port": 0, "serve.api_port": 0, "serve.api_key": "s3cret", "serve.max_batch_size": 2}
     )
-    with start_local_stack(settings, artifact, api=True, record_state=False) as stack:
+    with start_local_stack(settings, artifact, api=True) as stack:
         url = f"{stack.api_url}/classify"
         payload = {"images": [b64(good_image())]}
         assert requests.post(url, json=payload, timeout=30).status_code == 403

@@ -26,22 +26,12 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from ops.cli import cli
-from ops.local.runtime import load_runtime
 from ops.local.server import ModelServer
-from tests.local_artifacts import jpeg_bytes, png_bytes, shared_tiny_artifact
+from tests.local_artifacts import jpeg_bytes, png_bytes
 
 ENDPOINT = "dogbreed-test"
 MAX_BYTES = 100_000
-
-
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory) -> Path:
-    return shared_tiny_artifact(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def runtime(artifact):
-    return load_runtime(artifact, threads=1)
+# `artifact` (the shared tiny artifact) and `runtime` come from tests/serving_fixtures.py
 
 
 @pytest.fixture(scope="module")
@@ -142,16 +132,19 @@ def test_body_over_the_limit_is_413(smr, server):
     assert len(invoke(smr, jpeg_bytes())[1]) == 3  # keep-alive connection still in sync
 
 
-def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime):
-    """What `dogbreed serve` runs (and demo, through it): start_local_stack serves in this process and keeps the state current."""
+def test_local_stack_in_process_returns_its_serve_record(artifact, runtime):
+    """What `dogbreed serve` runs (and demo, through it): start_local_stack serves in this process
+    and returns the "serve" record (the command writes it to the state file; the library does
+    not: test_local_stack_is_stopped_on_ctrl_c checks the command's records)."""
     from ops.pipeline.local_stack import start_local_stack
     from ops.settings import Settings
     from ops.state import get_record
 
     settings = Settings().with_overrides({"serve.port": 0, "serve.endpoint_name": "in-proc"})
     with start_local_stack(settings, artifact) as stack:
-        record = get_record("serve")
+        record = stack.record
         assert record["status"] == "running" and record["runtime_url"] == stack.runtime_url
+        assert get_record("serve") is None  # library code writes no state
         # serve.max_batch_size = 0 (auto): timed at start, the fastest batch size chosen
         assert set(stack.server.batch_timing) == {1, 2, 4, 8, 16, 32}
         assert record["max_batch_size"] == stack.server.batcher.max_batch_size
@@ -162,7 +155,8 @@ def test_local_stack_in_process_records_its_urls_in_the_state(artifact, runtime)
         image = jpeg_bytes(1, seed=21)
         _, probs = invoke(client, image, endpoint="in-proc")
         np.testing.assert_allclose(probs, runtime.predict_images([image])[0], atol=1e-5)
-    assert get_record("serve")["status"] == "stopped"
+    assert stack.record["status"] == "stopped" and stack.record["pid"] is None
+    assert get_record("serve") is None
     with pytest.raises(urllib.error.URLError):
         http("GET", f"{stack.runtime_url}/ping")
 
@@ -186,7 +180,7 @@ def test_non_json_accept_is_406(smr):
 
 
 def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
-    from ops.local.runtime import pick_batch_size
+    from ops.local.batching import pick_batch_size
 
     assert pick_batch_size({1: 70.0, 4: 160.0, 8: 168.0, 32: 60.0}) == 4
     assert pick_batch_size({1: 70.0, 4: 100.0, 8: 168.0, 32: 200.0}) == 32
@@ -194,7 +188,7 @@ def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
 
 def test_batcher_waits_only_for_requests_on_their_way():
     """A lone request skips the batching delay; one still being read joins the batch."""
-    from ops.local.server import Batcher
+    from ops.local.batching import Batcher
 
     seen: list[int] = []
 

@@ -100,7 +100,7 @@ def stack(artifact, sites):
             "serve.cors_origins": [sites[0].origin],
         }
     )
-    with start_local_stack(settings, artifact, api=True, record_state=False) as running:
+    with start_local_stack(settings, artifact, api=True) as running:
         yield running
 
 

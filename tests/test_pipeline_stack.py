@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from ops.cli import cli
 from ops.data.manifest import PreparedData
-from ops.evaluate.evaluation import run_evaluation, url_target
+from ops.evaluate.evaluation import run_evaluation
+from ops.evaluate.targets import url_target
 from ops.pipeline.stack import ServeProcess
 from ops.settings import load_settings
 from ops.state import get_record

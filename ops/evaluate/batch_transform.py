@@ -271,25 +271,63 @@ def answer_records(
     """The runner's answer records (same fields, so the same report) from the job's outputs."""
     from lambda_src import answer
     from ops.evaluate.endpoint import ranked_predictions
-    from ops.evaluate.runner import _answer, _failure, verdict_fields
+    from ops.evaluate.records import answer_record, failure_record, verdict_fields
 
     ordered = sorted(classes, key=lambda c: c.index)
     records = []
     for item in items:
         body = bodies.get(item.rel)
         if body is None:
-            records.append(_failure(item, "no_output", missing_why))
+            records.append(failure_record(item, "no_output", missing_why))
             continue
         try:
             probs = parse_probabilities(body, len(ordered))
         except ValueError as exc:
-            records.append(_failure(item, "bad_response", f"{item.rel}.out: {exc}"))
+            records.append(failure_record(item, "bad_response", f"{item.rel}.out: {exc}"))
             continue
         ranked = ranked_predictions(probs, ordered, max(top_k, 2))
         # the Lambda's verdict for a built-in-algorithm answer (top-probability fallback)
         verdict = verdict_fields(answer.verdict(ranked, None))
-        records.append(_answer(item, ranked[:top_k], batch=1, **verdict))
+        records.append(answer_record(item, ranked[:top_k], batch=1, **verdict))
     return records
+
+
+def job_for_run(
+    settings, sm, s3, plan, model_name: str, echo: Callable[[str], Any]
+) -> TransformJob:
+    """The running or finished job of this run when there is one, else a new job (after checking
+    that every manifest image is in the uploaded channel: a job missing some would fail)."""
+    from ops.aws.session import resolve_bucket
+
+    bucket = resolve_bucket(settings)
+    channel_uri = f"s3://{bucket}/{settings.aws.data_prefix.strip('/')}/{plan.split}/"
+    rel_paths = [item.rel for item in plan.items]
+    stem = job_stem(settings.project.name, plan.key, plan.limit)
+    found = find_job(sm, stem)
+    if found:
+        out_uri = found["TransformOutput"]["S3OutputPath"]
+        manifest_uri = found["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+        job = TransformJob(found["TransformJobName"], manifest_uri, out_uri, found, reused=True)
+        echo(f"reusing transform job {job.name} ({job.status})")
+        return job
+    absent = missing_inputs(s3, channel_uri, rel_paths)
+    if absent:
+        raise DogbreedError(
+            f"{len(absent)} of {len(rel_paths)} {plan.split} images are not in {channel_uri} "
+            f"(first: {absent[0]})",
+            hint="run `dogbreed data upload` with the same prepared folder",
+        )
+    job = start_job(settings, sm, s3, model_name, stem, channel_uri, rel_paths, bucket)
+    echo(f"started transform job {job.name}: {len(rel_paths)} images, model {model_name}")
+    return job
+
+
+def missing_why(job: TransformJob) -> str:
+    """What the report says of an image the job wrote no output for."""
+    if job.status == "Completed":
+        return "the transform job completed without an output for this image"
+    reason = job.description.get("FailureReason") or "no reason given"
+    return f"the transform job wrote no output for this image (job {job.status}: {reason})"
 
 
 def run_batch_transform(
@@ -304,85 +342,38 @@ def run_batch_transform(
     sleep: Callable[[float], None] = time.sleep,
 ):
     """Run (or reuse) the transform job for this manifest + model, wait, read, write the report."""
-    from ops.aws.session import connection_errors, make_client, resolve_bucket
-    from ops.data.manifest import PreparedData
-    from ops.evaluate.evaluation import EvaluationResult, default_out_dir
-    from ops.evaluate.report import describe_images, write_report
-    from ops.evaluate.report.results import failure_counts
-    from ops.evaluate.runner import RunOutcome, load_items, run_key
+    from ops.aws.session import connection_errors, make_client
+    from ops.evaluate.evaluation import RunPlan
+    from ops.evaluate.records import failures_by_kind
+    from ops.evaluate.runner import RunOutcome
 
     ev = settings.evaluate
-    prepared = PreparedData(Path(prepared_dir)).check()
-    classes = prepared.classes()
-    items = load_items(prepared.root, split, limit)
-    rel_paths = [item.rel for item in items]
     model_name = model_to_transform(model_name)
-    key = run_key(prepared.lst_path(split), f"{ROUTE}:{model_name}", ev.top_k)
-    out_dir = Path(out_dir) if out_dir else default_out_dir(settings, split, key)
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    plan = RunPlan.make(settings, prepared_dir, split, limit, f"{ROUTE}:{model_name}", out_dir)
+    total = len(plan.items)
     with connection_errors("the batch transform"):
-        sm, s3 = (
-            make_client(settings, "sagemaker"),
-            make_client(settings, "s3", max_pool=READ_THREADS),
-        )
-        bucket = resolve_bucket(settings)
-        channel_uri = f"s3://{bucket}/{settings.aws.data_prefix.strip('/')}/{split}/"
-        stem = job_stem(settings.project.name, key, limit)
-        found = find_job(sm, stem)
-        if found:
-            out_uri = found["TransformOutput"]["S3OutputPath"]
-            manifest_uri = found["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-            job = TransformJob(found["TransformJobName"], manifest_uri, out_uri, found, reused=True)
-            echo(f"reusing transform job {job.name} ({job.status})")
-        else:
-            absent = missing_inputs(s3, channel_uri, rel_paths)
-            if absent:
-                raise DogbreedError(
-                    f"{len(absent)} of {len(rel_paths)} {split} images are not in {channel_uri} "
-                    f"(first: {absent[0]})",
-                    hint="run `dogbreed data upload` with the same prepared folder",
-                )
-            job = start_job(settings, sm, s3, model_name, stem, channel_uri, rel_paths, bucket)
-            echo(f"started transform job {job.name}: {len(rel_paths)} images, model {model_name}")
-        job = wait_for_job(sm, s3, job, len(items), settings.aws.poll_seconds, progress, sleep)
-        matched = match_outputs(rel_paths, list_outputs(s3, job.output_uri))
+        sm = make_client(settings, "sagemaker")
+        s3 = make_client(settings, "s3", max_pool=READ_THREADS)
+        job = job_for_run(settings, sm, s3, plan, model_name, echo)
+        job = wait_for_job(sm, s3, job, total, settings.aws.poll_seconds, progress, sleep)
+        matched = match_outputs([it.rel for it in plan.items], list_outputs(s3, job.output_uri))
         bodies = read_bodies(s3, split_s3(job.output_uri)[0], matched, progress)
-    why = "the transform job completed without an output for this image"
-    if job.status != "Completed":
-        reason = job.description.get("FailureReason") or "no reason given"
-        why = f"the transform job wrote no output for this image (job {job.status}: {reason})"
-    records = answer_records(items, bodies, classes, ev.top_k, why)
-    concurrent = ev.transform_max_concurrent * ev.transform_instance_count
-    run = {
+    records = answer_records(plan.items, bodies, plan.classes, ev.top_k, missing_why(job))
+    outcome = RunOutcome(
+        records=records,
+        sent_now=0 if job.reused else total,
+        reused=total if job.reused else 0,
+        failures=failures_by_kind(records),
+    )
+    route = {
         "route": ROUTE,
         "model": f"SageMaker model {model_name}",
-        "model_key": key["model"],
         "url": job.output_uri,
         "transform_job": job.name,
         "transform_status": job.status,
         "transform_instances": f"{ev.transform_instance_count} x {ev.transform_instance_type}",
-        "data": str(prepared.root.resolve()),
-        "manifest": key["manifest"],
-        "split": split,
-        "limit": limit,
-        "images": describe_images(prepared.root, split),
-        "batch_size": 1,
-        "concurrency": concurrent,
-        "top_k": ev.top_k,
-        "started": started,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "results_file": job.output_uri,
-        "sent_this_run": 0 if job.reused else len(items),
-        "reused_from_earlier_runs": len(items) if job.reused else 0,
-        "interrupted": False,
     }
-    files = write_report(
-        records, classes, run, out_dir, prepared.images_dir(split), worst_k=ev.worst_classes
+    concurrent = ev.transform_max_concurrent * ev.transform_instance_count
+    return plan.report(
+        outcome, route, batch_size=1, concurrency=concurrent, results_file=job.output_uri
     )
-    outcome = RunOutcome(
-        records=records,
-        sent_now=run["sent_this_run"],
-        reused=run["reused_from_earlier_runs"],
-        failures=failure_counts(records)["failures_by_kind"],
-    )
-    return EvaluationResult(outcome, files, json.loads(files.metrics.read_text()))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
-from ops.options import api_key_option, artifact_option, data_option, out_option, quiet_option
+from ops.options import (
+    api_key_option,
+    artifact_option,
+    data_option,
+    out_option,
+    quiet_option,
+    section_flags,
+)
 
 
 @click.command()
@@ -89,13 +98,31 @@ def evaluate(
     stopped when re-run with the same options; failed images are tried again. Exit code 0 only
     when every image was answered.
     """
-    from ops.evaluate.evaluation import (
-        endpoint_target,
-        resolve_prepared,
-        run_evaluation,
-        url_target,
-    )
+    from ops.evaluate.evaluation import resolve_prepared, run_evaluation
+    from ops.evaluate.targets import choose_target
 
+    _check_route_options(url, endpoint, local_stack, batch_transform, artifact, model_name)
+    settings = _evaluate_settings(
+        app, url=url, api_key=api_key, limit=limit, batch_size=batch_size, concurrency=concurrency
+    )
+    prepared = resolve_prepared(settings, prepared_dir)
+    run = dict(split=split, limit=settings.evaluate.limit, out_dir=out_dir, progress=not quiet)
+    if batch_transform:
+        from ops.evaluate.batch_transform import run_batch_transform
+
+        result = run_batch_transform(
+            settings, prepared, model_name=model_name, echo=click.echo, **run
+        )
+    else:
+        with _local_stack(app, artifact) if local_stack else contextlib.nullcontext() as stack:
+            target = choose_target(settings, prepared, endpoint=endpoint, stack=stack)
+            click.echo(f"evaluating {prepared} ({split}) through {target.url}")
+            result = run_evaluation(settings, target, prepared, **run)
+    _print_result(result)
+
+
+def _check_route_options(url, endpoint, local_stack, batch_transform, artifact, model_name) -> None:
+    """One route at most, and the options that belong to a route only with it (usage errors)."""
     if sum(bool(x) for x in (url, endpoint, local_stack, batch_transform)) > 1:
         raise DogbreedError(
             "choose one of --url, --endpoint, --local and --batch-transform", exit_code=2
@@ -104,69 +131,22 @@ def evaluate(
         raise DogbreedError("--artifact goes with --local", exit_code=2)
     if model_name and not batch_transform:
         raise DogbreedError("--model goes with --batch-transform", exit_code=2)
-    settings = app.override(
-        evaluate__url=url,
-        evaluate__api_key=api_key,
-        evaluate__limit=limit,
-        evaluate__batch_size=batch_size,
-        evaluate__concurrency=concurrency,
-    )
+
+
+def _evaluate_settings(app, **flags):
+    """The settings with the evaluate.* flags applied (a negative limit is a usage error)."""
+    settings = app.override(**section_flags("evaluate", **flags))
     if settings.evaluate.limit < 0:
         raise DogbreedError("--limit must be positive", exit_code=2)
-    prepared = resolve_prepared(settings, prepared_dir)
-    stack = None
-    if batch_transform:
-        from ops.evaluate.batch_transform import run_batch_transform
+    return settings
 
-        result = run_batch_transform(
-            settings,
-            prepared,
-            model_name=model_name,
-            split=split,
-            limit=settings.evaluate.limit,
-            out_dir=out_dir,
-            progress=not quiet,
-            echo=click.echo,
-        )
-        _print_result(result)
-        return
-    try:
-        if endpoint:
-            from ops.data.manifest import PreparedData
 
-            target = endpoint_target(endpoint, settings, PreparedData(prepared).check().classes())
-        elif local_stack:
-            from ops.pipeline.stack import ServeProcess, child_global_args
+def _local_stack(app, artifact):
+    """`dogbreed serve --api` as a child process for this run (a context manager that stops it)."""
+    from ops.pipeline.stack import ServeProcess, child_global_args
 
-            click.echo("starting the local stack (dogbreed serve --api)...")
-            stack = ServeProcess(artifact=artifact, global_args=child_global_args(app)).start()
-            target = url_target(stack.api_url, None, settings, model=stack.model)
-        else:
-            from ops.serving.commands import default_api
-
-            try:
-                api_url, key = default_api(settings)
-            except DogbreedError as exc:
-                raise DogbreedError(
-                    exc.message,
-                    hint="pass --url, start `dogbreed serve --api` (or `deploy`), or run "
-                    "`dogbreed evaluate --local` to start the local stack for this run",
-                ) from None
-            target = url_target(api_url, key, settings)
-        click.echo(f"evaluating {prepared} ({split}) through {target.url}")
-        result = run_evaluation(
-            settings,
-            target,
-            prepared,
-            split=split,
-            limit=settings.evaluate.limit,
-            out_dir=out_dir,
-            progress=not quiet,
-        )
-    finally:
-        if stack is not None:
-            stack.stop()
-    _print_result(result)
+    click.echo("starting the local stack (dogbreed serve --api)...")
+    return ServeProcess(artifact=artifact, global_args=child_global_args(app))
 
 
 def _print_result(result) -> None:

@@ -1,6 +1,7 @@
-"""One evaluation run end to end: pick the API, send the manifest (resumably), write the report.
+"""One evaluation run end to end: send the manifest (resumably) to a Target, write the report.
 
-The command (`dogbreed evaluate`) and `demo` call `run_evaluation`; tests call it directly too.
+The command (`dogbreed evaluate`) and tests call `run_evaluation`; the batch transform route
+(ops/evaluate/batch_transform.py) shares its RunPlan, so both routes write the same report.
 """
 
 from __future__ import annotations
@@ -13,36 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.evaluate.records import EvalItem, load_items
 from ops.evaluate.report import ReportFiles, describe_images, write_report
-from ops.evaluate.runner import (
-    ResultStore,
-    RunOutcome,
-    evaluate_items,
-    load_items,
-    results_file,
-    run_key,
-)
-
-
-@dataclass
-class Target:
-    """Who answers: a client factory (ClassifyClient or EndpointClient), and names for the report."""
-
-    url: str
-    model: str
-    factory: Any
-    route: str = "api"  # the report names it: "api" (POST /classify) or "endpoint"
-    identity: str | None = None  # what the server recorded (the local stack: its weights' digest)
-
-    @property
-    def key(self) -> str:
-        """The model's identity for resuming: what the server recorded for it (the local stack
-        records its weights' digest, so a re-exported identical model resumes), else its name."""
-        return self.identity or self.model
+from ops.evaluate.runner import RunOutcome, evaluate_items
+from ops.evaluate.store import ResultStore, results_file, run_key
+from ops.evaluate.targets import Target
 
 
 @dataclass
 class EvaluationResult:
+    """What a run did (outcome), the report it wrote (files) and that report's metrics.json."""
+
     outcome: RunOutcome
     files: ReportFiles
     metrics: dict[str, Any]
@@ -52,6 +34,7 @@ class EvaluationResult:
         return self.outcome.complete
 
     def summary(self) -> str:
+        """One line: top-1/top-5 on how many images, and what is missing when incomplete."""
         m, counts = self.metrics["metrics"], self.metrics["counts"]
         head = (
             f"top-1 {_pct(m['top1'])}, top-5 {_pct(m['top5'])} on {counts['answered']} of "
@@ -68,56 +51,77 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.2%}"
 
 
-def model_for_url(url: str) -> str:
-    """What model answers at `url`, from the state file when we started or deployed it."""
-    return _recorded_model(url)[0]
-
-
-def _recorded_model(url: str) -> tuple[str, str | None]:
-    """(model, identity the server recorded for it) of the API at `url`, from the state file."""
-    from ops.serving.client import classify_url
-    from ops.state import load_state
-
-    state = load_state()
-    norm = classify_url(url)
-    serve = state.get("serve") or {}
-    if serve.get("api_url") and classify_url(serve["api_url"]) == norm:
-        return str(serve.get("artifact") or url), serve.get("model_identity")
-    deployment = state.get("deployment") or {}
-    if deployment.get("api_url") and classify_url(deployment["api_url"]) == norm:
-        for key in ("model_data_url", "model_name", "endpoint_name"):
-            if deployment.get(key):
-                return str(deployment[key]), None
-    return url, None
-
-
-def url_target(url: str, api_key: str | None, settings, model: str | None = None) -> Target:
-    from ops.serving.client import ClassifyClient
-
-    ev = settings.evaluate
-
-    def factory():
-        return ClassifyClient(url, api_key=api_key, timeout=ev.timeout_s, retries=ev.retries)
-
-    recorded, identity = _recorded_model(url)
-    return Target(url=url, model=model or recorded, factory=factory, identity=identity)
-
-
-def endpoint_target(endpoint: str, settings, classes) -> Target:
-    from ops.evaluate.endpoint import EndpointClient
-
-    EndpointClient(settings, endpoint, classes).close()  # credentials / region errors: now, once
-    return Target(
-        url=f"sagemaker-runtime endpoint {endpoint}",
-        model=f"endpoint:{endpoint}",
-        factory=lambda: EndpointClient(settings, endpoint, classes),
-        route="endpoint",
-    )
-
-
 def default_out_dir(settings, split: str, key: dict[str, Any]) -> Path:
+    """<evaluate.reports_dir>/<split>-<digest of the run key>: one folder per run."""
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     return settings.resolve(settings.evaluate.reports_dir) / f"{split}-{digest}"
+
+
+@dataclass
+class RunPlan:
+    """What one run sends and where its report goes, the same for every route (API, endpoint,
+    batch transform): the data, the items, the run key and the report folder."""
+
+    settings: Any
+    prepared: Any  # ops.data.manifest.PreparedData, checked
+    classes: list  # its BreedClass list
+    split: str
+    limit: int
+    items: list[EvalItem]
+    key: dict[str, Any]
+    out_dir: Path
+    started: str
+
+    @classmethod
+    def make(
+        cls, settings, prepared_dir: Path, split: str, limit: int, model: str, out_dir: Path | None
+    ) -> RunPlan:
+        """Check the data, pick the items, and key the run by manifest + `model` + top-k."""
+        from ops.data.manifest import PreparedData
+
+        prepared = PreparedData(Path(prepared_dir)).check()
+        classes = prepared.classes()
+        items = load_items(prepared.root, split, limit)
+        key = run_key(prepared.lst_path(split), model, settings.evaluate.top_k)
+        out_dir = Path(out_dir) if out_dir else default_out_dir(settings, split, key)
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        return cls(settings, prepared, classes, split, limit, items, key, out_dir, started)
+
+    def report(
+        self, outcome: RunOutcome, route: dict[str, Any], **sending: Any
+    ) -> EvaluationResult:
+        """Write the report of `outcome`. `route` names who answered (route, model, url, and the
+        route's own fields); `sending` is batch_size, concurrency and results_file."""
+        ev = self.settings.evaluate
+        run = {
+            "route": route["route"],
+            "model": route["model"],
+            "model_key": self.key["model"],
+            **route,
+            "data": str(self.prepared.root.resolve()),
+            "manifest": self.key["manifest"],
+            "split": self.split,
+            "limit": self.limit,
+            "images": describe_images(self.prepared.root, self.split),
+            "batch_size": sending["batch_size"],
+            "concurrency": sending["concurrency"],
+            "top_k": ev.top_k,
+            "started": self.started,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "results_file": sending["results_file"],
+            "sent_this_run": outcome.sent_now,
+            "reused_from_earlier_runs": outcome.reused,
+            "interrupted": outcome.interrupted,
+        }
+        files = write_report(
+            outcome.records,
+            self.classes,
+            run,
+            self.out_dir,
+            self.prepared.images_dir(self.split),
+            worst_k=ev.worst_classes,
+        )
+        return EvaluationResult(outcome, files, json.loads(files.metrics.read_text()))
 
 
 def run_evaluation(
@@ -131,18 +135,11 @@ def run_evaluation(
     on_batch=None,
 ) -> EvaluationResult:
     """Send what is not answered yet, then write metrics.json, per_class.csv and report.html."""
-    from ops.data.manifest import PreparedData
-
     ev = settings.evaluate
-    prepared = PreparedData(Path(prepared_dir)).check()
-    classes = prepared.classes()
-    items = load_items(prepared.root, split, limit)
-    key = run_key(prepared.lst_path(split), target.key, ev.top_k)
-    out_dir = Path(out_dir) if out_dir else default_out_dir(settings, split, key)
-    store = ResultStore(results_file(out_dir, key), key)
-    started = datetime.now(UTC).isoformat(timespec="seconds")
+    plan = RunPlan.make(settings, prepared_dir, split, limit, target.key, out_dir)
+    store = ResultStore(results_file(plan.out_dir, plan.key), plan.key)
     outcome = evaluate_items(
-        items,
+        plan.items,
         store,
         target.factory,
         batch_size=ev.batch_size,
@@ -151,39 +148,18 @@ def run_evaluation(
         progress=progress,
         on_batch=on_batch,
     )
-    run = {
-        "route": target.route,
-        "model": target.model,
-        "model_key": key["model"],
-        "url": target.url,
-        "data": str(prepared.root.resolve()),
-        "manifest": key["manifest"],
-        "split": split,
-        "limit": limit,
-        "images": describe_images(prepared.root, split),
-        "batch_size": ev.batch_size,
-        "concurrency": ev.concurrency,
-        "top_k": ev.top_k,
-        "started": started,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "results_file": str(store.path),
-        "sent_this_run": outcome.sent_now,
-        "reused_from_earlier_runs": outcome.reused,
-        "interrupted": outcome.interrupted,
-    }
-    files = write_report(
-        outcome.records,
-        classes,
-        run,
-        out_dir,
-        prepared.images_dir(split),
-        worst_k=ev.worst_classes,
+    route = {"route": target.route, "model": target.model, "url": target.url}
+    return plan.report(
+        outcome,
+        route,
+        batch_size=ev.batch_size,
+        concurrency=ev.concurrency,
+        results_file=str(store.path),
     )
-    metrics = json.loads(files.metrics.read_text())
-    return EvaluationResult(outcome, files, metrics)
 
 
 def resolve_prepared(settings, data: Path | None) -> Path:
+    """The prepared data folder (--data, else data.prepared_dir); an error when it is absent."""
     path = Path(data) if data else settings.resolve(settings.data.prepared_dir)
     if not path.is_dir():
         raise DogbreedError(

@@ -1,147 +1,35 @@
 """Send every image of a manifest through POST /classify: batches, bounded concurrency, resumable.
 
-Each answer is appended to a JSONL file as it arrives (one line per image), so an interrupted
-run continues where it stopped. The file's first line is a header naming what was evaluated
-(manifest + model or URL); a different run gets a different file, so runs never mix. Images
-that failed (unreachable API, 4xx/5xx, missing on disk) are recorded too, never dropped, and are
-tried again by the next run; answered images are never sent twice.
+Each answer is saved to the run's ResultStore (ops/evaluate/store.py) as it arrives, so an
+interrupted run continues where it stopped. Images that failed (unreachable API, 4xx/5xx, missing
+on disk) are recorded too, never dropped, and are tried again by the next run; answered images are
+never sent twice.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.evaluate.records import (
+    EvalItem,
+    answer_record,
+    failure_record,
+    failures_by_kind,
+    verdict_fields,
+)
+from ops.evaluate.store import ResultStore
 
 # After this many consecutive batches that could not reach the API (or were refused access:
 # 401/403), the rest are not sent.
 UNREACHABLE_LIMIT = 3
-
-
-@dataclass(frozen=True)
-class EvalItem:
-    """One image of the manifest: its line index, path relative to the channel, true label."""
-
-    index: int
-    rel: str
-    path: Path
-    label: int
-
-
-def load_items(prepared_dir: Path, split: str, limit: int = 0) -> list[EvalItem]:
-    """The split's manifest as items; with a limit, a round-robin over classes (so every class
-    is represented) instead of the first lines, which would be the first few classes only."""
-    from ops.data.manifest import PreparedData
-
-    prepared = PreparedData(Path(prepared_dir)).check()
-    base = prepared.images_dir(split)
-    items = [
-        EvalItem(i, e.path, base / e.path, e.label) for i, e in enumerate(prepared.entries(split))
-    ]
-    if not items:
-        raise DogbreedError(f"the {split} manifest {prepared.lst_path(split)} is empty")
-    if limit and limit < len(items):
-        by_class: dict[int, list[EvalItem]] = {}
-        for item in items:
-            by_class.setdefault(item.label, []).append(item)
-        order: list[EvalItem] = []
-        queues = [by_class[k] for k in sorted(by_class)]
-        depth = 0
-        while len(order) < limit:
-            for queue in queues:
-                if depth < len(queue) and len(order) < limit:
-                    order.append(queue[depth])
-            depth += 1
-        items = sorted(order, key=lambda it: it.index)
-    return items
-
-
-def manifest_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def run_key(manifest: Path, model: str, top_k: int) -> dict[str, Any]:
-    """What identifies a run: the manifest (path + content) and the model (or URL) answering."""
-    manifest = Path(manifest).resolve()
-    return {
-        "manifest": str(manifest),
-        "manifest_sha256": manifest_digest(manifest),
-        "model": model,
-        "top_k": int(top_k),
-    }
-
-
-def results_file(out_dir: Path, key: dict[str, Any]) -> Path:
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(out_dir) / f"results-{digest}.jsonl"
-
-
-class ResultStore:
-    """The append-only JSONL of one run: a header line with the key, then one record per image.
-    The latest record of an image wins (a failure retried later is replaced by its answer)."""
-
-    def __init__(self, path: Path, key: dict[str, Any]):
-        self.path = Path(path)
-        self.key = key
-        self.records: dict[int, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-        self._load()
-
-    def _load(self) -> None:
-        if not self.path.is_file():
-            return
-        raw = self.path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            # The last line was cut by an interruption: drop it from the file too, or the next
-            # append would be glued to it and that record lost. Its image is sent again.
-            keep = raw.rfind(b"\n") + 1
-            with open(self.path, "r+b") as fh:
-                fh.truncate(keep)
-            raw = raw[:keep]
-        lines = raw.decode("utf-8", errors="replace").splitlines()
-        if not lines:
-            return
-        try:
-            header = json.loads(lines[0])
-        except ValueError:
-            header = {}
-        if header.get("key") != self.key:
-            raise DogbreedError(
-                f"{self.path} belongs to another run",
-                hint="delete it, or pass another --out folder",
-            )
-        for line in lines[1:]:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by an interruption: that image is sent again
-            self.records[int(record["i"])] = record
-
-    def answered(self) -> set[int]:
-        return {i for i, r in self.records.items() if r.get("ok")}
-
-    def append(self, records: Iterable[dict[str, Any]]) -> None:
-        records = list(records)
-        with self._lock:
-            new = not self.path.is_file() or self.path.stat().st_size == 0
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a") as fh:
-                if new:
-                    fh.write(json.dumps({"key": self.key}) + "\n")
-                for record in records:
-                    fh.write(json.dumps(record) + "\n")
-                    self.records[int(record["i"])] = record
-                fh.flush()
 
 
 @dataclass
@@ -159,39 +47,8 @@ class RunOutcome:
         return not self.interrupted and all(r.get("ok") for r in self.records)
 
 
-def _failure(item: EvalItem, kind: str, message: str, status: int | None = None) -> dict:
-    return {
-        "i": item.index,
-        "path": item.rel,
-        "label": item.label,
-        "ok": False,
-        "kind": kind,
-        "status": status,
-        "error": message,
-    }
-
-
-def _answer(item: EvalItem, predictions: list[dict], **extra: Any) -> dict:
-    """The record of an answered image: its top-k predictions best first, plus `extra`
-    (request id, batch size, latency) where the route has them."""
-    return {
-        "i": item.index,
-        "path": item.rel,
-        "label": item.label,
-        "ok": True,
-        "predictions": [
-            {
-                "wnid": p.get("wnid"),
-                "breed": p.get("breed"),
-                "probability": float(p.get("probability", 0.0)),
-            }
-            for p in predictions
-        ],
-        **extra,
-    }
-
-
 def _kind_of(status: int | None) -> str:
+    """The failure kind of an ApiError's HTTP status (None: the API was not reached)."""
     if status is None:
         return "unreachable"
     return "http_4xx" if status < 500 else "http_5xx"
@@ -231,9 +88,11 @@ class _BatchSender:
             try:
                 payload.append((item, item.path.read_bytes()))
             except FileNotFoundError:
-                records[item.index] = _failure(item, "missing", f"image not found: {item.path}")
+                records[item.index] = failure_record(
+                    item, "missing", f"image not found: {item.path}"
+                )
             except OSError as exc:
-                records[item.index] = _failure(
+                records[item.index] = failure_record(
                     item, "missing", f"cannot read {item.path}: {exc.strerror or exc}"
                 )
         if payload:
@@ -248,7 +107,7 @@ class _BatchSender:
             if self.unreachable_streak >= UNREACHABLE_LIMIT:
                 kind, status, why = self.last_fatal
                 return [
-                    _failure(
+                    failure_record(
                         item,
                         kind,
                         f"not sent: {why} ({UNREACHABLE_LIMIT} requests in a row)",
@@ -276,10 +135,11 @@ class _BatchSender:
             if not fatal and len(payload) > 1:
                 return [record for one in payload for record in self._send([one])]
             return [
-                _failure(item, _kind_of(exc.status), str(exc), exc.status) for item, _ in payload
+                failure_record(item, _kind_of(exc.status), str(exc), exc.status)
+                for item, _ in payload
             ]
         except DogbreedError as exc:
-            return [_failure(item, "bad_response", str(exc)) for item, _ in payload]
+            return [failure_record(item, "bad_response", str(exc)) for item, _ in payload]
         latency_ms = (time.perf_counter() - start) * 1000
         with self.lock:
             self.unreachable_streak = 0
@@ -287,10 +147,10 @@ class _BatchSender:
         for (item, _), answer, verdict in zip(payload, answers, verdicts, strict=True):
             if isinstance(answer, dict) or not answer:
                 message = answer.get("error", str(answer)) if isinstance(answer, dict) else "empty"
-                records.append(_failure(item, "rejected", f"the API rejected it: {message}"))
+                records.append(failure_record(item, "rejected", f"the API rejected it: {message}"))
                 continue
             records.append(
-                _answer(
+                answer_record(
                     item,
                     answer,
                     request=request_id,
@@ -302,12 +162,56 @@ class _BatchSender:
         return records
 
 
-def verdict_fields(verdict: dict | None) -> dict[str, Any]:
-    """What a result record keeps of the API's verdict (ops/evaluate/answers.py counts it)."""
-    if not verdict:
-        return {}
-    keep = ("dog", "dog_score", "dog_signal", "uncertain")
-    return {"answer": {k: verdict.get(k) for k in keep}}
+class _Saver:
+    """Saves each finished batch to the store and counts it on the progress bar."""
+
+    def __init__(self, store: ResultStore, total: int, initial: int, progress: bool):
+        from tqdm import tqdm
+
+        self.store = store
+        self.done = 0
+        self.failed = 0
+        self.saved: set[Any] = set()
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            unit="img",
+            desc="evaluate",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+
+    def __call__(self, future) -> None:
+        records = future.result()
+        self.saved.add(future)
+        self.store.append(records)
+        self.done += len(records)
+        self.failed += sum(not r["ok"] for r in records)
+        self.bar.update(len(records))
+        if self.failed:
+            self.bar.set_postfix(failed=self.failed)
+
+
+def _save_as_completed(futures: list, save: _Saver, on_batch) -> bool:
+    """Save each batch as it finishes; on Ctrl-C cancel what has not started, save what was in
+    flight, and return True (interrupted)."""
+    try:
+        for future in as_completed(futures):
+            save(future)
+            if on_batch:
+                on_batch(save.done)
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()
+        save.bar.write("interrupted: waiting for the requests in flight, then saving...")
+        for future in futures:
+            if future in save.saved or future.cancelled():
+                continue
+            # A request in flight that failed is simply tried again by the next run.
+            with contextlib.suppress(Exception):
+                save(future)
+        return True
+    return False
 
 
 def evaluate_items(
@@ -326,70 +230,28 @@ def evaluate_items(
     again), the rest is left for the next run, and the outcome says `interrupted`.
     `on_batch(done)` is called after each saved batch (used by tests to interrupt a run).
     """
-    from tqdm import tqdm
-
     answered = store.answered()
     todo = [item for item in items if item.index not in answered]
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), max(1, batch_size))]
     sender = _BatchSender(client_factory, top_k)
-    interrupted = False
-    done = 0
-    bar = tqdm(
-        total=len(items),
-        initial=len(items) - len(todo),
-        unit="img",
-        desc="evaluate",
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    failed = 0
-    saved: set[Any] = set()
-
-    def save(future) -> None:
-        nonlocal done, failed
-        records = future.result()
-        saved.add(future)
-        store.append(records)
-        done += len(records)
-        failed += sum(not r["ok"] for r in records)
-        bar.update(len(records))
-        if failed:
-            bar.set_postfix(failed=failed)
-
+    save = _Saver(store, total=len(items), initial=len(items) - len(todo), progress=progress)
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="evaluate")
-    futures = [pool.submit(sender, batch) for batch in batches]
     try:
-        for future in as_completed(futures):
-            save(future)
-            if on_batch:
-                on_batch(done)
-    except KeyboardInterrupt:
-        interrupted = True
-        for future in futures:
-            future.cancel()
-        bar.write("interrupted: waiting for the requests in flight, then saving...")
-        for future in futures:
-            if future in saved or future.cancelled():
-                continue
-            # A request in flight that failed is simply tried again by the next run.
-            with contextlib.suppress(Exception):
-                save(future)
+        interrupted = _save_as_completed(
+            [pool.submit(sender, batch) for batch in batches], save, on_batch
+        )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         sender.close()
-        bar.close()
+        save.bar.close()
     records = [
-        store.records.get(item.index) or _failure(item, "not_sent", "not sent (interrupted)")
+        store.records.get(item.index) or failure_record(item, "not_sent", "not sent (interrupted)")
         for item in items
     ]
-    failures: dict[str, int] = {}
-    for record in records:
-        if not record.get("ok"):
-            failures[record["kind"]] = failures.get(record["kind"], 0) + 1
     return RunOutcome(
         records=records,
-        sent_now=done,
+        sent_now=save.done,
         reused=len(items) - len(todo),
         interrupted=interrupted,
-        failures=failures,
+        failures=failures_by_kind(records),
     )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ops.context import pass_app
-from ops.errors import DogbreedError
 from ops.options import artifact_option, json_option
 from ops.training_record import last_local_artifact
 
@@ -40,15 +38,9 @@ def predict(app, images, artifact, top_k, as_json):
         photo_policy=settings.serve.photo_policy,
     )
     results = predict_files(runtime, list(images), top_k)
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-    else:
-        from ops.breed_table import print_predictions
+    from ops.breed_table import show_results
 
-        print_predictions(results)
-    failed = [r for r in results if "error" in r]
-    if failed:
-        raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
+    show_results(results, as_json)
 
 
 def predict_files(runtime, paths: list[Path], top_k: int = 5) -> list[dict]:
@@ -59,8 +51,7 @@ def predict_files(runtime, paths: list[Path], top_k: int = 5) -> list[dict]:
     import numpy as np
 
     from lambda_src.answer import verdict
-    from ops.local.preprocess import BadImageError
-    from ops.local.runtime import image_error_message
+    from ops.local.preprocess import BadImageError, image_error_message
 
     results: list[dict] = []
     views, owners = [], []  # every view of every readable image, and its image's slot

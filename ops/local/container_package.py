@@ -6,7 +6,7 @@ Layout (what the container's inference toolkit reads from /opt/ml/model):
     classes.json              the class names, in class-index order
     preprocessing.json        ops.local.preprocess.Preprocessing
     metadata.json             the artifact's metadata, its "sha256" map now of the files above
-                              and of code/ (checked by ops.local.runtime.verify_checksums)
+                              and of code/ (checked by ops.local.artifact.verify_checksums)
     code/inference.py         ops/local/inference.py: model_fn, input_fn, predict_fn, output_fn
     code/ops/...              the handler's helpers, copied byte for byte from this package
 
@@ -80,7 +80,7 @@ def write_package(artifact_dir: Path, target: Path) -> Path:
 
 def extract_package(tar_path: Path, dest: Path) -> Path:
     """model.tar.gz -> `dest` (what SageMaker puts in /opt/ml/model), checksums verified."""
-    from ops.local.runtime import extract_tarball, verify_checksums
+    from ops.local.artifact import extract_tarball, verify_checksums
 
     root = extract_tarball(Path(tar_path), Path(dest))
     if not (root / "code" / "inference.py").is_file():

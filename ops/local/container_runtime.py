@@ -18,15 +18,11 @@ from types import ModuleType
 import numpy as np
 
 from ops.errors import DogbreedError
+from ops.local.artifact import dog_settings, load_classes_file, load_preprocessing_file
 from ops.local.export import sha256_file
 from ops.local.photo_policy import DEFAULT_POLICY
 from ops.local.preprocess import BadImageError
-from ops.local.runtime import (
-    ModelRuntime,
-    dog_settings,
-    load_classes_file,
-    load_preprocessing_file,
-)
+from ops.local.runtime import ModelRuntime
 
 
 def import_handler(package_dir: Path) -> ModuleType:
@@ -86,8 +82,8 @@ class ContainerRuntime(ModelRuntime):
 
 def load_container_runtime(artifact: Path | str, build_dir: Path) -> ContainerRuntime:
     """Build the container package of a local artifact, extract it and load its handler."""
+    from ops.local.artifact import resolve_artifact_dir
     from ops.local.container_package import extract_package, package_digest, write_package
-    from ops.local.runtime import resolve_artifact_dir
 
     source = Path(artifact).expanduser().resolve()
     root = resolve_artifact_dir(source)

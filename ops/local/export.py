@@ -1,6 +1,6 @@
 """The model artifact: ONNX (what serving runs) + state dict + the files that describe it.
 
-Contract (read by ops/local/runtime.py):
+Contract (read by ops/local/artifact.py and ops/local/runtime.py):
 
     <out_dir>/model.onnx          input "input" float32 [N,3,S,S] (preprocessed, dynamic N),
                                   output "probabilities" float32 [N,C] (softmax inside the graph)
@@ -239,37 +239,15 @@ def export_artifact(
     `model` maps a preprocessed [N,3,S,S] batch to logits [N,C]; it is exported on CPU in eval
     mode (the caller's model is not modified: a CPU copy is used when it lives elsewhere).
     """
-    import copy
-
     import torch
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
-    cpu_model = (copy.deepcopy(model).cpu() if device.type != "cpu" else model).eval()
+    cpu_model = _cpu_eval_copy(model)
     classes = json.loads(Path(classes_json).read_text())
-
     size = preprocessing.input_size
-    with torch.no_grad():
-        logits = cpu_model(torch.zeros(1, 3, size, size))
-    if logits.ndim != 2 or logits.shape[1] != len(classes):
-        raise DogbreedError(
-            f"model gives outputs of shape {tuple(logits.shape)} but {classes_json} has "
-            f"{len(classes)} classes"
-        )
-
-    onnx_path = out_dir / "model.onnx"
-    export_onnx(cpu_model, onnx_path, size)
-    diff = onnx_max_abs_diff(cpu_model, onnx_path, size)
-    _require_close(diff, "ONNX (ONNX Runtime vs PyTorch)")
-
-    ts_path = out_dir / TORCHSCRIPT_NAME
-    export_torchscript(cpu_model, ts_path, size)
-    ts_diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
-    _require_close(ts_diff, "TorchScript (TorchScript vs ONNX Runtime)")
+    _check_output_shape(cpu_model, size, len(classes), classes_json)
+    diffs = _export_graphs(cpu_model, out_dir, size)
 
     preprocessing.save(out_dir / "preprocessing.json")
     if Path(classes_json).resolve() != (out_dir / "classes.json").resolve():
@@ -280,14 +258,54 @@ def export_artifact(
         "num_classes": len(classes),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **metadata,
-        "onnx_max_abs_diff": diff,
-        "torchscript_max_abs_diff": ts_diff,
+        **diffs,
         "torch_version": torch.__version__,
         "input_size": size,
         "sha256": {name: sha256_file(out_dir / name) for name in CHECKSUMMED_FILES},
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return write_tar(out_dir)
+
+
+def _cpu_eval_copy(model):
+    """`model` in eval mode on CPU: itself when it lives there already, else a CPU copy."""
+    import copy
+
+    import torch
+
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    return (copy.deepcopy(model).cpu() if device.type != "cpu" else model).eval()
+
+
+def _check_output_shape(cpu_model, size: int, num_classes: int, classes_json: Path) -> None:
+    """DogbreedError unless the model maps one [1,3,S,S] image to [1, number of classes]."""
+    import torch
+
+    with torch.no_grad():
+        logits = cpu_model(torch.zeros(1, 3, size, size))
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise DogbreedError(
+            f"model gives outputs of shape {tuple(logits.shape)} but {classes_json} has "
+            f"{num_classes} classes"
+        )
+
+
+def _export_graphs(cpu_model, out_dir: Path, size: int) -> dict[str, float]:
+    """Write model.onnx and the TorchScript module, each checked against its reference; their
+    largest differences, as metadata.json records them."""
+    onnx_path = out_dir / "model.onnx"
+    export_onnx(cpu_model, onnx_path, size)
+    diff = onnx_max_abs_diff(cpu_model, onnx_path, size)
+    _require_close(diff, "ONNX (ONNX Runtime vs PyTorch)")
+
+    ts_path = out_dir / TORCHSCRIPT_NAME
+    export_torchscript(cpu_model, ts_path, size)
+    ts_diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
+    _require_close(ts_diff, "TorchScript (TorchScript vs ONNX Runtime)")
+    return {"onnx_max_abs_diff": diff, "torchscript_max_abs_diff": ts_diff}
 
 
 def artifact_digest(artifact: Path | str) -> str | None:

@@ -1,24 +1,13 @@
-"""The serving runtime: load a model artifact (folder or model.tar.gz) and run it with ONNX Runtime.
+"""The serving runtime: a model artifact run with ONNX Runtime, its answers ranked and combined.
 
 Used by the model server, `dogbreed predict` and the benchmarks, so all three compute exactly the
-same probabilities. The artifact contract (written by ops/local/export.py):
-
-    model.onnx          input "input" float32 [N,3,S,S] (preprocessed), output "probabilities" [N,C]
-    preprocessing.json  ops.local.preprocess.Preprocessing
-    classes.json        [{"index", "wnid", "name"}, ...]
-    metadata.json       its "sha256" map is checked on load (a mismatch names the file)
-    metrics.json        (optional here)
+same probabilities. The artifact is found, verified and parsed by ops/local/artifact.py (its
+contract is there); the photo policy's views and their combination by ops/local/photo_policy.py.
 """
 
 from __future__ import annotations
 
-import atexit
-import json
 import os
-import shutil
-import tarfile
-import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,20 +16,24 @@ import numpy as np
 
 from lambda_src.answer import SIGNAL_TOP_PROBABILITY
 from ops.errors import DogbreedError
+from ops.local.artifact import (
+    default_artifact,
+    dog_settings,
+    load_classes_file,
+    load_preprocessing_file,
+    resolve_artifact_dir,
+)
 from ops.local.photo_policy import CROP_SCALE, DEFAULT_POLICY, check_policy
 from ops.local.photo_policy import combine as combine_views
 from ops.local.photo_policy import views as policy_views
-from ops.local.preprocess import (  # noqa: F401 - image_error_message: server/predict use it here
+from ops.local.preprocess import (
     DECODE_BUDGET,
-    Preprocessing,
-    image_error_message,
     load_image,
     open_image,
     preprocess_bytes,
     preprocess_image,
 )
 
-REQUIRED_FILES = ("model.onnx", "preprocessing.json", "classes.json")
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 
@@ -61,156 +54,6 @@ class Prediction:
             "breed": self.name,
             "probability": self.probability,
         }
-
-
-def _find_artifact_root(folder: Path) -> Path | None:
-    """The folder holding model.onnx: the folder itself or one level below (tarball layouts vary)."""
-    if (folder / "model.onnx").is_file():
-        return folder
-    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
-        if (child / "model.onnx").is_file():
-            return child
-    return None
-
-
-def extract_tarball(tar_path: Path, dest: Path | None = None) -> Path:
-    """model.tar.gz -> a folder (a temporary one removed at exit unless `dest` is given)."""
-    if dest is None:
-        dest = Path(tempfile.mkdtemp(prefix="dogbreed-artifact-"))
-        atexit.register(shutil.rmtree, dest, True)
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(tar_path, "r:*") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # EOFError: truncated gzip
-        raise DogbreedError(
-            f"cannot extract model artifact {tar_path}: {exc or type(exc).__name__}",
-            hint="the file is damaged or truncated: copy or export it again",
-        ) from exc
-    return dest
-
-
-def _read_json(path: Path, what: str) -> Any:
-    """A JSON file of the artifact; DogbreedError naming it when unreadable or invalid."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DogbreedError(
-            f"artifact file {path} is not valid JSON ({exc})",
-            hint=f"it should hold {what}: export the artifact again",
-        ) from exc
-
-
-def verify_checksums(root: Path) -> None:
-    """Check every file listed in metadata.json's "sha256" map; DogbreedError naming a mismatch.
-
-    Artifacts without the map (older exports, other producers) are accepted unchecked.
-    """
-    from ops.local.export import sha256_file
-
-    meta_path = root / "metadata.json"
-    if not meta_path.is_file():
-        return
-    meta = _read_json(meta_path, "the artifact's metadata")
-    sums = meta.get("sha256") if isinstance(meta, dict) else None
-    if not isinstance(sums, dict):
-        return
-    for name, expected in sorted(sums.items()):
-        path = root / name
-        if not path.is_file():
-            raise DogbreedError(f"model artifact file {path} is missing (listed in {meta_path})")
-        if sha256_file(path) != expected:
-            raise DogbreedError(
-                f"model artifact file {path} does not match its sha256 in {meta_path}",
-                hint="the file was changed or damaged: export the artifact again",
-            )
-
-
-def load_classes_file(path: Path) -> list[dict[str, Any]]:
-    """classes.json ([{"index", "wnid", "name"}]) sorted by index; DogbreedError when invalid."""
-    data = _read_json(path, 'a list of {"index", "wnid", "name"}')
-    ok = (
-        isinstance(data, list)
-        and data
-        and all(
-            isinstance(c, dict)
-            and isinstance(c.get("index"), int)
-            and isinstance(c.get("wnid"), str)
-            and isinstance(c.get("name"), str)
-            for c in data
-        )
-    )
-    if not ok:
-        raise DogbreedError(
-            f"artifact file {path} is not a list of {{index, wnid, name}} classes",
-            hint="export the artifact again",
-        )
-    classes = sorted(data, key=lambda c: c["index"])
-    if [c["index"] for c in classes] != list(range(len(classes))):
-        raise DogbreedError(f"artifact file {path}: class indexes are not 0..{len(classes) - 1}")
-    return classes
-
-
-def load_preprocessing_file(path: Path) -> Preprocessing:
-    """preprocessing.json -> Preprocessing; DogbreedError naming the file when invalid."""
-    data = _read_json(path, "the preprocessing settings")
-    try:
-        if not isinstance(data, dict):
-            raise TypeError("not an object")
-        prep = Preprocessing(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
-        if not (
-            isinstance(prep.input_size, int)
-            and prep.input_size > 0
-            and 0 < float(prep.crop_pct) <= 1
-            and len(prep.mean) == 3
-            and len(prep.std) == 3
-            and all(float(v) > 0 for v in prep.std)
-        ):
-            raise ValueError("input_size, crop_pct, mean or std out of range")
-        from ops.local.preprocess import _RESAMPLE
-
-        if prep.interpolation not in _RESAMPLE:
-            raise ValueError(f"unknown interpolation {prep.interpolation!r}")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DogbreedError(
-            f"artifact file {path} is not valid preprocessing settings ({exc})",
-            hint="export the artifact again",
-        ) from exc
-    return prep
-
-
-def resolve_artifact_dir(path: Path | str) -> Path:
-    """An artifact folder or model.tar.gz -> the folder with model.onnx; DogbreedError if invalid."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DogbreedError(f"model artifact {path} not found", hint="run `dogbreed train` first")
-    folder = extract_tarball(path) if path.is_file() else path
-    root = _find_artifact_root(folder)
-    if root is None:
-        raise DogbreedError(
-            f"{path} is not a model artifact (no model.onnx)",
-            hint="pass the folder or model.tar.gz written by `dogbreed train` (local backend)",
-        )
-    missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
-    if missing:
-        raise DogbreedError(f"model artifact {path} lacks {', '.join(missing)}")
-    verify_checksums(root)
-    return root
-
-
-def default_artifact() -> Path:
-    """The artifact of the last local training run, from the state file."""
-    from ops.state import get_record
-
-    record = get_record("training") or {}
-    if record.get("backend", "local") == "local":
-        for key in ("artifact_dir", "model_tar"):
-            if record.get(key) and Path(record[key]).exists():
-                return Path(record[key])
-    raise DogbreedError(
-        "no local model artifact recorded",
-        hint="run `dogbreed train` (backend local) or pass --artifact DIR|model.tar.gz",
-    )
 
 
 def session_options(threads: int = 0, spin: bool = True):
@@ -381,67 +224,6 @@ class ImageOutput:
             "dog_signal": self.dog_signal,
             "dog_threshold": self.dog_threshold,
         }
-
-
-def dog_settings(artifact_dir: Path, outputs: list[str]) -> dict[str, Any]:
-    """The artifact's dog signal: graph output (or None) and thresholds, from metadata.json.
-
-    Artifacts from before the dog signal, or without thresholds, accept everything (threshold 0)
-    and say so through their signal name."""
-    from ops.local.dogness import OUTPUT_NAME as DOG_OUTPUT
-    from ops.local.dogness import SIGNAL_IMAGENET
-
-    try:
-        meta = json.loads((artifact_dir / "metadata.json").read_text())
-    except (OSError, ValueError):
-        meta = {}
-    record = meta.get("dog") or {}
-    output = DOG_OUTPUT if DOG_OUTPUT in outputs else None
-    return {
-        "output": output,
-        "signal": SIGNAL_IMAGENET if output else SIGNAL_TOP_PROBABILITY,
-        "threshold": float(record.get("threshold") or 0.0) if output else 0.0,
-        "top_probability_threshold": float(record.get("top_probability_threshold") or 0.0),
-    }
-
-
-def measure_batch_sizes(
-    runtime: ModelRuntime,
-    candidates=(1, 2, 4, 8, 16, 32),
-    min_seconds: float = 0.25,
-    rounds: int = 3,
-) -> dict[int, float]:
-    """images/s of the model forward at each batch size (random preprocessed input).
-
-    The candidates take turns in `rounds` short rounds and each keeps its median, so a burst of
-    load from other processes skews one round of every size instead of all of one size.
-    """
-    import statistics
-    import time
-
-    s = runtime.input_size
-    rng = np.random.default_rng(0)
-    inputs = {bs: rng.standard_normal((bs, 3, s, s)).astype(np.float32) for bs in candidates}
-    for x in inputs.values():
-        runtime.predict_arrays(x)  # warm-up: first runs allocate
-    runs: dict[int, list[float]] = {bs: [] for bs in candidates}
-    for _ in range(max(1, rounds)):
-        for bs, x in inputs.items():
-            n, t0 = 0, time.perf_counter()
-            while n == 0 or time.perf_counter() - t0 < min_seconds / max(1, rounds):
-                runtime.predict_arrays(x)
-                n += bs
-            runs[bs].append(n / (time.perf_counter() - t0))
-    return {bs: statistics.median(r) for bs, r in runs.items()}
-
-
-def pick_batch_size(throughput: dict[int, float], tolerance: float = 0.05) -> int:
-    """The smallest batch size within `tolerance` of the best throughput (less latency, same speed).
-
-    On a CPU the fastest batch is often small (4-8): larger batches fall out of the caches.
-    """
-    best = max(throughput.values())
-    return min(bs for bs, ips in throughput.items() if ips >= (1 - tolerance) * best)
 
 
 def load_runtime(

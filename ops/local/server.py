@@ -13,8 +13,8 @@ JSON `message`), so boto3 raises a readable ClientError: an unknown endpoint is 
 (400); a request the model rejects (bad image, unsupported content type) is a ModelError (424)
 carrying the model's status and message, as SageMaker relays container errors.
 
-Concurrent requests are batched: handler threads decode and preprocess in parallel, one worker
-thread runs the model on up to `max_batch_size` queued images, waiting at most
+Concurrent requests are batched (ops/local/batching.py): handler threads decode and preprocess in
+parallel, one worker thread runs the model on up to `max_batch_size` queued images, waiting at most
 `max_batch_delay_ms` for more, and not at all when no other request is on its way.
 `max_batch_size=0` ("auto", the default setting) times the model at batch sizes 1..32 at start
 and takes the fastest per image: on a CPU that is often 4-8, as bigger batches leave the caches.
@@ -23,27 +23,24 @@ and takes the fastest per image: on a CPU that is often 4-8, as bigger batches l
 from __future__ import annotations
 
 import logging
-import queue
 import re
 import threading
-import time
 import uuid
 from collections import Counter
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from lambda_src.answer import CUSTOM_ATTRIBUTE
 from ops.errors import RequestError
+from ops.local.batching import Batcher, measure_batch_sizes, pick_batch_size
 from ops.local.http_hardening import (
     DRAIN_TIMEOUT_S,
     HardenedHandler,
     HardenedServer,
     exposure_warning,
 )
-from ops.local.preprocess import BadImageError
-from ops.local.runtime import image_error_message, measure_batch_sizes, pick_batch_size
+from ops.local.preprocess import BadImageError, image_error_message
 
 log = logging.getLogger(__name__)
 
@@ -53,100 +50,6 @@ ACCOUNT = "000000000000"
 _ENDPOINT_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"  # boto3's CustomAttributes
 _DRAIN_LIMIT = 64 * 1024 * 1024  # larger bodies are not read: the connection is closed instead
-
-
-class Batcher:
-    """Collects preprocessed images from many threads and runs them through the model in batches."""
-
-    def __init__(self, predict_arrays, max_batch_size: int = 32, max_batch_delay_ms: float = 5.0):
-        self.predict_arrays = predict_arrays
-        self.max_batch_size = max(1, int(max_batch_size))
-        self.max_delay_s = max(0.0, float(max_batch_delay_ms)) / 1000.0
-        self._queue: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._incoming = 0  # requests received and still being read/preprocessed
-        self._stop = object()
-        self._closed = False
-        self.batch_sizes: Counter[int] = Counter()
-        self._thread = threading.Thread(target=self._run, name="dogbreed-batcher", daemon=True)
-        self._thread.start()
-
-    def arriving(self) -> None:
-        """A request has started: the worker may wait for it to join the current batch."""
-        with self._lock:
-            self._incoming += 1
-
-    def arrived(self) -> None:
-        with self._lock:
-            self._incoming -= 1
-
-    def submit(self, array: np.ndarray, arrived: bool = False) -> Future:
-        """Queue one [3,S,S] image; the future resolves to its [C] probabilities.
-
-        arrived=True also ends this request's `arriving()` in the same step, so the worker never
-        waits for a request that is already in the queue.
-        """
-        future: Future = Future()
-        with self._lock:  # atomic with the counter; never queued behind the stop marker
-            if arrived:
-                self._incoming -= 1
-            if self._closed:
-                raise RequestError(503, "the model server is shutting down")
-            self._queue.put((array, future))
-        return future
-
-    def close(self) -> None:
-        """Answer what is queued, then stop the worker; later submissions get a 503."""
-        with self._lock:
-            self._closed = True
-            self._queue.put(self._stop)
-        self._thread.join(timeout=10)
-
-    def _collect(self, first) -> tuple[list, bool]:
-        """The first item plus whatever arrives before the batch is full or the delay runs out."""
-        batch, stopping = [first], False
-        deadline = time.monotonic() + self.max_delay_s
-        while len(batch) < self.max_batch_size:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                with self._lock:
-                    nobody_coming = self._incoming == 0
-                if nobody_coming or remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is self._stop:
-                stopping = True
-                break
-            batch.append(item)
-        return batch, stopping
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is self._stop:
-                return
-            batch, stopping = self._collect(first)
-            futures = [f for _, f in batch]
-            try:
-                probs = self.predict_arrays(np.stack([a for a, _ in batch]))
-                if len(probs) != len(batch):
-                    raise RuntimeError(f"model gave {len(probs)} rows for {len(batch)} images")
-            except Exception as exc:  # model failure: every request of the batch gets a 500
-                log.exception("model failed on a batch of %d", len(batch))
-                for f in futures:
-                    f.set_exception(exc)
-            else:
-                with self._lock:
-                    self.batch_sizes[len(batch)] += 1
-                for f, row in zip(futures, probs, strict=True):
-                    f.set_result(row)
-            if stopping:
-                return
 
 
 class _HTTPServer(HardenedServer):

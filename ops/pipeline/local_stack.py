@@ -1,6 +1,7 @@
-"""The local serving stack in one call: model server (+ local API gateway) + its state record.
+"""The local serving stack in one call: model server (+ local API gateway) and its "serve" record.
 
-`dogbreed serve` runs it until a signal; `demo`/evaluation code can run it in-process:
+`dogbreed serve` runs it until a signal and writes `stack.record` to the state file (the record
+`stop()` returns, too); tests and benchmarks run it in-process:
 
     with start_local_stack(settings, api=True) as stack:
         ... POST stack.api_url + "/classify" ...
@@ -18,15 +19,17 @@ from ops.errors import DogbreedError
 
 
 def _now() -> str:
+    """Now, as the state file's records write it (UTC, seconds)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
 class LocalStack:
+    """A running model server (+ gateway) and its "serve" record (what the state file holds)."""
+
     runtime: Any  # ops.local.runtime.ModelRuntime
     server: Any  # ops.local.server.ModelServer
     gateway: Any = None  # ops.serving.gateway.Gateway or None
-    record_state: bool = True
     record: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -42,17 +45,16 @@ class LocalStack:
     def endpoint_name(self) -> str:
         return self.server.endpoint_name
 
-    def stop(self) -> None:
-        """Stop the gateway, then the model server; mark the state record stopped."""
+    def stop(self) -> dict[str, Any]:
+        """Stop the gateway, then the model server; returns the record marked stopped (empty
+        when the stack never finished starting)."""
         if self.gateway is not None:
             self.gateway.shutdown()
             self.gateway = None
         self.server.shutdown()
-        if self.record_state and self.record:
-            from ops.state import update_state
-
+        if self.record and self.record["status"] != "stopped":
             self.record = {**self.record, "status": "stopped", "pid": None, "stopped_at": _now()}
-            update_state("serve", self.record)
+        return self.record
 
     def __enter__(self) -> LocalStack:
         return self
@@ -65,9 +67,9 @@ def start_local_stack(
     settings,
     artifact: Path | str | None = None,
     api: bool = False,
-    record_state: bool = True,
 ) -> LocalStack:
-    """Load the artifact, serve it (settings.serve), optionally start the gateway; record state."""
+    """Load the artifact, serve it (settings.serve), optionally start the gateway; the stack,
+    with its "serve" record (the caller writes it to the state file)."""
     from ops.local.runtime import load_runtime
     from ops.local.server import ModelServer, serve_settings_kwargs
 
@@ -94,31 +96,34 @@ def start_local_stack(
             f"cannot listen on {s.host}:{s.port}: {exc.strerror}",
             hint="choose another --port (0 = any free port)",
         ) from exc
-    stack = LocalStack(runtime, server, record_state=record_state)
+    stack = LocalStack(runtime, server)
     try:
         if api:
             stack.gateway = _start_gateway(settings, stack)
     except BaseException:
         stack.stop()
         raise
-    if record_state:
-        from ops.local.export import artifact_digest
-        from ops.state import update_state
-
-        stack.record = {
-            "status": "running",
-            "runtime_url": stack.runtime_url,
-            "api_url": stack.api_url,
-            "endpoint_name": stack.endpoint_name,
-            "max_batch_size": server.batcher.max_batch_size,
-            "artifact": str(runtime.source),
-            "model_identity": getattr(runtime, "identity", None) or artifact_digest(runtime.source),
-            "runtime": settings.serve.runtime,
-            "pid": os.getpid(),
-            "started_at": _now(),
-        }
-        update_state("serve", stack.record)
+    stack.record = _running_record(settings, stack)
     return stack
+
+
+def _running_record(settings, stack: LocalStack) -> dict[str, Any]:
+    """The "serve" record of a stack that has started: its URLs, model, batching and process."""
+    from ops.local.export import artifact_digest
+
+    runtime = stack.runtime
+    return {
+        "status": "running",
+        "runtime_url": stack.runtime_url,
+        "api_url": stack.api_url,
+        "endpoint_name": stack.endpoint_name,
+        "max_batch_size": stack.server.batcher.max_batch_size,
+        "artifact": str(runtime.source),
+        "model_identity": getattr(runtime, "identity", None) or artifact_digest(runtime.source),
+        "runtime": settings.serve.runtime,
+        "pid": os.getpid(),
+        "started_at": _now(),
+    }
 
 
 def _start_gateway(settings, stack: LocalStack):

@@ -13,7 +13,7 @@ import threading
 import click
 
 from ops.context import pass_app
-from ops.options import artifact_option, host_option, port_option
+from ops.options import artifact_option, host_option, port_option, section_flags
 from ops.training_record import last_local_artifact
 
 
@@ -54,15 +54,17 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
     serve.max_batch_delay_ms). Also: GET /ping, POST /invocations (container contract), GET /stats.
     Runs until Ctrl-C / SIGTERM; the URLs are recorded in the state file under "serve".
     """
-    settings = app.override(
-        serve__host=host,
-        serve__port=port,
-        serve__endpoint_name=endpoint_name,
-        serve__api_port=api_port,
-        local__threads=threads,
-        serve__runtime=runtime,
+    serve_flags = section_flags(
+        "serve",
+        host=host,
+        port=port,
+        endpoint_name=endpoint_name,
+        api_port=api_port,
+        runtime=runtime,
     )
+    settings = app.override(**serve_flags, local__threads=threads)
     from ops.pipeline.local_stack import start_local_stack
+    from ops.state import update_state
 
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():  # (not under a test runner thread)
@@ -71,6 +73,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
     if settings.serve.max_batch_size <= 0:
         click.echo("Timing the model at batch sizes 1-32 (serve.max_batch_size = 0, auto)...")
     stack = start_local_stack(settings, artifact or last_local_artifact(), api=api)
+    update_state("serve", stack.record)
     try:
         _print_banner(stack)
         for part in (stack.server, stack.gateway):
@@ -81,7 +84,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
             pass
         click.echo("Stopping...")
     finally:
-        stack.stop()
+        update_state("serve", stack.stop())
     click.echo("Stopped.")
 
 

@@ -137,3 +137,27 @@ def _error_from(resp: requests.Response, url: str) -> ApiError:
         status=resp.status_code,
         hint=hints.get(resp.status_code),
     )
+
+
+def default_api(settings) -> tuple[str, str | None]:
+    """(URL, API key) from the settings, else the state file: the local API for the local backend
+    ("serve"), the deployed one ("deployment") for sagemaker, falling back to the other."""
+    from ops.state import load_state
+
+    if settings.evaluate.url:
+        return settings.evaluate.url, settings.evaluate.api_key or None
+    state = load_state()
+    order = ("serve", "deployment") if settings.backend == "local" else ("deployment", "serve")
+    for key in order:
+        record = state.get(key) or {}
+        if key == "serve" and record.get("status") == "stopped":
+            continue
+        if record.get("api_url"):
+            local_key = settings.serve.api_key if key == "serve" else ""
+            return record["api_url"], (
+                settings.evaluate.api_key or local_key or record.get("api_key")
+            )
+    raise DogbreedError(
+        "no classify API URL known",
+        hint="pass --url, or start one with `dogbreed serve --api` (local) or `dogbreed deploy`",
+    )

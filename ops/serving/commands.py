@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from pathlib import Path
@@ -20,30 +19,6 @@ from ops.options import (
 )
 
 BATCH = 16  # images per POST: the handler's default MAX_IMAGES
-
-
-def default_api(settings) -> tuple[str, str | None]:
-    """(URL, API key) from the settings, else the state file: the local API for the local backend
-    ("serve"), the deployed one ("deployment") for sagemaker, falling back to the other."""
-    from ops.state import load_state
-
-    if settings.evaluate.url:
-        return settings.evaluate.url, settings.evaluate.api_key or None
-    state = load_state()
-    order = ("serve", "deployment") if settings.backend == "local" else ("deployment", "serve")
-    for key in order:
-        record = state.get(key) or {}
-        if key == "serve" and record.get("status") == "stopped":
-            continue
-        if record.get("api_url"):
-            local_key = settings.serve.api_key if key == "serve" else ""
-            return record["api_url"], (
-                settings.evaluate.api_key or local_key or record.get("api_key")
-            )
-    raise DogbreedError(
-        "no classify API URL known",
-        hint="pass --url, or start one with `dogbreed serve --api` (local) or `dogbreed deploy`",
-    )
 
 
 @click.command()
@@ -67,7 +42,7 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     Images go in batches of 16 per request (JSON, base64). An image the API could not classify
     is reported on its own and makes the exit code 1; the others are still printed.
     """
-    from ops.serving.client import ClassifyClient
+    from ops.serving.client import ClassifyClient, default_api
 
     if not url:
         url, stored_key = default_api(app.settings)
@@ -86,15 +61,9 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
                     results.append({"image": str(path), "predictions": answer})
                     if verdict:
                         results[-1]["answer"] = verdict
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-    else:
-        from ops.breed_table import print_predictions
+    from ops.breed_table import show_results
 
-        print_predictions(results)
-    failed = [r for r in results if "error" in r]
-    if failed:
-        raise DogbreedError(f"{len(failed)} of {len(results)} images could not be classified")
+    show_results(results, as_json)
 
 
 # Statuses that, for a request of one image, are about that image (the API rejected it), not

@@ -90,13 +90,13 @@ def local_model(
 ) -> ServingModel:
     """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
     from ops.aws.images import pytorch_inference_image
+    from ops.local.artifact import dog_settings, resolve_artifact_dir
     from ops.local.container_package import (
         CONTAINER_ENVIRONMENT,
         SERVERLESS_MEMORY_MB,
         package_digest,
         write_package,
     )
-    from ops.local.runtime import dog_settings, resolve_artifact_dir
 
     root = resolve_artifact_dir(artifact)
     package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
@@ -299,7 +299,6 @@ def deploy_stack(
     """terraform init + apply; returns the "infrastructure" and "deployment" records (the
     command writes them to the state file). `echo` gets the progress lines."""
     from ops.aws.terraform import Terraform
-    from ops.serving.lambda_package import build_lambda_zip, sha256_b64
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
     model = None
@@ -307,36 +306,59 @@ def deploy_stack(
         variables = terraform_variables(settings)
     else:
         model = resolve_model(settings, model_data_url, image_uri, artifact)
-        classes = model.classes or classes_file(settings)
-        zip_path = build_lambda_zip(build_dir() / "lambda.zip", classes)
-        echo(f"Lambda package: {zip_path} (sha256 {sha256_b64(zip_path)})")
-        variables = terraform_variables(
-            settings,
-            model.model_data_url,
-            model.image_uri,
-            zip_path,
-            model.environment,
-            model.serverless_memory_mb,
-            model.dog_min_top_probability,
-        )
+        variables = _model_variables(settings, model, echo)
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
     if model is not None and model.package is not None:
-        bucket = model.model_data_url.removeprefix("s3://").split("/", 1)[0]
-        if not bucket_exists(settings, bucket):
-            echo(f"terraform apply (bucket + role first: {bucket} holds the model package)")
-            tf.apply(terraform_variables(settings))
-        upload_package(settings, model, echo)
+        _upload_package_first(settings, tf, model, echo)
     model_data_url = model.model_data_url if model else None
-    image_uri = model.image_uri if model else None
     echo("terraform apply" + (" (bucket + role only)" if infra_only else f" with {model_data_url}"))
     tf.apply(variables)
-    outputs = tf.output()
+    return _deploy_records(tf.output(), str(tf.working_dir), model, variables)
+
+
+def _model_variables(
+    settings: Settings, model: ServingModel, echo: Callable[[str], Any]
+) -> dict[str, Any]:
+    """The root configuration's variables for serving `model`, with a freshly built Lambda zip."""
+    from ops.serving.lambda_package import build_lambda_zip, sha256_b64
+
+    classes = model.classes or classes_file(settings)
+    zip_path = build_lambda_zip(build_dir() / "lambda.zip", classes)
+    echo(f"Lambda package: {zip_path} (sha256 {sha256_b64(zip_path)})")
+    return terraform_variables(
+        settings,
+        model.model_data_url,
+        model.image_uri,
+        zip_path,
+        model.environment,
+        model.serverless_memory_mb,
+        model.dog_min_top_probability,
+    )
+
+
+def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> None:
+    """Upload a local artifact's container package, applying the bucket + role first when the
+    project bucket that must hold it does not exist yet."""
+    bucket = model.model_data_url.removeprefix("s3://").split("/", 1)[0]
+    if not bucket_exists(settings, bucket):
+        echo(f"terraform apply (bucket + role first: {bucket} holds the model package)")
+        tf.apply(terraform_variables(settings))
+    upload_package(settings, model, echo)
+
+
+def _deploy_records(
+    outputs: dict[str, Any],
+    working_dir: str,
+    model: ServingModel | None,
+    variables: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The "infrastructure" and "deployment" records of an apply, from its Terraform outputs."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     infrastructure = {
         "bucket_name": outputs.get("bucket_name"),
         "sagemaker_role_arn": outputs.get("sagemaker_role_arn"),
-        "terraform_dir": str(tf.working_dir),
+        "terraform_dir": working_dir,
         "applied_at": now,
     }
     deployment = {
@@ -349,8 +371,8 @@ def deploy_stack(
         "model_name": outputs.get("model_name"),
         "alarm_names": outputs.get("alarm_names") or {},
         "dashboard_url": outputs.get("dashboard_url"),
-        "model_data_url": model_data_url or None,
-        "image_uri": image_uri or None,
+        "model_data_url": (model.model_data_url if model else None) or None,
+        "image_uri": (model.image_uri if model else None) or None,
         "model_package": str(model.package) if model and model.package else None,
         "variables": variables,
         "deployed_at": now,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.data.manifest import BreedClass
+from ops.evaluate.records import failures_by_kind
 
 
 def class_lookup(classes: list[BreedClass]) -> tuple[dict[str, int], dict[str, int]]:
@@ -105,9 +106,7 @@ def _looks_cropped(images_dir: Path, raw_dir: str | None, sample: int = 20) -> b
 def failure_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
     """How many images were sent, answered and failed (by kind); complete when none failed."""
     failures = [r for r in records if not r.get("ok")]
-    by_kind: dict[str, int] = {}
-    for r in failures:
-        by_kind[r["kind"]] = by_kind.get(r["kind"], 0) + 1
+    by_kind = failures_by_kind(records)
     return {
         "images": len(records),
         "answered": len(records) - len(failures),

@@ -18,26 +18,45 @@ cosine decay and epochs = min(hyperparameters.epochs, local.max_epochs), since t
 (120 epochs SGD 1e-4) is meant for full fine-tuning on GPUs.
 
 Checkpoints and the run fingerprint: loop.py. The recipe: recipe.py. Head mode: head.py;
-partial/full: images.py; the softmax temperature: calibrate.py. `train_local` returns the
-training record; the `train` command writes it to the state file and prints.
+partial/full: images.py; the softmax temperature: calibrate.py; the artifact, `latest` and the
+training record: publish.py. `train_local` returns the training record; the `train` command
+writes it to the state file and prints the result (the steps' progress lines go to stderr).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 from ops.local.training.distributed import World
 from ops.local.training.loop import Checkpointer, TrainingInterrupted, echo, fingerprint
+from ops.local.training.publish import link_latest, training_record, write_artifact
 from ops.local.training.recipe import Recipe, make_recipe
 from ops.settings import Settings, image_size
-from ops.training_record import common_fields
 
 __all__ = ["TrainingInterrupted", "make_recipe", "train_local"]
+
+
+@dataclass
+class Run:
+    """What every step of one training run shares: the data, the model, the recipe, where it runs
+    and checkpoints, and when it began."""
+
+    settings: Settings
+    prepared: PreparedData
+    train_items: list
+    val_items: list
+    recipe: Recipe
+    device: Any
+    built: Any  # ops.local.model.BuiltModel
+    fingerprint: str
+    checkpointer: Checkpointer
+    started: float  # time.perf_counter() before the model was built
 
 
 def train_local(
@@ -54,18 +73,34 @@ def train_local(
     checkpoints and exports, and the other ranks return the metrics alone. `checkpoint_root`
     replaces <artifacts_dir>/.checkpoints (SageMaker's /opt/ml/checkpoints, synced with S3).
     """
-    import torch
-
-    from ops.local.model import build_model, select_device
-
-    local, hp = settings.local, settings.hyperparameters
     world = world or World()
-    if world.distributed and local.mode == "head":
+    _check_world(settings, world)
+    run = _start(settings, world, checkpoint_root)
+    model, metrics = _train(run, resume, callback, world)
+    if not world.is_writer:
+        return {"rank": world.rank, "metrics": metrics}
+    out_dir, tar = write_artifact(run, model, metrics)
+    link_latest(out_dir)
+    return training_record(settings, out_dir, tar, metrics)
+
+
+def _check_world(settings: Settings, world: World) -> None:
+    """DogbreedError for head mode across several processes (its features are cached once)."""
+    if world.distributed and settings.local.mode == "head":
         raise DogbreedError(
             "head mode trains on one process (its features are cached once); "
             "distributed training needs local.mode partial or full",
             exit_code=2,
         )
+
+
+def _start(settings: Settings, world: World, checkpoint_root: Path | None) -> Run:
+    """Check the data, seed, pick the device and build the model: the Run the steps share."""
+    import torch
+
+    from ops.local.model import build_model, select_device
+
+    local, hp = settings.local, settings.hyperparameters
     prepared, train_items, val_items = _checked_data(settings)
     recipe = make_recipe(settings)
     if local.threads:
@@ -73,7 +108,7 @@ def train_local(
     torch.manual_seed(settings.data.seed)
     device = world.device(select_device(local.device))
     world.init(device)
-    t_begin = time.perf_counter()
+    started = time.perf_counter()
     built = build_model(
         local.backbone,
         prepared.classes(),
@@ -90,13 +125,27 @@ def train_local(
         f"recipe {recipe.optimizer} lr {recipe.learning_rate:g} x {recipe.epochs} epochs"
     )
     fp = fingerprint(settings, prepared)
-    artifacts = settings.resolve(local.artifacts_dir)
-    checkpointer = Checkpointer(
-        (checkpoint_root or artifacts / ".checkpoints") / fp, writer=world.is_writer
+    root = checkpoint_root or settings.resolve(local.artifacts_dir) / ".checkpoints"
+    checkpointer = Checkpointer(root / fp, writer=world.is_writer)
+    return Run(
+        settings, prepared, train_items, val_items, recipe, device, built, fp, checkpointer, started
     )
+
+
+def _train(run: Run, resume: bool, callback, world: World) -> tuple[Any, dict]:
+    """Train in the configured mode; (the trained model, the artifact's metrics)."""
     timings: dict[str, float] = {}
-    args = (settings, built, train_items, val_items, recipe, device, checkpointer, resume)
-    if local.mode == "head":
+    args = (
+        run.settings,
+        run.built,
+        run.train_items,
+        run.val_items,
+        run.recipe,
+        run.device,
+        run.checkpointer,
+        resume,
+    )
+    if run.settings.local.mode == "head":
         from ops.local.training.head import train_head
 
         history, how, model, calibration = train_head(*args, callback, timings)
@@ -104,12 +153,9 @@ def train_local(
         from ops.local.training.images import train_images
 
         history, how, model, calibration = train_images(*args, callback, timings, world=world)
-    timings["total_s"] = round(time.perf_counter() - t_begin, 1)
+    timings["total_s"] = round(time.perf_counter() - run.started, 1)
     dog = calibration.pop("dog", None)  # head mode: the dog-score thresholds (dogness.py)
-    metrics = {**_metrics(history, how, timings, calibration), "dog": dog}
-    if not world.is_writer:
-        return {"rank": world.rank, "metrics": metrics}
-    return _export(settings, prepared, built, model, recipe, fp, metrics)
+    return model, {**_metrics(history, how, timings, calibration), "dog": dog}
 
 
 def _checked_data(settings: Settings):
@@ -144,52 +190,3 @@ def _metrics(history: list[dict], how: str, timings: dict, calibration: dict) ->
         "timings": timings,
         "calibration": calibration,
     }
-
-
-def _export(settings, prepared, built, model, recipe: Recipe, fp: str, metrics: dict) -> dict:
-    """Write the artifact (ONNX + weights + metadata), link `latest`; the training record."""
-    from ops.local.export import export_artifact
-
-    local = settings.local
-    artifacts = settings.resolve(local.artifacts_dir)
-    run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{built.backbone}-{local.mode}"
-    out_dir = artifacts / run_id
-    metadata = {
-        "backbone": built.backbone,
-        "weights": built.weights.source,
-        "head_init": built.head_init,
-        "mode": local.mode,
-        "num_classes": len(prepared.classes()),
-        "hyperparameters": settings.as_dict()["hyperparameters"],
-        "recipe": recipe.as_dict(),
-        "local": settings.as_dict()["local"],
-        "prepared_dir": str(prepared.root),
-        "fingerprint": fp,
-        "calibration_temperature": metrics["calibration"]["temperature"],
-        "dog": metrics.get("dog"),
-    }
-    echo(f"exporting the artifact to {out_dir}")
-    tar = export_artifact(
-        model.cpu().eval(), prepared.classes_path, built.preprocessing, out_dir, metadata, metrics
-    )
-    _update_latest(artifacts, run_id)
-    record_metrics = {k: v for k, v in metrics.items() if k != "history"}
-    return {
-        **common_fields("local", str(out_dir), None, str(out_dir / "classes.json"), record_metrics),
-        "artifact_dir": str(out_dir),
-        "model_tar": str(tar),
-        "settings": settings.as_dict(),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _update_latest(artifacts: Path, run_id: str) -> None:
-    """artifacts/latest -> the newest run (a symlink, plus latest.txt where links fail)."""
-    link = artifacts / "latest"
-    try:
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(run_id, target_is_directory=True)
-    except OSError:
-        pass
-    (artifacts / "latest.txt").write_text(run_id + "\n")

@@ -57,8 +57,8 @@ def train_head(
 ):
     """Head training on cached features; (history, how it stopped, model, calibration record).
 
-    Over 60 lines: feature extraction, the eval closure and the calibration hand-off share the
-    cached tensors; split apart they would pass them all around.
+    Feature extraction, the eval closure and the calibration hand-off stay together: they share
+    the cached tensors, which split apart they would pass all around.
     """
     import numpy as np
     import torch
@@ -174,18 +174,13 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
     when they hold at least MIN_ERRORS mistakes (fewer make T noise).
     Held-out images leave every view (plain and flipped) of the calibration head's training data.
     """
-    import dataclasses
-
-    import numpy as np
     import torch
 
     from ops.local.training.calibrate import (
         MIN_ERRORS,
         MIN_HOLDOUT,
         fit_temperature,
-        fold_temperature,
         holdout_split,
-        quality,
     )
 
     local = settings.local
@@ -195,16 +190,9 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         reason = f"{len(held)} held-out images (need {MIN_HOLDOUT})" if epochs else "no epochs"
         echo(f"calibration skipped: {reason}")
         return uncalibrated(reason), None
-    xt = torch.from_numpy(np.concatenate([v[kept] for v in views])).to(device)
-    yt = y_train[kept].repeat(len(views)).to(device)
-    _, _, _, step = head_trainer(
-        fresh_head, xt, yt, dataclasses.replace(recipe, epochs=epochs), settings.data.seed
+    held_logits = _held_out_logits(
+        fresh_head, views, y_train, (kept, held), recipe, epochs, settings.data.seed, device
     )
-    for epoch in range(1, epochs + 1):
-        step(epoch)
-    fresh_head.eval()
-    with torch.no_grad():
-        held_logits = fresh_head(torch.from_numpy(views[0][held]).to(device)).cpu()
     errors = int((held_logits.argmax(1) != y_train[held]).sum())
     if errors < MIN_ERRORS:
         reason = (
@@ -215,12 +203,7 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         probs = torch.softmax(held_logits, 1).numpy()
         return uncalibrated(reason, holdout_images=len(held)), (held, probs)
     temperature = fit_temperature(held_logits, y_train[held])
-    xv, yv = validation
-    head.eval()
-    with torch.no_grad():
-        before = quality(head(xv).cpu(), yv.cpu())
-        fold_temperature(head, temperature)
-        after = quality(head(xv).cpu(), yv.cpu())
+    before, after = _fold_measured(head, temperature, validation)
     echo(
         f"calibration: temperature {temperature:.3f} fitted on {len(held):,} held-out training "
         f"images; validation ECE {before['ece']:.2%} -> {after['ece']:.2%}, "
@@ -234,3 +217,39 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         "validation_after": after,
     }
     return record, (held, torch.softmax(held_logits / temperature, 1).numpy())
+
+
+def _held_out_logits(fresh_head, views, y_train, split, recipe, epochs, seed, device):
+    """Train `fresh_head` for `epochs` on every view of the kept images (split = (kept, held));
+    its logits on the held-out images (plain view), on CPU."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    kept, held = split
+    xt = torch.from_numpy(np.concatenate([v[kept] for v in views])).to(device)
+    yt = y_train[kept].repeat(len(views)).to(device)
+    _, _, _, step = head_trainer(
+        fresh_head, xt, yt, dataclasses.replace(recipe, epochs=epochs), seed
+    )
+    for epoch in range(1, epochs + 1):
+        step(epoch)
+    fresh_head.eval()
+    with torch.no_grad():
+        return fresh_head(torch.from_numpy(views[0][held]).to(device)).cpu()
+
+
+def _fold_measured(head, temperature: float, validation) -> tuple[dict, dict]:
+    """Fold `temperature` into `head`; its validation quality (NLL, ECE) before and after."""
+    import torch
+
+    from ops.local.training.calibrate import fold_temperature, quality
+
+    xv, yv = validation
+    head.eval()
+    with torch.no_grad():
+        before = quality(head(xv).cpu(), yv.cpu())
+        fold_temperature(head, temperature)
+        after = quality(head(xv).cpu(), yv.cpu())
+    return before, after

@@ -47,82 +47,32 @@ class ImageDataset:
         return torch.from_numpy(to_array(img, self.prep)), label
 
 
-def train_images(  # noqa: C901 - one model + optimizer shared by its closures (see docstring)
+def train_images(
     settings, built, train_items, val_items, recipe, device, ckpt, resume, callback, timings, world
 ):
     """Partial/full training on images; (history, how it stopped, model, calibration record).
 
     In a distributed `world` the model is wrapped in DistributedDataParallel, each process
     trains on its DistributedSampler share and validates its shard; losses and hits are summed.
-    Over 60 lines: the loaders, the eval/step closures and the loop share one model and
-    optimizer; split apart they would pass eight arguments around.
     """
     import torch
 
-    from ops.local.model import trainable_tail
-
     local = settings.local
     model = built.model.to(device)
-    if local.mode == "partial":
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for module in trainable_tail(model, local.partial_blocks):
-            for p in module.parameters():
-                p.requires_grad_(True)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = _trainable_params(model, local)
     trained = _data_parallel(model, device, world)  # what the training steps call
-    try:
-        augment = augmentations(recipe.augmentation, built.preprocessing)
-    except ImportError:
-        augment = None
-    loader_args = {"num_workers": local.num_workers, "persistent_workers": local.num_workers > 0}
-    train_set = ImageDataset(train_items, built.preprocessing, augment)
-    sampler = _sampler(train_set, world, settings.data.seed)
-    train_loader = torch.utils.data.DataLoader(
-        train_set,
-        batch_size=recipe.batch_size,
-        shuffle=sampler is None,
-        sampler=sampler,
-        generator=torch.Generator().manual_seed(settings.data.seed),
-        **loader_args,
-    )
-    val_loader = torch.utils.data.DataLoader(
-        ImageDataset(world.shard(val_items), built.preprocessing),
-        batch_size=max(32, recipe.batch_size),
-        **loader_args,
+    train_loader, val_loader, sampler = _loaders(
+        settings, built, train_items, val_items, recipe, world
     )
     optimizer = make_optimizer(params, recipe)
     scheduler = make_scheduler(optimizer, recipe, len(train_loader))
     loss_fn = torch.nn.CrossEntropyLoss()
-
-    def training_mode():
-        """Train mode for what trains; in partial mode the frozen stages stay in eval mode, so
-        their BatchNorm statistics stay as pretrained."""
-        if local.mode == "partial":
-            model.eval()
-            for module in trainable_tail(model, local.partial_blocks):
-                module.train()
-        else:
-            model.train()
-
-    def evaluate():
-        model.eval()
-        total, n, hits1, hits5 = 0.0, 0, 0.0, 0.0
-        with torch.no_grad():
-            for x, y in val_loader:
-                x, y = x.to(device), y.to(device)
-                out = model(x)
-                total += float(loss_fn(out, y)) * len(y)
-                n += len(y)
-                hits1 += top_k_accuracy(out, y, 1) * len(y)
-                hits5 += top_k_accuracy(out, y, 5) * len(y)
-        total, n, hits1, hits5 = world.sum([total, n, hits1, hits5], device)
-        return total / n, hits1 / n, hits5 / n
+    evaluate = _evaluator(model, val_loader, loss_fn, device, world)
 
     def step(epoch):
         from tqdm import tqdm
 
-        training_mode()
+        _training_mode(model, local)
         if sampler is not None:
             sampler.set_epoch(epoch)
         total, n = 0.0, 0
@@ -147,6 +97,84 @@ def train_images(  # noqa: C901 - one model + optimizer shared by its closures (
     for p in model.parameters():
         p.requires_grad_(True)
     return history, how, model.cpu(), uncalibrated("head mode only")
+
+
+def _trainable_params(model, local) -> list:
+    """The parameters that train: in partial mode only the last local.partial_blocks stages'
+    (the rest are frozen here), in full mode all of them."""
+    from ops.local.model import trainable_tail
+
+    if local.mode == "partial":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for module in trainable_tail(model, local.partial_blocks):
+            for p in module.parameters():
+                p.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _training_mode(model, local) -> None:
+    """Train mode for what trains; in partial mode the frozen stages stay in eval mode, so
+    their BatchNorm statistics stay as pretrained."""
+    from ops.local.model import trainable_tail
+
+    if local.mode == "partial":
+        model.eval()
+        for module in trainable_tail(model, local.partial_blocks):
+            module.train()
+    else:
+        model.train()
+
+
+def _loaders(settings, built, train_items, val_items, recipe, world):
+    """(train loader, validation loader, sampler): augmented, shuffled (or this process's
+    sampler share) training images; this process's shard of the validation images; the
+    distributed sampler to reseed each epoch, or None."""
+    import torch
+
+    local = settings.local
+    try:
+        augment = augmentations(recipe.augmentation, built.preprocessing)
+    except ImportError:
+        augment = None
+    loader_args = {"num_workers": local.num_workers, "persistent_workers": local.num_workers > 0}
+    train_set = ImageDataset(train_items, built.preprocessing, augment)
+    sampler = _sampler(train_set, world, settings.data.seed)
+    train_loader = torch.utils.data.DataLoader(
+        train_set,
+        batch_size=recipe.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=torch.Generator().manual_seed(settings.data.seed),
+        **loader_args,
+    )
+    val_loader = torch.utils.data.DataLoader(
+        ImageDataset(world.shard(val_items), built.preprocessing),
+        batch_size=max(32, recipe.batch_size),
+        **loader_args,
+    )
+    return train_loader, val_loader, sampler
+
+
+def _evaluator(model, val_loader, loss_fn, device, world):
+    """The validation closure: (loss, top-1, top-5) over every process's validation shard."""
+    import torch
+
+    def evaluate():
+        model.eval()
+        total, n, hits1, hits5 = 0.0, 0, 0.0, 0.0
+        with torch.no_grad():
+            for x, y in val_loader:
+                x, y = x.to(device), y.to(device)
+                out = model(x)
+                total += float(loss_fn(out, y)) * len(y)
+                n += len(y)
+                hits1 += top_k_accuracy(out, y, 1) * len(y)
+                hits5 += top_k_accuracy(out, y, 5) * len(y)
+        total, n, hits1, hits5 = world.sum([total, n, hits1, hits5], device)
+        return total / n, hits1 / n, hits5 / n
+
+    return evaluate
 
 
 def _data_parallel(model, device, world):
