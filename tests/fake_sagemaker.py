@@ -5,7 +5,8 @@ StopTrainingJob or ListTrainingJobsForHyperParameterTuningJob. This server forwa
 to moto server unchanged (S3, IAM, STS, CloudWatch, CreateTrainingJob...) except the SageMaker
 actions a test scripts: each DescribeTrainingJob / DescribeHyperParameterTuningJob answer is
 moto's answer overlaid with the next step of a script (InProgress -> ... -> Completed/Failed),
-and chosen actions can fail with a given AWS error (e.g. ResourceLimitExceeded).
+and chosen actions can fail with a given AWS error (e.g. ResourceLimitExceeded). `put_delay_s`
+holds every forwarded PUT that long, so a test can interrupt a fast upload mid-way on any machine.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FakeSageMaker:
         self.trials: list[dict[str, Any]] = []
         self.errors: dict[str, tuple[int, str, str]] = {}  # action -> (status, code, message)
         self.stopped: set[str] = set()
+        self.put_delay_s = 0.0
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
         owner = self
@@ -46,7 +48,9 @@ class FakeSageMaker:
                 owner._forward(self, self._body())
 
             def do_PUT(self) -> None:
-                owner._forward(self, self._body())
+                body = self._body()
+                time.sleep(owner.put_delay_s)
+                owner._forward(self, body)
 
             def do_POST(self) -> None:
                 owner._handle_post(self, self._body())

@@ -134,45 +134,59 @@ def test_real_interrupt_then_rerun_completes_the_upload(moto_url, tmp_path):
 
     from tests.conftest import REPO_ROOT
     from tests.factories import make_prepared
+    from tests.fake_sagemaker import FakeSageMaker
 
-    prepared = make_prepared(
-        tmp_path / "prepared", n_classes=3, train_per_class=150, val_per_class=50, size=32
-    )
-    client = s3(moto_url)
-    client.create_bucket(Bucket="dogs-data")
-    cfg = tmp_path / "dogbreed.toml"
-    cfg.write_text(
-        f'[aws]\nendpoint_url = "{moto_url}"\nbucket = "dogs-data"\nupload_concurrency = 4\n'
-        f'[data]\nprepared_dir = "{prepared}"\n'
-    )
-    exe = REPO_ROOT / ".venv" / "bin" / "dogbreed"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ops"]
-    env = {**os.environ, "DOGBREED_CONFIG": str(cfg)}
-    proc = subprocess.Popen(
-        [*cmd, "data", "upload", "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while (
-        client.list_objects_v2(Bucket="dogs-data").get("KeyCount", 0) < 20
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    local = {key: path for path, key in local_files(prepared, "stanford-dogs")}
-    partial = keys(client, "dogs-data")
-    assert proc.returncode != 0, "the upload finished before the interrupt: make the dataset bigger"
-    assert 0 < len(partial) < len(local)
-    assert "Traceback" not in err, err
-    rerun = subprocess.run(
-        [*cmd, "data", "upload", "--quiet"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"skipped {len(partial):,} unchanged" in rerun.stdout
-    assert keys(client, "dogs-data") == {k: p.stat().st_size for k, p in local.items()}
-    for key, path in list(local.items())[::50]:
-        assert client.get_object(Bucket="dogs-data", Key=key)["Body"].read() == path.read_bytes()
+    # A loopback proxy in front of moto holds each PUT 50 ms (and answers no 100-continue, so
+    # botocore waits its second for each): 600 files at concurrency 4 then take minutes, and the
+    # SIGINT after the first 20 objects lands mid-way however fast this machine is.
+    with FakeSageMaker(upstream=moto_url) as proxy:
+        proxy.put_delay_s = 0.05
+        prepared = make_prepared(
+            tmp_path / "prepared", n_classes=3, train_per_class=150, val_per_class=50, size=32
+        )
+        client = s3(moto_url)
+        client.create_bucket(Bucket="dogs-data")
+        cfg = tmp_path / "dogbreed.toml"
+        cfg.write_text(
+            f'[aws]\nendpoint_url = "{proxy.url}"\nbucket = "dogs-data"\nupload_concurrency = 4\n'
+            f'[data]\nprepared_dir = "{prepared}"\n'
+        )
+        exe = REPO_ROOT / ".venv" / "bin" / "dogbreed"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ops"]
+        env = {**os.environ, "DOGBREED_CONFIG": str(cfg)}
+        proc = subprocess.Popen(
+            [*cmd, "data", "upload", "--quiet"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while (
+            client.list_objects_v2(Bucket="dogs-data").get("KeyCount", 0) < 20
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        local = {key: path for path, key in local_files(prepared, "stanford-dogs")}
+        partial = keys(client, "dogs-data")
+        assert proc.returncode != 0, "the upload finished before the interrupt: raise put_delay_s"
+        assert 0 < len(partial) < len(local)
+        assert "Traceback" not in err, err
+        # the re-run goes to moto directly: nothing to hold up any more
+        cfg.write_text(cfg.read_text().replace(proxy.url, moto_url))
+        rerun = subprocess.run(
+            [*cmd, "data", "upload", "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert f"skipped {len(partial):,} unchanged" in rerun.stdout
+        assert keys(client, "dogs-data") == {k: p.stat().st_size for k, p in local.items()}
+        for key, path in list(local.items())[::50]:
+            assert (
+                client.get_object(Bucket="dogs-data", Key=key)["Body"].read() == path.read_bytes()
+            )
