@@ -159,3 +159,26 @@ def aws_tags(settings: Settings, **extra: str) -> list[dict[str, str]]:
     """aws.tags plus the project tag (and `extra`), sorted, as SageMaker Tags."""
     tags = {**settings.aws.tags, "dogbreed:project": settings.project.name, **extra}
     return [{"Key": k, "Value": str(v)} for k, v in sorted(tags.items())]
+
+
+def builtin_job_definition(
+    settings: Settings, *, image: str, role_arn: str, bucket: str, checkpoint_name: str
+) -> dict[str, Any]:
+    """What a training job and each tuning trial of the built-in algorithm share: image, role,
+    channels, output, resources, stopping, spot and (with spot) its checkpoint location."""
+    definition: dict[str, Any] = {
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "InputDataConfig": input_channels(settings, bucket),
+        "OutputDataConfig": {"S3OutputPath": s3_uri(bucket, settings.aws.output_prefix)},
+        "ResourceConfig": resource_config(settings),
+        "StoppingCondition": stopping_condition(settings),
+        "EnableManagedSpotTraining": bool(settings.aws.use_spot),
+    }
+    if settings.aws.use_spot:
+        # Spot needs a checkpoint location (check_job_rules), or an interrupted job starts over.
+        definition["CheckpointConfig"] = {
+            "S3Uri": s3_uri(bucket, settings.aws.checkpoint_prefix, checkpoint_name),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
+    return definition

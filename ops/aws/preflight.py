@@ -6,11 +6,12 @@ hint before CreateTrainingJob, not minutes later in the job.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
 
-from ops.aws.job_request import channel_prefix
+from ops.aws.job_request import channel_prefix, check_job_rules, sagemaker_hyperparameters
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
 from ops.settings import Settings
@@ -76,3 +77,29 @@ def check_channels(s3: Any, settings: Settings, bucket: str) -> dict[str, int]:
             hint="run `dogbreed data upload` first",
         )
     return counts
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What a built-in algorithm job (training or tuning) needs once every check has passed."""
+
+    sagemaker: Any
+    info: dict[str, Any] | None
+    hyperparameters: dict[str, str]
+    role_arn: str
+    bucket: str
+
+
+def checked_job_inputs(settings: Settings) -> JobInputs:
+    """The local rules first (no AWS call), then the role, the bucket and its channels."""
+    from ops.aws.session import make_client, resolve_bucket
+
+    info = prepared_info(settings)
+    check_job_rules(settings, info)
+    hyperparameters = sagemaker_hyperparameters(settings, info)
+    role_arn = resolve_role(settings)
+    sm = make_client(settings, "sagemaker")
+    bucket = resolve_bucket(settings)
+    check_channels(make_client(settings, "s3"), settings, bucket)
+    check_role(settings, role_arn)
+    return JobInputs(sm, info, hyperparameters, role_arn, bucket)

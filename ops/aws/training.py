@@ -15,17 +15,12 @@ import botocore.exceptions
 from ops.aws.image_uris import image_uri
 from ops.aws.job_record import finish_training
 from ops.aws.job_request import (
-    CHECKPOINT_LOCAL_PATH,
     aws_tags,
+    builtin_job_definition,
     check_job_rules,
-    input_channels,
     job_name,
-    resource_config,
-    s3_uri,
-    sagemaker_hyperparameters,
-    stopping_condition,
 )
-from ops.aws.preflight import check_channels, check_role, prepared_info, resolve_role
+from ops.aws.preflight import checked_job_inputs
 from ops.aws.session import connection_errors
 from ops.settings import Settings
 
@@ -44,45 +39,29 @@ def training_job_request(
     check_job_rules(settings, info)
     request: dict[str, Any] = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "RoleArn": role_arn,
         "HyperParameters": hyperparameters,
-        "InputDataConfig": input_channels(settings, bucket),
-        "OutputDataConfig": {"S3OutputPath": s3_uri(bucket, settings.aws.output_prefix)},
-        "ResourceConfig": resource_config(settings),
-        "StoppingCondition": stopping_condition(settings),
-        "EnableManagedSpotTraining": bool(settings.aws.use_spot),
+        **builtin_job_definition(
+            settings, image=image, role_arn=role_arn, bucket=bucket, checkpoint_name=name
+        ),
         "Tags": aws_tags(settings),
     }
-    if settings.aws.use_spot:
-        request["CheckpointConfig"] = {
-            "S3Uri": s3_uri(bucket, settings.aws.checkpoint_prefix, name),
-            "LocalPath": CHECKPOINT_LOCAL_PATH,
-        }
     return request
 
 
 def submit_training_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs, then CreateTrainingJob; returns (sagemaker client, request)."""
-    from ops.aws.session import explain_client_error, make_client, resolve_bucket
+    from ops.aws.session import explain_client_error
 
-    info = prepared_info(settings)
-    check_job_rules(settings, info)  # before any AWS call
-    hyperparameters = sagemaker_hyperparameters(settings, info)
-    role_arn = resolve_role(settings)
-    sm = make_client(settings, "sagemaker")
-    s3 = make_client(settings, "s3")
-    bucket = resolve_bucket(settings)
-    check_channels(s3, settings, bucket)
-    check_role(settings, role_arn)
+    inputs = checked_job_inputs(settings)
+    sm = inputs.sagemaker
     request = training_job_request(
         settings,
         name=job_name(settings.project.name),
         image=image_uri(settings.aws.region),
-        role_arn=role_arn,
-        bucket=bucket,
-        hyperparameters=hyperparameters,
-        info=info,
+        role_arn=inputs.role_arn,
+        bucket=inputs.bucket,
+        hyperparameters=inputs.hyperparameters,
+        info=inputs.info,
     )
     try:
         sm.create_training_job(**request)

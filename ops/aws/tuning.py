@@ -15,17 +15,12 @@ import botocore.exceptions
 from ops.aws.image_uris import image_uri
 from ops.aws.job_record import training_record
 from ops.aws.job_request import (
-    CHECKPOINT_LOCAL_PATH,
     aws_tags,
+    builtin_job_definition,
     check_job_rules,
-    input_channels,
     job_name,
-    resource_config,
-    s3_uri,
-    sagemaker_hyperparameters,
-    stopping_condition,
 )
-from ops.aws.preflight import check_channels, check_role, prepared_info, resolve_role
+from ops.aws.preflight import checked_job_inputs
 from ops.aws.session import connection_errors
 from ops.aws.trials import objective_value, watch_tuning_job
 from ops.aws.watch import TERMINAL
@@ -117,24 +112,14 @@ def tuning_job_request(
         raise DogbreedError("tuning.objective_type must be 'Maximize' or 'Minimize'", exit_code=2)
     if not 1 <= tuning.max_parallel_jobs <= tuning.max_jobs:
         raise DogbreedError("tuning needs 1 <= max_parallel_jobs <= max_jobs", exit_code=2)
-    definition: dict[str, Any] = {
+    definition = {
         "StaticHyperParameters": {k: v for k, v in hyperparameters.items() if k not in tuned},
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "RoleArn": role_arn,
-        "InputDataConfig": input_channels(settings, bucket),
-        "OutputDataConfig": {"S3OutputPath": s3_uri(bucket, settings.aws.output_prefix)},
-        "ResourceConfig": resource_config(settings),
-        "StoppingCondition": stopping_condition(settings),
-        "EnableManagedSpotTraining": bool(settings.aws.use_spot),
+        # one checkpoint prefix per tuning job; each trial is its own training job and SageMaker
+        # syncs /opt/ml/checkpoints of that job only
+        **builtin_job_definition(
+            settings, image=image, role_arn=role_arn, bucket=bucket, checkpoint_name=name
+        ),
     }
-    if settings.aws.use_spot:
-        # Spot trials need a checkpoint location (check_job_rules), or an interrupted trial starts
-        # over. One prefix per tuning job; each trial is its own training job and SageMaker syncs
-        # /opt/ml/checkpoints of that job only.
-        definition["CheckpointConfig"] = {
-            "S3Uri": s3_uri(bucket, settings.aws.checkpoint_prefix, name),
-            "LocalPath": CHECKPOINT_LOCAL_PATH,
-        }
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -157,25 +142,19 @@ def tuning_job_request(
 
 def submit_tuning_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs like a training job, then CreateHyperParameterTuningJob."""
-    from ops.aws.session import explain_client_error, make_client, resolve_bucket
+    from ops.aws.session import explain_client_error
 
-    info = prepared_info(settings)
-    check_job_rules(settings, info)  # before any AWS call
-    hyperparameters = sagemaker_hyperparameters(settings, info)
-    parameter_ranges(settings.tuning.ranges)
-    role_arn = resolve_role(settings)
-    sm = make_client(settings, "sagemaker")
-    bucket = resolve_bucket(settings)
-    check_channels(make_client(settings, "s3"), settings, bucket)
-    check_role(settings, role_arn)
+    parameter_ranges(settings.tuning.ranges)  # before any AWS call
+    inputs = checked_job_inputs(settings)
+    sm = inputs.sagemaker
     request = tuning_job_request(
         settings,
         name=job_name(settings.project.name, max_len=MAX_TUNING_NAME),
         image=image_uri(settings.aws.region),
-        role_arn=role_arn,
-        bucket=bucket,
-        hyperparameters=hyperparameters,
-        info=info,
+        role_arn=inputs.role_arn,
+        bucket=inputs.bucket,
+        hyperparameters=inputs.hyperparameters,
+        info=inputs.info,
     )
     try:
         sm.create_hyper_parameter_tuning_job(**request)
