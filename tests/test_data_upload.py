@@ -157,6 +157,9 @@ def test_real_interrupt_then_rerun_completes_the_upload(moto_url, tmp_path):
         proc = subprocess.Popen(
             [*cmd, "data", "upload", "--quiet"],
             env=env,
+            # a terminal's Ctrl-C: under a background or nohup'd test run SIGINT is inherited as
+            # ignored, and Python then installs no KeyboardInterrupt handler in the child
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
