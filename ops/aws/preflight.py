@@ -80,26 +80,39 @@ def check_channels(s3: Any, settings: Settings, bucket: str) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
-class JobInputs:
-    """What a built-in algorithm job (training or tuning) needs once every check has passed."""
+class JobTarget:
+    """Where any SageMaker job of ours runs, once the role, the bucket and its channels check out."""
 
     sagemaker: Any
-    info: dict[str, Any] | None
-    hyperparameters: dict[str, str]
+    s3: Any
     role_arn: str
     bucket: str
 
 
-def checked_job_inputs(settings: Settings) -> JobInputs:
-    """The local rules first (no AWS call), then the role, the bucket and its channels."""
+def checked_job_target(settings: Settings) -> JobTarget:
+    """The role, the bucket and its uploaded channels: the AWS checks every job submit runs."""
     from ops.aws.session import make_client, resolve_bucket
 
+    role_arn = resolve_role(settings)
+    sm, s3 = make_client(settings, "sagemaker"), make_client(settings, "s3")
+    bucket = resolve_bucket(settings)
+    check_channels(s3, settings, bucket)
+    check_role(settings, role_arn)
+    return JobTarget(sm, s3, role_arn, bucket)
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What a built-in algorithm job (training or tuning) needs once every check has passed."""
+
+    target: JobTarget
+    info: dict[str, Any] | None
+    hyperparameters: dict[str, str]
+
+
+def checked_job_inputs(settings: Settings) -> JobInputs:
+    """The local rules first (no AWS call), then the AWS checks of checked_job_target."""
     info = prepared_info(settings)
     check_job_rules(settings, info)
     hyperparameters = sagemaker_hyperparameters(settings, info)
-    role_arn = resolve_role(settings)
-    sm = make_client(settings, "sagemaker")
-    bucket = resolve_bucket(settings)
-    check_channels(make_client(settings, "s3"), settings, bucket)
-    check_role(settings, role_arn)
-    return JobInputs(sm, info, hyperparameters, role_arn, bucket)
+    return JobInputs(checked_job_target(settings), info, hyperparameters)

@@ -231,19 +231,16 @@ def source_key(settings: Settings, name: str) -> str:
 
 def submit_recipe_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs, upload the source, then CreateTrainingJob; returns (client, request)."""
-    from ops.aws.preflight import check_channels, check_role, resolve_role
-    from ops.aws.session import explain_client_error, make_client, resolve_bucket
+    from ops.aws.preflight import checked_job_target
+    from ops.aws.session import explain_client_error
 
     name = job_name(settings.project.name)
     # the rules first: nothing is uploaded for a request AWS would refuse
     check_recipe_rules(settings, recipe_hyperparameters(settings, source="s3://x/y", name=name))
     prepared = PreparedData(settings.resolve(settings.data.prepared_dir))
     archive = pack_source(prepared)
-    role_arn = resolve_role(settings)
-    sm, s3 = make_client(settings, "sagemaker"), make_client(settings, "s3")
-    bucket = resolve_bucket(settings)
-    check_channels(s3, settings, bucket)
-    check_role(settings, role_arn)
+    target = checked_job_target(settings)
+    sm, s3, bucket = target.sagemaker, target.s3, target.bucket
     image = recipe_image_uri(settings)
     key = source_key(settings, name)
     try:
@@ -254,15 +251,13 @@ def submit_recipe_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
         settings,
         name=name,
         image=image,
-        role_arn=role_arn,
+        role_arn=target.role_arn,
         bucket=bucket,
         source=f"s3://{bucket}/{key}",
     )
-    try:
-        sm.create_training_job(**request)
-    except botocore.exceptions.ClientError as exc:
-        raise explain_client_error(exc, "creating the training job") from exc
-    return sm, request
+    from ops.aws.training import create_training_job
+
+    return create_training_job(sm, request)
 
 
 @connection_errors("SageMaker training")

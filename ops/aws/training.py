@@ -50,19 +50,24 @@ def training_job_request(
 
 def submit_training_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Check inputs, then CreateTrainingJob; returns (sagemaker client, request)."""
-    from ops.aws.session import explain_client_error
-
     inputs = checked_job_inputs(settings)
-    sm = inputs.sagemaker
+    sm = inputs.target.sagemaker
     request = training_job_request(
         settings,
         name=job_name(settings.project.name),
         image=image_uri(settings.aws.region),
-        role_arn=inputs.role_arn,
-        bucket=inputs.bucket,
+        role_arn=inputs.target.role_arn,
+        bucket=inputs.target.bucket,
         hyperparameters=inputs.hyperparameters,
         info=inputs.info,
     )
+    return create_training_job(sm, request)
+
+
+def create_training_job(sm: Any, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """CreateTrainingJob with AWS's refusal explained; (client, request) for follow_job."""
+    from ops.aws.session import explain_client_error
+
     try:
         sm.create_training_job(**request)
     except botocore.exceptions.ClientError as exc:

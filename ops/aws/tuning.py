@@ -146,13 +146,13 @@ def submit_tuning_job(settings: Settings) -> tuple[Any, dict[str, Any]]:
 
     parameter_ranges(settings.tuning.ranges)  # before any AWS call
     inputs = checked_job_inputs(settings)
-    sm = inputs.sagemaker
+    sm = inputs.target.sagemaker
     request = tuning_job_request(
         settings,
         name=job_name(settings.project.name, max_len=MAX_TUNING_NAME),
         image=image_uri(settings.aws.region),
-        role_arn=inputs.role_arn,
-        bucket=inputs.bucket,
+        role_arn=inputs.target.role_arn,
+        bucket=inputs.target.bucket,
         hyperparameters=inputs.hyperparameters,
         info=inputs.info,
     )
