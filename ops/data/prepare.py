@@ -106,14 +106,7 @@ def prepare(
     write_manifests(partial, classes, good, label_of)
     info = info_json(classes, good, label_of, options, len(decoded.excluded), pairs, dropped)
     write_json(partial / "info.json", info)
-    report = report_json(raw_dir, options, chosen.source_classes, decoded, pairs, dropped)
-    report["counts"]["excluded_by_list"] = len(chosen.excluded_by_list)  # --exclude FILE
-    report["counts"]["relabelled_by_list"] = len(chosen.relabelled)
-    report["excluded_by_list"] = chosen.excluded_by_list
-    report["relabelled_by_list"] = {
-        rel: classes[i].name for rel, i in sorted(chosen.relabelled.items())
-    }
-    report["warnings"] = warnings
+    report = report_json(raw_dir, options, chosen, decoded, pairs, dropped, warnings)
     write_json(partial / REPORT_FILE, report)
     swap_in(partial, out_dir)
     return PrepareResult(out_dir, info, report, warnings)

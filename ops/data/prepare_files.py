@@ -44,9 +44,10 @@ def write_manifests(
     write_classes(partial / "classes.json", [BreedClass(c.index, c.wnid, c.name) for c in classes])
 
 
-def report_json(raw_dir, options, chosen, decoded: Decoded, pairs, dropped) -> dict:
-    """prepare_report.json (prepare adds the --exclude counts and "warnings"): the options, the
-    counts and every excluded, repaired or duplicate file."""
+def report_json(raw_dir, options, selection, decoded: Decoded, pairs, dropped, warnings) -> dict:
+    """prepare_report.json: the options, the counts and every excluded, repaired, duplicate or
+    --exclude-listed file (`selection`: prepare.Selection), then the warnings."""
+    chosen, classes = selection.source_classes, selection.classes
     return {
         "source": str(raw_dir),
         "options": {
@@ -69,11 +70,18 @@ def report_json(raw_dir, options, chosen, decoded: Decoded, pairs, dropped) -> d
             "exact_duplicates": sum(p.kind == "exact" for p in pairs),
             "near_duplicates": sum(p.kind == "near" for p in pairs),
             "dropped_from_validation": len(dropped),
+            "excluded_by_list": len(selection.excluded_by_list),
+            "relabelled_by_list": len(selection.relabelled),
         },
         "excluded": decoded.excluded,
         "repairs": decoded.repairs,
         "duplicates": [p.as_dict() for p in pairs],
         "dropped_from_validation": dropped,
+        "excluded_by_list": selection.excluded_by_list,
+        "relabelled_by_list": {
+            rel: classes[i].name for rel, i in sorted(selection.relabelled.items())
+        },
+        "warnings": warnings,
     }
 
 
