@@ -20,7 +20,6 @@ References:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.evaluate.store import key_digest
 
 ROUTE = "batch-transform"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -80,8 +80,7 @@ def model_to_transform(model_name: str | None) -> str:
 
 def job_stem(project: str, key: dict[str, Any], limit: int) -> str:
     """The part of a job name that identifies the run (manifest + model + top-k + limit)."""
-    digest = hashlib.sha1(json.dumps([key, limit], sort_keys=True).encode()).hexdigest()[:10]
-    return f"{project}-eval-{digest}"
+    return f"{project}-eval-{key_digest([key, limit], 10)}"
 
 
 def manifest_document(channel_uri: str, rel_paths: list[str]) -> list[Any]:

@@ -6,7 +6,6 @@ The command (`dogbreed evaluate`) and tests call `run_evaluation`; the batch tra
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from ops.errors import DogbreedError
 from ops.evaluate.records import EvalItem, load_items
 from ops.evaluate.report import ReportFiles, describe_images, write_report
 from ops.evaluate.runner import RunOutcome, evaluate_items
-from ops.evaluate.store import ResultStore, results_file, run_key
+from ops.evaluate.store import ResultStore, key_digest, results_file, run_key
 from ops.evaluate.targets import Target
 
 
@@ -53,8 +52,7 @@ def _pct(v: float | None) -> str:
 
 def default_out_dir(settings, split: str, key: dict[str, Any]) -> Path:
     """<evaluate.reports_dir>/<split>-<digest of the run key>: one folder per run."""
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
-    return settings.resolve(settings.evaluate.reports_dir) / f"{split}-{digest}"
+    return settings.resolve(settings.evaluate.reports_dir) / f"{split}-{key_digest(key, 8)}"
 
 
 @dataclass

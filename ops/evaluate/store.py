@@ -33,10 +33,15 @@ def run_key(manifest: Path, model: str, top_k: int) -> dict[str, Any]:
     }
 
 
+def key_digest(key: Any, length: int) -> str:
+    """A short hex name for a run key (the report folder's, the results file's, the batch
+    transform job's)."""
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:length]
+
+
 def results_file(out_dir: Path, key: dict[str, Any]) -> Path:
     """The run's JSONL in `out_dir`, named by its key so that two runs never share one."""
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(out_dir) / f"results-{digest}.jsonl"
+    return Path(out_dir) / f"results-{key_digest(key, 12)}.jsonl"
 
 
 class ResultStore:
