@@ -38,7 +38,7 @@ from serve import (  # noqa: E402
     sweep_raw,
 )
 
-from ops.local.runtime import load_runtime  # noqa: E402
+from ops.endpoint.onnx_runtime import load_runtime  # noqa: E402
 
 
 def load_average() -> str:
@@ -63,9 +63,9 @@ def write_items(images: list[bytes], folder: Path):
 
 def evaluate_round(items, url: str, api_key: str | None, batch: int, concurrency: int, tmp: Path):
     """images/s of one full evaluation of `items` through the API (a fresh results file)."""
+    from ops.api.client import ClassifyClient
     from ops.evaluate.runner import evaluate_items
     from ops.evaluate.store import ResultStore
-    from ops.serving.client import ClassifyClient
 
     key = {"bench": time.time_ns()}
     store = ResultStore(tmp / f"results-{key['bench']}.jsonl", key)
@@ -86,7 +86,7 @@ def evaluate_round(items, url: str, api_key: str | None, batch: int, concurrency
 
 def single_latency(images: list[bytes], url: str, api_key: str | None, n: int) -> list[float]:
     """Milliseconds of n single-image requests, one at a time (keep-alive client)."""
-    from ops.serving.client import ClassifyClient
+    from ops.api.client import ClassifyClient
 
     client = ClassifyClient(url, api_key=api_key, timeout=60)
     client.classify_one(images[0])  # warm-up: connections, caches
@@ -114,9 +114,9 @@ def profile_layers(artifact: Path, images: list[bytes], best_bs: int, batch: int
 
     import boto3
 
-    from ops.local.preprocess import preprocess_bytes
-    from ops.pipeline.local_stack import start_local_stack
-    from ops.serving.client import ClassifyClient
+    from ops.api.client import ClassifyClient
+    from ops.api.local_stack import start_local_stack
+    from ops.model.preprocess import preprocess_bytes
     from ops.settings import Settings
 
     settings = Settings().with_overrides(
@@ -224,7 +224,7 @@ def main() -> None:
         print(f"load average after: {load_average()}")
         return
 
-    from ops.pipeline.stack import ServeProcess
+    from ops.api.serve_process import ServeProcess
     from ops.settings import Settings
 
     defaults = Settings().evaluate

@@ -53,7 +53,7 @@ def latencies(send, payloads: list, concurrency: int) -> list[float]:
 
 def measure(url: str, data: list[bytes], concurrency: int) -> tuple[list[float], list[float]]:
     """Latencies (ms) of 64 one-image and 16 sixteen-image requests, `concurrency` at a time."""
-    from ops.serving.client import ClassifyClient
+    from ops.api.client import ClassifyClient
 
     clients = [ClassifyClient(url, timeout=120) for _ in range(concurrency)]
     single = latencies(
@@ -76,10 +76,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = all)")
     args = parser.parse_args()
 
-    from ops.local.runtime import load_runtime
-    from ops.local.server import ModelServer
-    from ops.serving.client import ClassifyClient
-    from ops.serving.gateway import start_gateway
+    from ops.api.client import ClassifyClient
+    from ops.api.gateway import start_gateway
+    from ops.endpoint.onnx_runtime import load_runtime
+    from ops.endpoint.server import ModelServer
 
     artifact = args.artifact
     if args.tiny:

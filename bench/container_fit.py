@@ -149,8 +149,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from ops.local.artifact import resolve_artifact_dir
-    from ops.local.container_package import extract_package, write_package
+    from ops.artifact.container_package import extract_package, write_package
+    from ops.artifact.reader import resolve_artifact_dir
 
     root = resolve_artifact_dir(args.artifact)
     times = forward_times(root)

@@ -24,7 +24,7 @@ import numpy as np
 
 def train_and_predict(data, train_mask=None, train_labels=None) -> np.ndarray:
     """Validation predictions of the head recipe trained on (a subset of) the train features."""
-    from ops.data.audit import probabilities, train_head_on
+    from ops.audit.audit import probabilities, train_head_on
 
     x, y = data.x["train"], data.y["train"] if train_labels is None else train_labels
     if train_mask is not None:
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from ops.data.audit import cached_splits
+    from ops.audit.audit import cached_splits
     from ops.settings import load_settings
 
     settings = load_settings()

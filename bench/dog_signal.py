@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ops.data.manifest import PreparedData
-    from ops.local.runtime import load_runtime
+    from ops.endpoint.onnx_runtime import load_runtime
 
     runtime = load_runtime(args.artifact, photo_policy=args.policy)
     dog, t_dog = runtime.dog, runtime.dog["threshold"]

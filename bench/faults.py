@@ -29,7 +29,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ops.serving.gateway import start_gateway  # noqa: E402
+from ops.api.gateway import start_gateway  # noqa: E402
 from tests.bad_inputs import good_image, hostile_images  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fault_load import (  # noqa: E402

@@ -5,7 +5,7 @@
         --members tf_efficientnet_lite2@260,tf_efficientnet_lite2@224,tf_efficientnet_lite1@240
 
 For each member (backbone@input size) the activations at the input of the last two blocks are
-extracted once with the product's feature cache (ops/local/features.py, ONNX Runtime, view "tail2"),
+extracted once with the product's feature cache (ops/model/features.py, ONNX Runtime, view "tail2"),
 so every probe below reuses them:
   zero-shot    the ImageNet rows of the 120 breeds, no training (epoch 0 of `dogbreed train`)
   linear       the default head recipe (make_recipe of the default settings: AdamW 1e-4 x 10,
@@ -32,11 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ops.data.manifest import PreparedData  # noqa: E402
-from ops.local.features import cache_key, extract_features  # noqa: E402
-from ops.local.model import build_model  # noqa: E402
-from ops.local.training.head import head_trainer  # noqa: E402
-from ops.local.training.recipe import make_recipe  # noqa: E402
+from ops.model.features import cache_key, extract_features  # noqa: E402
+from ops.model.network import build_model  # noqa: E402
 from ops.settings import Settings  # noqa: E402
+from ops.train.local.head import head_trainer  # noqa: E402
+from ops.train.local.recipe import make_recipe  # noqa: E402
 
 TAIL_BLOCKS = 2  # activations are cached at the input of the last two blocks
 

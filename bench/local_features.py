@@ -32,8 +32,8 @@ def main() -> None:
     import torch
 
     from ops.data.manifest import BreedClass
-    from ops.local.features import make_runner
-    from ops.local.model import build_model, feature_extractor
+    from ops.model.features import make_runner
+    from ops.model.network import build_model, feature_extractor
 
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)

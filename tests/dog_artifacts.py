@@ -1,13 +1,13 @@
 """A tiny real artifact WITH the dog signal: a random-init timm model, a random 1000-way
-"ImageNet" classifier as its dog head (ops/local/dogness.py), exported by export_artifact."""
+"ImageNet" classifier as its dog head (ops/model/dogness.py), exported by export_artifact."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ops.local.dogness import attach_dog_head, dog_rows, thresholds_record
-from ops.local.preprocess import Preprocessing
+from ops.model.dogness import attach_dog_head, dog_rows, thresholds_record
+from ops.model.preprocess import Preprocessing
 from tests.factories import BREEDS
 from tests.local_artifacts import TINY_INPUT, tiny_model
 
@@ -29,7 +29,7 @@ def make_dog_artifact(
     classes_json = out_dir.parent / f"{out_dir.name}-classes.json"
     classes_json.write_text(json.dumps(classes))
     dog = thresholds_record("imagenet", [threshold], [top_threshold], keep=1.0)
-    from ops.local.export import export_artifact
+    from ops.artifact.export import export_artifact
 
     export_artifact(
         model,

@@ -1,6 +1,6 @@
 """Tiny real model artifacts for serving tests: a random-init timm model exported to ONNX.
 
-Built with ops.local.export.export_artifact, the same code `dogbreed train` uses, so the serving
+Built with ops.artifact.export.export_artifact, the same code `dogbreed train` uses, so the serving
 tests read exactly the artifact contract that training writes.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ops.local.preprocess import Preprocessing
+from ops.model.preprocess import Preprocessing
 from tests.factories import BREEDS, class_image
 
 TINY_BACKBONE = "test_efficientnet"  # ~100k parameters: exports and runs in well under a second
@@ -34,7 +34,7 @@ def make_tiny_artifact(out_dir: Path, num_classes: int = 3, input_size: int = TI
     pre = Preprocessing(input_size=input_size, crop_pct=1.0)
     metadata = {"backbone": TINY_BACKBONE, "num_classes": num_classes, "test": True}
     metrics = {"validation_accuracy": None}
-    from ops.local.export import export_artifact
+    from ops.artifact.export import export_artifact
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from ops.pipeline.local_stack import start_local_stack
+    from ops.api.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
-from ops.serving.gateway import handler_environment, start_gateway
+from ops.api.gateway import handler_environment, start_gateway
+from ops.endpoint.onnx_runtime import load_runtime
+from ops.endpoint.server import ModelServer
 from tests.local_artifacts import shared_tiny_artifact
 
 ENDPOINT = "dogbreed-hardening"

@@ -11,14 +11,14 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 from click.testing import CliRunner
 
-from ops.aws.jobs import ACCURACY
-from ops.aws.recipe_job import ENTRY_POINT, recipe_job_request
 from ops.cli import cli
 from ops.data.manifest import CHANNELS
 from ops.errors import DogbreedError
-from ops.local.training.sagemaker_entry import METRIC_DEFINITIONS
 from ops.settings import Settings
 from ops.state import load_state
+from ops.train.sagemaker.entry_point import METRIC_DEFINITIONS
+from ops.train.sagemaker.jobs import ACCURACY
+from ops.train.sagemaker.recipe_job import ENTRY_POINT, recipe_job_request
 from tests.aws_helpers import BUCKET, client, settings_toml
 from tests.fake_sagemaker import FakeSageMaker
 
@@ -86,7 +86,7 @@ def test_cli_submits_the_recipe_job_with_its_source_on_moto(
     assert obj["ServerSideEncryption"] == "AES256"
     with tarfile.open(fileobj=io.BytesIO(obj["Body"].read())) as tar:
         names = set(tar.getnames())
-    assert {ENTRY_POINT, "requirements.txt", "ops/local/training/sagemaker_env.py"} <= names
+    assert {ENTRY_POINT, "requirements.txt", "ops/train/sagemaker/entry_env.py"} <= names
     assert load_state() == {}  # --no-wait records nothing yet
 
 
@@ -176,7 +176,7 @@ def test_rules_aws_enforces_stop_before_anything_is_uploaded(
 
 
 def test_too_many_hyperparameters_is_refused_like_aws_would():
-    from ops.aws.recipe_job import check_recipe_rules
+    from ops.train.sagemaker.recipe_job import check_recipe_rules
 
     with pytest.raises(DogbreedError, match="AWS takes 100"):
         check_recipe_rules(Settings(), {f"k{i}": "v" for i in range(101)})
@@ -194,7 +194,7 @@ def test_builtin_stays_the_default_and_is_sagemaker_only(write_settings):
 
 
 def test_the_training_container_follows_the_instance_and_the_pinned_version():
-    from ops.aws.image_uris import pytorch_training_image
+    from ops.aws.builtin_images import pytorch_training_image
 
     cpu = pytorch_training_image("eu-west-1", "2.8.0", "py312", "ml.m5.xlarge")
     assert cpu == "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.8.0-cpu-py312"

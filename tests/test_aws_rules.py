@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from ops.aws.job_request import check_job_rules
-from ops.aws.training import training_job_request
-from ops.aws.tuning import parameter_ranges, tuning_job_request
+from ops.deploy.serving_stack import terraform_variables
 from ops.errors import DogbreedError
-from ops.serving.deploy import terraform_variables
 from ops.settings import Settings, load_settings
+from ops.train.sagemaker.builtin_job import training_job_request
+from ops.train.sagemaker.job_request import check_job_rules
+from ops.train.sagemaker.tuning import parameter_ranges, tuning_job_request
 from tests.conftest import REPO_ROOT
 
 TERRAFORM = shutil.which("terraform")
@@ -446,7 +446,7 @@ def test_the_bucket_denies_plain_http_except_on_the_http_emulator(root_plan, dep
 
 def test_the_original_table_reaches_the_training_request():
     """The six entries that used to be unknown settings (defect 3) are sent as strings."""
-    from ops.aws.job_request import sagemaker_hyperparameters
+    from ops.train.sagemaker.job_request import sagemaker_hyperparameters
 
     settings = load_settings(REPO_ROOT / "dogbreed.toml", environ={})
     sent = sagemaker_hyperparameters(settings, INFO)
@@ -463,7 +463,7 @@ def test_the_original_table_reaches_the_training_request():
 def test_the_image_uri_needs_no_sagemaker_sdk():
     """The lookup reads the vendored table; the 2.x SDK (maintenance only) is never imported."""
     code = (
-        "import sys; from ops.aws.training import image_uri; "
+        "import sys; from ops.train.sagemaker.builtin_job import image_uri; "
         "print(image_uri('eu-west-1')); print('sagemaker' in sys.modules)"
     )
     out = subprocess.run(

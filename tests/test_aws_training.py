@@ -9,17 +9,17 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 
-from ops.aws.commands import record_training_job
-from ops.aws.job_record import finish_training
-from ops.aws.job_request import job_name, sagemaker_hyperparameters
 from ops.aws.session import make_client
-from ops.aws.training import train_sagemaker
-from ops.aws.watch import estimate_cost, watch_training_job
 from ops.cli import cli
 from ops.data.manifest import CHANNELS
 from ops.errors import DogbreedError
 from ops.settings import Settings
 from ops.state import load_state, state_path, update_state
+from ops.train.sagemaker.builtin_job import train_sagemaker
+from ops.train.sagemaker.commands import record_training_job
+from ops.train.sagemaker.job_record import finish_training
+from ops.train.sagemaker.job_request import job_name, sagemaker_hyperparameters
+from ops.train.sagemaker.watch import estimate_cost, watch_training_job
 from tests.aws_helpers import (
     BUCKET,
     client,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from ops.aws.training import train_sagemaker
-from ops.aws.tuning import parameter_ranges, tune_sagemaker
 from ops.cli import cli
 from ops.errors import DogbreedError
 from ops.settings_sections import TuningSettings
 from ops.state import load_state, update_state
+from ops.train.sagemaker.builtin_job import train_sagemaker
+from ops.train.sagemaker.tuning import parameter_ranges, tune_sagemaker
 from tests.aws_helpers import (
     BUCKET,
     client,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from lambda_src import handler as lambda_handler
-from ops.serving.gateway import proxy_event
+from ops.api.gateway import proxy_event
 from tests.bad_inputs import (
     http_request_cases,
     json_body_cases,

@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ops.errors import DogbreedError
-from ops.local.container_package import (
+from ops.artifact.container_package import (
     CODE_FILES,
     MODEL_FILES,
     extract_package,
     package_sources,
     write_package,
 )
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
+from ops.endpoint.onnx_runtime import load_runtime
+from ops.endpoint.server import ModelServer
+from ops.errors import DogbreedError
 from tests.container_toolkit import invoke, load_service
 from tests.local_artifacts import jpeg_bytes, png_bytes, shared_tiny_artifact
 
@@ -212,8 +212,8 @@ def test_the_package_runs_alone_without_this_repository_or_timm(model_dir, onnx_
             sys.path.append({str(Path(__file__).parent)!r})  # tests/, after code/
             from container_toolkit import context
             from sagemaker_pytorch_serving_container.handler_service import HandlerService
-            import ops.local.preprocess
-            assert ops.local.preprocess.__file__.startswith({str(model_dir / "code")!r})
+            import ops.model.preprocess
+            assert ops.model.preprocess.__file__.startswith({str(model_dir / "code")!r})
             service = HandlerService()
             service.initialize(context({str(model_dir)!r}))
             ctx = context({str(model_dir)!r}, {{"Content-Type": "image/jpeg"}})
@@ -243,7 +243,7 @@ def test_the_package_runs_alone_without_this_repository_or_timm(model_dir, onnx_
 
 
 def test_serve_with_the_container_runtime_runs_the_package_handler(artifact, onnx_server):
-    from ops.pipeline.local_stack import start_local_stack
+    from ops.api.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides(

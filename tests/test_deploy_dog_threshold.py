@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ops.local.artifact import dog_settings
-from ops.serving.deploy import lambda_environment, terraform_variables
+from ops.artifact.reader import dog_settings
+from ops.deploy.serving_stack import lambda_environment, terraform_variables
 from ops.settings import Settings
 
 

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 import lambda_src.handler as lambda_handler
 from lambda_src.answer import CUSTOM_ATTRIBUTE, NO_DOG, verdict
+from ops.api.client import ClassifyClient
+from ops.api.gateway import start_gateway
 from ops.cli import cli
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
-from ops.serving.client import ClassifyClient
-from ops.serving.gateway import start_gateway
+from ops.endpoint.onnx_runtime import load_runtime
+from ops.endpoint.server import ModelServer
 from tests.dog_artifacts import make_dog_artifact
 from tests.factories import BREEDS
 from tests.local_artifacts import jpeg_bytes, shared_tiny_artifact
@@ -42,7 +42,7 @@ def test_graph_has_a_dog_score_output_equal_to_the_imagenet_dog_mass(accepting):
     import onnxruntime as ort
     import torch
 
-    from ops.local.dogness import attach_dog_head, dog_rows
+    from ops.model.dogness import attach_dog_head, dog_rows
     from tests.local_artifacts import tiny_model
 
     session = ort.InferenceSession(
@@ -188,8 +188,8 @@ def test_the_real_imagenet_classifier_refuses_real_non_dog_photos():
     from PIL import Image
 
     from ops.data.manifest import BreedClass
-    from ops.local.model import build_model, feature_extractor
-    from ops.local.preprocess import preprocess_image
+    from ops.model.network import build_model, feature_extractor
+    from ops.model.preprocess import preprocess_image
 
     classes = [BreedClass(i, w, n) for i, (w, n) in enumerate(BREEDS[:3])]
     built = build_model("tf_efficientnet_lite0", classes)

@@ -34,8 +34,8 @@ def validation_paths(prepared) -> list[str]:
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory):
     """A real tiny model behind the SageMaker runtime API (and the container's POST /invocations)."""
-    from ops.local.runtime import load_runtime
-    from ops.local.server import ModelServer
+    from ops.endpoint.onnx_runtime import load_runtime
+    from ops.endpoint.server import ModelServer
 
     artifact = make_tiny_artifact(tmp_path_factory.mktemp("bt-artifact") / "model")
     runtime = load_runtime(artifact, threads=1)
@@ -81,7 +81,7 @@ def sagemaker_model(moto_url, role_arn):
 def test_batch_transform_report_equals_the_api_route(
     model_server, prepared_dir, moto_url, role_arn, sagemaker_model, tmp_path, builtin, flat
 ):
-    from ops.serving.gateway import start_gateway
+    from ops.api.gateway import start_gateway
 
     server, runtime = model_server
     settings = load_settings(environ={})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.evaluate.metrics import compute_metrics, latency_summary, worst_classes
-from ops.metrics import calibration
+from ops.model.ranking import calibration
 from tests.evaluate_helpers import EXPECTED, LABELS, SCENARIO
 
 NAMES = ["Chihuahua", "Japanese_spaniel", "Maltese_dog"]
@@ -109,7 +109,7 @@ def test_top5_counts_the_fifth_place_and_not_the_sixth():
     """Rankings over 8 classes: a label at rank 5 is a top-5 hit, at rank 6 it is not."""
     import numpy as np
 
-    from ops.metrics import hits_at_k, rank, top_k_accuracy
+    from ops.model.ranking import hits_at_k, rank, top_k_accuracy
 
     names = [f"breed{i}" for i in range(8)]
     ranked = [list(range(8)), [7, 6, 5, 4, 3, 2, 1, 0], [1, 2, 3, 4, 5, 6, 7, 0]]

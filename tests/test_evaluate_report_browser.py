@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.evaluate.report import fmt_pct
+from ops.evaluate.report.write import fmt_pct
 from tests.evaluate_helpers import DomScan, write_scenario_report
 
 CHROMIUM = next(

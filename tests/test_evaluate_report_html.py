@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ops.evaluate.report import fmt_pct
+from ops.evaluate.report.write import fmt_pct
 from tests.evaluate_helpers import DomScan, write_scenario_report
 
 

@@ -229,7 +229,7 @@ def test_bad_usage_is_a_one_line_error(prepared_dir):
 
 
 def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prepared_dir, tmp_path):
-    from ops.evaluate.report import describe_images
+    from ops.evaluate.report.write import describe_images
     from tests.factories import voc_xml
 
     raw = tmp_path / "raw"
@@ -252,8 +252,8 @@ def test_the_report_says_box_crops_when_images_differ_from_their_annotation(prep
 
 def test_a_re_exported_identical_model_resumes_a_different_one_does_not(tmp_path):
     # the local side digests its artifact layout; evaluate keys on what the serve record says
+    from ops.artifact.export import artifact_digest
     from ops.evaluate.targets import Target, url_target
-    from ops.local.export import artifact_digest
     from ops.settings import Settings
     from ops.state import update_state
 
@@ -283,7 +283,7 @@ def test_many_classes_get_a_labelled_detail_heatmap_and_an_overview(tmp_path):
     """More classes than fit one readable heatmap (30 here, 120 for real): the report shows the
     worst classes labelled, plus the all-class overview; thumbnails of vanished files are skipped."""
     from ops.data.manifest import BreedClass
-    from ops.evaluate.report import write_report
+    from ops.evaluate.report.write import write_report
 
     n = 30
     classes = [BreedClass(i, f"n{i:08d}", f"Breed_{i}") for i in range(n)]

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
-from ops.serving.gateway import start_gateway
+from ops.api.gateway import start_gateway
+from ops.endpoint.onnx_runtime import load_runtime
+from ops.endpoint.server import ModelServer
 from tests.bad_inputs import good_image
 from tests.conftest import free_port
 from tests.fault_load import kill_and_restart_under_load, load, start_model_server, stop

@@ -11,11 +11,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from ops.api.client import ApiError, ClassifyClient
+from ops.api.gateway import start_gateway
 from ops.cli import cli
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
-from ops.serving.client import ApiError, ClassifyClient
-from ops.serving.gateway import start_gateway
+from ops.endpoint.onnx_runtime import load_runtime
+from ops.endpoint.server import ModelServer
 from ops.state import update_state
 from tests.conftest import free_port
 from tests.factories import BREEDS
@@ -194,7 +194,7 @@ def test_a_body_over_the_read_limit_is_413_before_it_is_read(gateway):
     import socket
     from urllib.parse import urlsplit
 
-    from ops.serving.gateway import MAX_READ_BYTES
+    from ops.api.gateway import MAX_READ_BYTES
 
     url = urlsplit(gateway.url)
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:

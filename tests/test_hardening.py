@@ -24,11 +24,16 @@ from click.testing import CliRunner
 from PIL import Image
 
 from lambda_src import handler as lambda_handler
+from ops.api import gateway as gateway_module
+from ops.api.client import ApiError, ClassifyClient
+from ops.api.gateway import proxy_event
 from ops.cli import cli
+from ops.endpoint.commands import predict_files
+from ops.endpoint.onnx_runtime import load_runtime
+from ops.endpoint.server import ModelServer
 from ops.errors import DogbreedError
-from ops.local import features as F
-from ops.local.commands import predict_files
-from ops.local.preprocess import (
+from ops.model import features as F
+from ops.model.preprocess import (
     MAX_ASPECT_RATIO,
     BadImageError,
     ImageTooLargeError,
@@ -36,11 +41,6 @@ from ops.local.preprocess import (
     decode_image,
     preprocess_bytes,
 )
-from ops.local.runtime import load_runtime
-from ops.local.server import ModelServer
-from ops.serving import gateway as gateway_module
-from ops.serving.client import ApiError, ClassifyClient
-from ops.serving.gateway import proxy_event
 from ops.state import get_record, load_state, update_state
 from tests.bad_inputs import good_image, hostile_images, send_raw
 from tests.local_artifacts import jpeg_bytes
@@ -237,7 +237,7 @@ def test_a_batch_of_only_broken_images_is_per_image_errors_not_a_5xx(gateway):
 def test_classify_reports_a_lone_broken_image_in_place_and_prints_the_rest(
     gateway, tmp_path, monkeypatch
 ):
-    import ops.serving.commands as serving_commands
+    import ops.api.commands as serving_commands
 
     monkeypatch.setattr(serving_commands, "BATCH", 1)  # each image is a request of its own
     good, bad = tmp_path / "dog.jpg", tmp_path / "broken.jpg"
@@ -297,7 +297,7 @@ def test_images_of_a_damaged_shard_are_computed_again(prepared_dir, tmp_path):
     import timm
     import torch
 
-    from ops.local.model import feature_extractor
+    from ops.model.network import feature_extractor
 
     torch.manual_seed(0)
     extractor = feature_extractor(timm.create_model("test_efficientnet", pretrained=False))
@@ -527,7 +527,7 @@ def test_a_results_file_cut_mid_line_loses_no_later_record(tmp_path):
 
 
 def test_serve_api_key_is_required_by_the_local_api(artifact):
-    from ops.pipeline.local_stack import start_local_stack
+    from ops.api.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides(
@@ -551,7 +551,7 @@ def test_binding_beyond_loopback_warns(runtime):
 
 
 def test_terraform_state_is_written_owner_only(tmp_path, tf_env):
-    from ops.aws.terraform import Terraform
+    from ops.deploy.terraform import Terraform
 
     if shutil.which("terraform") is None:
         pytest.skip("the terraform binary is not on PATH")

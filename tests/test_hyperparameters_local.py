@@ -35,7 +35,7 @@ def test_rmsprop_takes_gamma_as_its_decay_and_ignores_the_betas():
 
 def test_the_local_recipe_builds_torch_optimizers_with_them():
     torch = pytest.importorskip("torch", reason="the local extra (torch) is not installed")
-    from ops.local.training.recipe import make_optimizer, make_recipe
+    from ops.train.local.recipe import make_optimizer, make_recipe
 
     params = [torch.nn.Parameter(torch.zeros(2))]
     adam = make_optimizer(params, make_recipe(settings_with(optimizer="adam", beta_1=0.8)))

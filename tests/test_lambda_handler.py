@@ -265,7 +265,7 @@ def test_the_deployment_zip_runs_alone_with_its_shipped_classes(
     import subprocess
     import zipfile
 
-    from ops.serving.lambda_package import build_lambda_zip
+    from ops.api.lambda_package import build_lambda_zip
 
     monkeypatch.delenv("CLASSES_PATH")  # the handler must find the zip's own classes.json
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}

@@ -11,9 +11,9 @@ import pytest
 import timm
 import torch
 
+from ops.artifact.export import ARTIFACT_FILES, export_artifact, write_tar
 from ops.errors import DogbreedError
-from ops.local.export import ARTIFACT_FILES, export_artifact, write_tar
-from ops.local.preprocess import Preprocessing
+from ops.model.preprocess import Preprocessing
 
 SIZE = 64
 

@@ -9,9 +9,9 @@ import pytest
 import timm
 import torch
 
-from ops.local import features as F
-from ops.local.model import feature_extractor
-from ops.local.preprocess import Preprocessing
+from ops.model import features as F
+from ops.model.network import feature_extractor
+from ops.model.preprocess import Preprocessing
 
 PREP = Preprocessing(input_size=64)
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from ops.cli import cli
+from ops.endpoint.onnx_runtime import load_runtime
 from ops.errors import DogbreedError
-from ops.local.preprocess import BadImageError
-from ops.local.runtime import load_runtime
+from ops.model.preprocess import BadImageError
 from ops.state import update_state
 from tests.local_artifacts import jpeg_bytes, png_bytes, shared_tiny_artifact
 

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from ops.cli import cli
-from ops.local.server import ModelServer
+from ops.endpoint.server import ModelServer
 from tests.local_artifacts import jpeg_bytes, png_bytes
 
 ENDPOINT = "dogbreed-test"
@@ -136,7 +136,7 @@ def test_local_stack_in_process_returns_its_serve_record(artifact, runtime):
     """What `dogbreed serve` runs (and demo, through it): start_local_stack serves in this process
     and returns the "serve" record (the command writes it to the state file; the library does
     not: test_local_stack_is_stopped_on_ctrl_c checks the command's records)."""
-    from ops.pipeline.local_stack import start_local_stack
+    from ops.api.local_stack import start_local_stack
     from ops.settings import Settings
     from ops.state import get_record
 
@@ -162,8 +162,8 @@ def test_local_stack_in_process_returns_its_serve_record(artifact, runtime):
 
 
 def test_port_in_use_is_a_one_line_error(artifact, server):
+    from ops.api.local_stack import start_local_stack
     from ops.errors import DogbreedError
-    from ops.pipeline.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides({"serve.port": server.port, "serve.max_batch_size": 1})
@@ -180,7 +180,7 @@ def test_non_json_accept_is_406(smr):
 
 
 def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
-    from ops.local.batching import pick_batch_size
+    from ops.endpoint.batching import pick_batch_size
 
     assert pick_batch_size({1: 70.0, 4: 160.0, 8: 168.0, 32: 60.0}) == 4
     assert pick_batch_size({1: 70.0, 4: 100.0, 8: 168.0, 32: 200.0}) == 32
@@ -188,7 +188,7 @@ def test_auto_batch_size_prefers_the_smallest_within_5_percent_of_the_fastest():
 
 def test_batcher_waits_only_for_requests_on_their_way():
     """A lone request skips the batching delay; one still being read joins the batch."""
-    from ops.local.batching import Batcher
+    from ops.endpoint.batching import Batcher
 
     seen: list[int] = []
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from ops.cli import cli
 from ops.errors import DogbreedError
-from ops.local.training import TrainingInterrupted, make_recipe, train_local
 from ops.settings import Settings
 from ops.state import get_record
+from ops.train.local.run import TrainingInterrupted, make_recipe, train_local
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def test_resume_after_killed_process(prepared_dir, tmp_path):
 import os, signal, sys
 sys.path.insert(0, {str(REPO)!r})
 from tests.test_local_train import _settings
-from ops.local.training import train_local
+from ops.train.local.run import train_local
 from pathlib import Path
 s = _settings(Path({str(prepared_dir)!r}), Path({str(tmp_path)!r}), **{{"hyperparameters.epochs": 3}})
 def kill(e):
@@ -164,7 +164,7 @@ def test_partial_mode_trains_only_the_last_blocks(prepared_dir, tmp_path):
     record = train_local(settings, resume=False)
     state = torch.load(Path(record["artifact_dir"]) / "model.pt", weights_only=True)
     from ops.data.manifest import PreparedData
-    from ops.local.model import build_model
+    from ops.model.network import build_model
 
     classes = PreparedData(prepared_dir).classes()
     torch.manual_seed(settings.data.seed)
@@ -214,7 +214,7 @@ def test_train_command_mode_and_resume_flags(prepared_dir, tmp_path, write_setti
 @pytest.mark.slow
 def test_train_command_builds_an_ensemble_of_two_backbones(prepared_dir, tmp_path, write_settings):
     """`--backbone a+b`: both backbones' features feed one head; the exported model serves."""
-    from ops.local.runtime import load_runtime
+    from ops.endpoint.onnx_runtime import load_runtime
     from tests.local_artifacts import jpeg_bytes
 
     flags = [f"--set={k}={v}" for k, v in _overrides(prepared_dir, tmp_path).items()]
@@ -267,7 +267,7 @@ def test_missing_prepared_data_is_a_user_error(tmp_path):
 def test_head_training_ships_the_calibrated_head(prepared_dir, tmp_path, monkeypatch):
     # 24 training images: half held out gives 12 >= MIN_HOLDOUT; 12 images cannot hold the 20
     # mistakes a real run needs, so this run asks for at least one
-    monkeypatch.setattr("ops.local.training.calibrate.MIN_ERRORS", 1)
+    monkeypatch.setattr("ops.train.local.calibrate.MIN_ERRORS", 1)
     settings = _settings(prepared_dir, tmp_path, **{"local.calibration_fraction": 0.5})
     record = train_local(settings, resume=False)
     out = Path(record["artifact_dir"])

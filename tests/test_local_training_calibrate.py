@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ops.local.training.calibrate import fit_temperature, fold_temperature, holdout_split, quality
+from ops.train.local.calibrate import fit_temperature, fold_temperature, holdout_split, quality
 
 
 def _sampled(n=6000, classes=12, seed=0):

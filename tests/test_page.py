@@ -88,7 +88,7 @@ def stack(artifact, sites):
     """The real local stack (model server + gateway + handler), API key on, CORS for sites[0].
 
     Per test: the gateway sets the handler's environment, which the autouse fixture resets."""
-    from ops.pipeline.local_stack import start_local_stack
+    from ops.api.local_stack import start_local_stack
     from ops.settings import Settings
 
     settings = Settings().with_overrides(

@@ -1,4 +1,4 @@
-"""Photo policies (ops/local/photo_policy.py): views inside the photo, the merge rules, and the
+"""Photo policies (ops/model/photo_policy.py): views inside the photo, the merge rules, and the
 setting switching `predict`/the runtime between them on a real tiny model."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ops.endpoint.onnx_runtime import load_runtime
 from ops.errors import DogbreedError
-from ops.local import photo_policy as pp
-from ops.local.runtime import load_runtime
+from ops.model import photo_policy as pp
 from tests.dog_artifacts import make_dog_artifact
 
 

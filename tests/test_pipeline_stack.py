@@ -9,11 +9,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from ops.api.serve_process import ServeProcess
 from ops.cli import cli
 from ops.data.manifest import PreparedData
 from ops.evaluate.evaluation import run_evaluation
 from ops.evaluate.targets import url_target
-from ops.pipeline.stack import ServeProcess
 from ops.settings import load_settings
 from ops.state import get_record
 from tests.local_artifacts import make_tiny_artifact
@@ -31,10 +31,10 @@ def artifact(tmp_path_factory):
 def test_evaluate_through_the_real_local_stack_matches_in_process_predictions(
     artifact, prepared_dir, tmp_path
 ):
-    from ops.local.commands import predict_files
-    from ops.local.runtime import load_runtime
-    from ops.local.server import ModelServer
-    from ops.serving.gateway import start_gateway
+    from ops.api.gateway import start_gateway
+    from ops.endpoint.commands import predict_files
+    from ops.endpoint.onnx_runtime import load_runtime
+    from ops.endpoint.server import ModelServer
 
     runtime = load_runtime(artifact, threads=1)
     settings = load_settings(environ={})

@@ -18,7 +18,7 @@ from PIL import Image
 
 from lambda_src import handler as lambda_handler
 from lambda_src.handler import MAX_JSON_DEPTH, RequestError, json_too_deep, parse_request
-from ops.local.preprocess import (
+from ops.model.preprocess import (
     MAX_ASPECT_RATIO,
     MAX_IMAGE_PIXELS,
     BadImageError,

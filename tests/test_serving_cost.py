@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.serving.cost import describe_idle_cost, idle_cost
+from ops.deploy.cost import describe_idle_cost, idle_cost
 from ops.settings import Settings
 
 

@@ -4,24 +4,95 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
+import textwrap
 import types
 from pathlib import Path
 
 import click
 import pytest
 
-from tests.import_graph import import_edges
+from tools import layers
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_no_area_imports_the_cli_and_the_layers_hold():
-    edges = import_edges()
-    assert not [e for e in edges if e[1] == "cli"], "areas import ops.context, never ops.cli"
-    assert not [e for e in edges if e[0] == "local" and e[1] in ("evaluate", "serving")]
-    assert not [e for e in edges if e[0] == "evaluate" and e[1] == "local"]
+def test_the_stages_import_only_earlier_stages_without_cycles_or_hidden_imports():
+    tree = layers.read_tree()
+    assert layers.report(tree) | {"modules": 0, "imports between ops modules": 0} == {
+        "modules": 0,
+        "imports between ops modules": 0,
+        "folder cycles": 0,
+        "file cycles": 0,
+        "imports against the layer order": 0,
+        "hidden imports of light modules": 0,
+        "command modules outside their stage": 0,
+    }, "python -m tools.layers -v lists each violation"
+    folders = {layers.folder_of(name) for name in tree.modules}
+    assert all(layers.rank(f) >= 0 for f in folders), "a new folder joins layers.STAGES first"
+
+
+def _planted(tmp_path: Path, files: dict[str, str]) -> layers.Tree:
+    """A copy of ops/ with some files added or replaced."""
+    root = tmp_path / "ops"
+    shutil.copytree(REPO / "ops", root, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return layers.read_tree(root)
+
+
+def test_a_planted_back_import_is_found(tmp_path):
+    tree = _planted(
+        tmp_path, {"data/leak.py": "from ops.evaluate.metrics import compute_metrics\n"}
+    )
+    assert [(i.source, i.target) for i in layers.back_imports(tree)] == [
+        ("ops.data.leak", "ops.evaluate.metrics")
+    ]
+
+
+def test_a_planted_cycle_is_found(tmp_path):
+    tree = _planted(
+        tmp_path,
+        {
+            "model/ping.py": "from ops.model import pong\n",
+            "model/pong.py": "from ops.model import ping\n",
+        },
+    )
+    assert layers.file_cycles(tree) == [["ops.model.ping", "ops.model.pong"]]
+    assert layers.back_imports(tree) == []
+
+
+def test_a_planted_hidden_import_needs_heavy_or_a_reason(tmp_path):
+    tree = _planted(
+        tmp_path,
+        {
+            "model/lazy.py": """\
+                def f():
+                    import json
+                    import torch
+                    from ops.errors import DogbreedError
+                    from ops.state import load_state  # lazy: planted reason
+            """
+        },
+    )
+    hidden = [(i.source, i.target) for i in layers.hidden_imports(tree)]
+    assert hidden == [("ops.model.lazy", "json"), ("ops.model.lazy", "ops.errors")]
+
+
+def test_a_planted_string_registered_or_stray_command_is_found(tmp_path):
+    registry = (REPO / "ops" / "commands.py").read_text(encoding="utf-8")
+    registry = registry.replace(
+        "COMMAND_MODULES: tuple[ModuleType, ...] = (",
+        'EXTRA = ("ops.stray_commands",)\nCOMMAND_MODULES: tuple[ModuleType, ...] = (',
+    )
+    stray = "import click\n\n@click.command()\ndef stray():\n    pass\n\nCOMMANDS = [stray]\n"
+    tree = _planted(tmp_path, {"commands.py": registry, "stray_commands.py": stray})
+    assert sorted(layers.misplaced_commands(tree)) == [
+        "ops.stray_commands",
+        "string-registered: ops.stray_commands",
+    ]
 
 
 def test_importing_an_area_first_keeps_every_command_group():
@@ -29,24 +100,30 @@ def test_importing_an_area_first_keeps_every_command_group():
     code = "import ops.data.commands\nfrom ops.cli import cli\nprint(sorted(cli.commands))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    for name in ("data", "train", "serve", "evaluate", "demo", "deploy", "tune"):
+    for name in ("data", "train", "serve", "evaluate", "demo", "deploy", "tune", "predict"):
         assert f"'{name}'" in out.stdout
+    code = "from ops.cli import cli\nprint(sorted(cli.commands['data'].commands))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert "'audit'" in out.stdout and "'prepare'" in out.stdout, out.stderr
 
 
-def test_a_command_module_without_commands_is_an_error(monkeypatch):
+def test_a_command_module_without_commands_is_an_error():
     from ops import commands
 
-    monkeypatch.setitem(sys.modules, "ops.empty_commands", types.ModuleType("ops.empty_commands"))
-    monkeypatch.setattr(commands, "COMMAND_MODULES", ("ops.empty_commands",))
+    empty = types.ModuleType("ops.empty_commands")
     with pytest.raises(RuntimeError, match="ops.empty_commands has no COMMANDS"):
-        commands.register_all(click.Group())
+        commands.register_all(click.Group(), (empty,))
+    joiner = types.ModuleType("ops.joiner")
+    joiner.GROUP_COMMANDS = {"nowhere": [click.Command("x")]}
+    with pytest.raises(RuntimeError, match="joins a group 'nowhere'"):
+        commands.register_all(click.Group(), (joiner,))
 
 
 def test_both_backends_write_one_training_record_shape(tmp_path):
-    from ops.aws.job_record import training_record
     from ops.settings import Settings
     from ops.state import update_state
-    from ops.training_record import last_local_artifact, read_training
+    from ops.train.record import last_local_artifact, read_training
+    from ops.train.sagemaker.job_record import training_record
 
     settings = Settings().with_overrides({"data.prepared_dir": str(tmp_path / "prepared")})
     (tmp_path / "prepared").mkdir()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.serving.deploy import terraform_variables
+from ops.deploy.serving_stack import terraform_variables
 from ops.settings import Settings
 from tests import test_aws_rules as rules
 

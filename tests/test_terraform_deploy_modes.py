@@ -274,7 +274,7 @@ def test_deploy_replan_least_privilege_and_destroy(tf_copy, moto_url, tmp_path, 
     assert resources_of(training, "s3:GetObject") == {
         f"arn:aws:s3:::{bucket}/stanford-dogs/*",
         f"arn:aws:s3:::{bucket}/checkpoints/*",
-        # the recipe job's uploaded source (ops/aws/recipe_job.py), nothing else of the output
+        # the recipe job's uploaded source (ops/train/sagemaker/recipe_job.py), nothing else of the output
         f"arn:aws:s3:::{bucket}/training-output/*/source/*",
     }
     assert resources_of(training, "s3:PutObject") == {

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ops.api.lambda_package import build_lambda_zip, sha256_b64
 from ops.cli import cli
-from ops.serving.lambda_package import build_lambda_zip, sha256_b64
 from ops.state import load_state, update_state
 from tests.aws_helpers import client
 from tests.conftest import REPO_ROOT
@@ -290,7 +290,7 @@ def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared
     endpoint = sm.describe_endpoint(EndpointName="dogbreed-classifier")
     cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     (variant,) = cfg["ProductionVariants"]
-    from ops.local.container_package import SERVERLESS_MEMORY_MB
+    from ops.artifact.container_package import SERVERLESS_MEMORY_MB
 
     assert (
         variant["ServerlessConfig"]["MemorySizeInMB"] == SERVERLESS_MEMORY_MB
@@ -320,7 +320,7 @@ def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared
 
     # The same model given as --artifact model.tar.gz: the same package and key, no new upload
     # (checked without a second apply, which moto does not bring to an end).
-    from ops.serving.deploy import resolve_model, upload_package
+    from ops.deploy.serving_stack import resolve_model, upload_package
     from ops.settings import load_settings
 
     settings = load_settings(config, environ={})

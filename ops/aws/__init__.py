@@ -1,1 +1,1 @@
-"""The SageMaker backend: AWS sessions, training and tuning jobs, job watching."""
+"""AWS leaf helpers every stage may use: boto3 sessions and clients, the built-in and PyTorch image tables."""

@@ -7,7 +7,12 @@ from pathlib import Path
 import click
 
 from ops.context import pass_app
+from ops.data.fetch import fetch as do_fetch
+from ops.data.info import data_summary, render_summary, summary_json
+from ops.data.prepare_files import REPORT_FILE
 from ops.options import data_option, json_option, out_option, quiet_option
+from ops.settings import validate
+from ops.state import update_state
 
 
 @click.group()
@@ -47,7 +52,6 @@ def fetch(app, sources, raw_dir, quiet):
     Downloads resume where they stopped; extraction and linking are skipped when already done,
     so re-running is cheap. The source folder is never modified.
     """
-    from ops.data.fetch import fetch as do_fetch
 
     settings = app.override(data__raw_dir=str(raw_dir) if raw_dir else None)
     report = do_fetch(settings, list(sources) or None, progress=not quiet)
@@ -129,7 +133,6 @@ def prepare(
     never changed; the same input gives byte-identical output.
     """
     from ops.data.prepare import prepare_from_settings
-    from ops.data.prepare_files import REPORT_FILE
 
     settings = app.override(
         data__split=split,
@@ -143,7 +146,6 @@ def prepare(
         data__num_classes=num_classes,
         data__workers=workers,
     )
-    from ops.settings import validate
 
     validate(settings)
     result = prepare_from_settings(settings, raw_dir, out_dir, progress=not quiet)
@@ -165,51 +167,11 @@ def prepare(
 
 
 @data.command()
-@data_option()
-@out_option("Where to write audit.html, audit.json, exclusions.csv (default: <data>/audit).")
-@click.option(
-    "--folds",
-    type=click.IntRange(2, 20),
-    default=5,
-    show_default=True,
-    help="k of the k-fold heads that give out-of-fold probabilities.",
-)
-@click.option(
-    "--dog-below",
-    type=click.FloatRange(0, 1),
-    default=0.05,
-    show_default=True,
-    help="Flag images whose ImageNet dog score is below this as probably not dogs.",
-)
-@pass_app
-def audit(app, prepared_dir, out_dir, folds, dog_below):
-    """Flag likely label errors, non-dogs and duplicates; write an HTML page and an exclusion list.
-
-    \b
-    Out-of-fold probabilities come from k heads trained on the cached backbone features (the
-    same cache as `dogbreed train`: seconds per fold once features exist); cleanlab finds the
-    label issues. Apply the list with `dogbreed data prepare --exclude <out>/exclusions.csv`.
-    """
-    from ops.data.audit import audit as run_audit
-
-    result = run_audit(app.settings, prepared_dir, out_dir, folds=folds, dog_below=dog_below)
-    c = result.counts
-    click.echo(
-        f"out-of-fold top-1 {c['oof_top1']:.2%} ({folds} folds); flagged "
-        f"{c['flagged_images']['train']:,} train / {c['flagged_images']['validation']:,} "
-        "validation images: " + ", ".join(f"{k} {v}" for k, v in c["flags"].items())
-    )
-    for name, path in sorted(result.files.items()):
-        click.echo(f"  {name}: {path}")
-
-
-@data.command()
 @data_option("Prepared folder (default: data.prepared_dir).")
 @json_option()
 @pass_app
 def info(app, prepared_dir, as_json):
     """Show num_classes, num_training_samples, per-class counts and image sizes of prepared data."""
-    from ops.data.info import data_summary, render_summary, summary_json
 
     settings = app.settings  # loaded even with --data, so bad settings are never ignored
     root = prepared_dir or settings.resolve(settings.data.prepared_dir)
@@ -234,7 +196,6 @@ def upload(app, prepared_dir, bucket, prefix, create_bucket, quiet):
     aws.endpoint_url points it at an emulator such as moto server.
     """
     from ops.data.upload import upload_prepared
-    from ops.state import update_state
 
     result = upload_prepared(
         app.settings,

@@ -7,6 +7,7 @@ the images kept, the ones excluded (cannot be decoded) and the ones repaired.
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +105,6 @@ def process_images(tasks: list[ImageTask], workers: int, progress: bool) -> list
     bar = dict(total=len(tasks), desc="decode", unit="img", disable=not progress, mininterval=0.5)
     if workers <= 1 or len(tasks) < MIN_PARALLEL:
         return [process_image(t) for t in tqdm(tasks, **bar)]
-    import multiprocessing
 
     chunksize = max(1, min(64, len(tasks) // (workers * 8) or 1))
     ctx = multiprocessing.get_context("spawn")  # no fork: callers may run threads (servers, tests)

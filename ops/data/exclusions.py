@@ -8,15 +8,27 @@ cannot drift apart.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ops.errors import DogbreedError
 
-if TYPE_CHECKING:
-    from ops.data.audit import Flag
-
 EXCLUSION_FIELDS = ("file", "action", "label", "reason")
+
+
+@dataclass
+class Flag:
+    """One flagged image: where it is, what it says, what the audit suggests."""
+
+    split: str
+    file: str  # <class folder>/<file>, as in the source dataset and the manifests
+    kind: str  # "label", "not_dog", "duplicate"
+    given: str
+    suggested: str | None
+    score: float  # label: out-of-fold probability of the given label; not_dog: dog score
+    action: str  # "exclude" or "relabel"
+    label: str = ""  # relabel: the wnid to use
+    detail: str = ""
 
 
 def write_exclusions(out_dir: Path, flags: list[Flag]) -> dict[str, Path]:
@@ -67,7 +79,7 @@ def apply_exclusions(
     split: dict[str, list[str]], path: Path, classes, label_map
 ) -> tuple[dict[str, list[str]], dict[str, int], list[str]]:
     """(split without the excluded files, {file: new class index}, excluded files) for an
-    exclusion list (ops/data/audit.py: file, action exclude|relabel, label wnid or breed)."""
+    exclusion list (ops/audit/audit.py: file, action exclude|relabel, label wnid or breed)."""
     wanted = read_exclusions(path)
     index = {}
     for c in classes:

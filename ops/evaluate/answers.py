@@ -13,7 +13,7 @@ def answer_counts(records: list[dict[str, Any]], names_by_wnid: dict[str, int]) 
     (dog) images: the DOG_MIN_TOP_PROBABILITY to give the Lambda for an endpoint without a dog
     score (the built-in algorithm), when this evaluation ran on the validation split.
     """
-    from ops.metrics import choose_threshold
+    from ops.model.ranking import choose_threshold
 
     answered = [r for r in records if r.get("ok")]
     judged = [r for r in answered if r.get("answer")]

@@ -30,7 +30,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.evaluate.endpoint import ranked_predictions
+from ops.evaluate.records import answer_record, failure_record, failures_by_kind, verdict_fields
+from ops.evaluate.runner import RunOutcome
 from ops.evaluate.store import key_digest
+from ops.state import get_record
 
 ROUTE = "batch-transform"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -66,7 +70,6 @@ def model_to_transform(model_name: str | None) -> str:
     """The SageMaker model to run: the given name, else the last `dogbreed deploy`'s model."""
     if model_name:
         return model_name
-    from ops.state import get_record
 
     deployment = get_record("deployment") or {}
     if deployment.get("status") == "deployed" and deployment.get("model_name"):
@@ -269,8 +272,6 @@ def answer_records(
 ) -> list[dict[str, Any]]:
     """The runner's answer records (same fields, so the same report) from the job's outputs."""
     from lambda_src import answer
-    from ops.evaluate.endpoint import ranked_predictions
-    from ops.evaluate.records import answer_record, failure_record, verdict_fields
 
     ordered = sorted(classes, key=lambda c: c.index)
     records = []
@@ -343,8 +344,6 @@ def run_batch_transform(
     """Run (or reuse) the transform job for this manifest + model, wait, read, write the report."""
     from ops.aws.session import connection_errors, make_client
     from ops.evaluate.evaluation import RunPlan
-    from ops.evaluate.records import failures_by_kind
-    from ops.evaluate.runner import RunOutcome
 
     ev = settings.evaluate
     model_name = model_to_transform(model_name)

@@ -8,6 +8,8 @@ import click
 
 from ops.context import pass_app
 from ops.errors import DogbreedError
+from ops.evaluate.batch_transform import run_batch_transform
+from ops.evaluate.targets import choose_target
 from ops.options import (
     api_key_option,
     artifact_option,
@@ -99,7 +101,6 @@ def evaluate(
     when every image was answered.
     """
     from ops.evaluate.evaluation import resolve_prepared, run_evaluation
-    from ops.evaluate.targets import choose_target
 
     _check_route_options(url, endpoint, local_stack, batch_transform, artifact, model_name)
     settings = _evaluate_settings(
@@ -108,8 +109,6 @@ def evaluate(
     prepared = resolve_prepared(settings, prepared_dir)
     run = dict(split=split, limit=settings.evaluate.limit, out_dir=out_dir, progress=not quiet)
     if batch_transform:
-        from ops.evaluate.batch_transform import run_batch_transform
-
         result = run_batch_transform(
             settings, prepared, model_name=model_name, echo=click.echo, **run
         )
@@ -143,7 +142,7 @@ def _evaluate_settings(app, **flags):
 
 def _local_stack(app, artifact):
     """`dogbreed serve --api` as a child process for this run (a context manager that stops it)."""
-    from ops.pipeline.stack import ServeProcess, child_global_args
+    from ops.api.serve_process import ServeProcess, child_global_args
 
     click.echo("starting the local stack (dogbreed serve --api)...")
     return ServeProcess(artifact=artifact, global_args=child_global_args(app))

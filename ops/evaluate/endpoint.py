@@ -40,7 +40,7 @@ class EndpointClient:
     def _one(self, image: bytes, top_k: int) -> tuple[list[dict], dict] | dict:
         import botocore.exceptions
 
-        from ops.serving.client import ApiError
+        from ops.api.client import ApiError
 
         try:
             response = self.client.invoke_endpoint(
@@ -87,7 +87,7 @@ class EndpointClient:
 def ranked_predictions(probs: list[float], classes: list[BreedClass], top_k: int) -> list[dict]:
     """The built-in algorithm's answer (one probability per class, class-index order) as the
     API's top-k list; `classes` sorted by index. Shared by --endpoint and --batch-transform."""
-    from ops.metrics import rank
+    from ops.model.ranking import rank
 
     order = [int(i) for i in rank(probs, top_k)]
     return [

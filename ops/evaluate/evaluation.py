@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 from ops.evaluate.records import EvalItem, load_items
-from ops.evaluate.report import ReportFiles, describe_images, write_report
+from ops.evaluate.report.write import ReportFiles, describe_images, write_report
 from ops.evaluate.runner import RunOutcome, evaluate_items
 from ops.evaluate.store import ResultStore, key_digest, results_file, run_key
 from ops.evaluate.targets import Target
@@ -75,7 +76,6 @@ class RunPlan:
         cls, settings, prepared_dir: Path, split: str, limit: int, model: str, out_dir: Path | None
     ) -> RunPlan:
         """Check the data, pick the items, and key the run by manifest + `model` + top-k."""
-        from ops.data.manifest import PreparedData
 
         prepared = PreparedData(Path(prepared_dir)).check()
         classes = prepared.classes()

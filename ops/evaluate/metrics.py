@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ops.metrics import calibration, hits_at_k
+from ops.model.ranking import calibration, hits_at_k
 
 LATENCY_PERCENTILES = (50, 90, 95, 99)
 

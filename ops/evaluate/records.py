@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 
 
@@ -24,7 +25,6 @@ class EvalItem:
 def load_items(prepared_dir: Path, split: str, limit: int = 0) -> list[EvalItem]:
     """The split's manifest as items; with a limit, a round-robin over classes (so every class
     is represented) instead of the first lines, which would be the first few classes only."""
-    from ops.data.manifest import PreparedData
 
     prepared = PreparedData(Path(prepared_dir)).check()
     base = prepared.images_dir(split)

@@ -101,7 +101,7 @@ class _BatchSender:
         return [records[item.index] for item in batch]
 
     def _send(self, payload: list[tuple[EvalItem, bytes]]) -> list[dict[str, Any]]:
-        from ops.serving.client import ApiError
+        from ops.api.client import ApiError
 
         with self.lock:
             if self.unreachable_streak >= UNREACHABLE_LIMIT:

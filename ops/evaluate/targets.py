@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
+from ops.evaluate.endpoint import EndpointClient
+from ops.state import load_state
 
 
 @dataclass
@@ -34,8 +37,7 @@ def model_for_url(url: str) -> str:
 
 def _recorded_model(url: str) -> tuple[str, str | None]:
     """(model, identity the server recorded for it) of the API at `url`, from the state file."""
-    from ops.serving.client import classify_url
-    from ops.state import load_state
+    from ops.api.client import classify_url
 
     state = load_state()
     norm = classify_url(url)
@@ -52,7 +54,7 @@ def _recorded_model(url: str) -> tuple[str, str | None]:
 
 def url_target(url: str, api_key: str | None, settings, model: str | None = None) -> Target:
     """A POST /classify API at `url`; the model is named from the state file unless given."""
-    from ops.serving.client import ClassifyClient
+    from ops.api.client import ClassifyClient
 
     ev = settings.evaluate
 
@@ -65,7 +67,6 @@ def url_target(url: str, api_key: str | None, settings, model: str | None = None
 
 def endpoint_target(endpoint: str, settings, classes) -> Target:
     """A SageMaker endpoint called through invoke_endpoint, its answers named by `classes`."""
-    from ops.evaluate.endpoint import EndpointClient
 
     EndpointClient(settings, endpoint, classes).close()  # credentials / region errors: now, once
     return Target(
@@ -78,7 +79,7 @@ def endpoint_target(endpoint: str, settings, classes) -> Target:
 
 def default_target(settings) -> Target:
     """evaluate.url, else the running `serve --api` or the last deployment's API (state file)."""
-    from ops.serving.client import default_api
+    from ops.api.client import default_api
 
     try:
         api_url, key = default_api(settings)
@@ -94,8 +95,6 @@ def default_target(settings) -> Target:
 def choose_target(settings, prepared_dir: Path, endpoint: str | None = None, stack=None) -> Target:
     """The endpoint when named, else the started local stack (a ServeProcess), else the default."""
     if endpoint:
-        from ops.data.manifest import PreparedData
-
         classes = PreparedData(Path(prepared_dir)).check().classes()
         return endpoint_target(endpoint, settings, classes)
     if stack is not None:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import click
 
+from ops.api.serve_process import ServeProcess, cli_command
 from ops.errors import DogbreedError
-from ops.pipeline.stack import ServeProcess, cli_command
+from ops.settings_sections import LocalSettings
+from ops.train.record import read_training
 
 QUICK_CLASSES = 10
 QUICK_EPOCHS = 5
@@ -94,8 +96,6 @@ def run_demo(
     """Run every stage; returns the report path. Raises DogbreedError naming the failed stage."""
     args = _local_args(global_args or [])
     if quick:
-        from ops.settings_sections import LocalSettings
-
         if settings.local.backbone == LocalSettings().backbone:
             args = ["--set", f"local.backbone={QUICK_BACKBONE}", *args]
         args = ["--set", "local.flip_views=false", *args]
@@ -132,7 +132,6 @@ def _sigterm_as_interrupt():
 
 
 def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Path:
-    from ops.training_record import read_training
 
     begin = time.monotonic()
 

@@ -5,12 +5,11 @@ The HTML carries everything inline, so it can be mailed or attached to an issue 
 
 from __future__ import annotations
 
-import base64
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ops.data.thumbnails import thumbnail
 from ops.evaluate.report.plots import MISTAKEN_FOR
 from ops.evaluate.report.results import mistaken_for
 
@@ -22,21 +21,6 @@ FAILURES_SHOWN = 200
 def fmt_pct(value: float | None, digits: int = 2) -> str:
     """The one percentage format of the report (the HTML shows metrics.json's values with it)."""
     return "-" if value is None else f"{value * 100:.{digits}f} %"
-
-
-def thumbnail(path: Path, size: int = 96) -> str | None:
-    """A JPEG data URI of the image, or None when it cannot be read."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            img.thumbnail((size, size))
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=80)
-    except (OSError, ValueError):
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def worst_class_details(

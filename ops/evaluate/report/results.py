@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ops.data.layout import Layout, annotation_path, read_annotation
 from ops.data.manifest import BreedClass
 from ops.evaluate.records import failures_by_kind
 
@@ -80,8 +81,6 @@ def _looks_cropped(images_dir: Path, raw_dir: str | None, sample: int = 20) -> b
     if not raw_dir or not images_dir.is_dir():
         return False
     from PIL import Image
-
-    from ops.data.layout import Layout, annotation_path, read_annotation
 
     layout = Layout(Path(raw_dir), [])
     checked = differ = 0

@@ -6,7 +6,7 @@
 #   terraform apply -var model_data_url=s3://.../model.tar.gz -var lambda_zip_path=$PWD/lambda.zip
 #
 # Build lambda.zip with:
-#   python -c "from ops.serving.lambda_package import build_lambda_zip as b; b('lambda.zip', 'data/prepared/classes.json')"
+#   python -c "from ops.api.lambda_package import build_lambda_zip as b; b('lambda.zip', 'data/prepared/classes.json')"
 
 module "dogbreed" {
   source = "../.."

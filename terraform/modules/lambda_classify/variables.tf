@@ -9,7 +9,7 @@ variable "function_name" {
 }
 
 variable "zip_path" {
-  description = "Path of the deployment zip built by `dogbreed deploy` (ops/serving/lambda_package.py)."
+  description = "Path of the deployment zip built by `dogbreed deploy` (ops/api/lambda_package.py)."
   type        = string
 
   validation {

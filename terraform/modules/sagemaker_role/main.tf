@@ -66,7 +66,7 @@ data "aws_iam_policy_document" "access" {
   }
 
   statement {
-    # the recipe job's script-mode source: <output>/<job>/source/sourcedir.tar.gz (ops/aws/recipe_job.py)
+    # the recipe job's script-mode source: <output>/<job>/source/sourcedir.tar.gz (ops/train/sagemaker/recipe_job.py)
     sid       = "ReadJobSource"
     actions   = ["s3:GetObject"]
     resources = ["${var.bucket_arn}/${local.output}/*/source/*"]

@@ -1,0 +1,1 @@
+"""The API: the local API gateway over the Lambda handler, the classify client, Lambda packaging; `classify`, `api`."""

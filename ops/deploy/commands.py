@@ -1,0 +1,85 @@
+"""`dogbreed deploy` / `destroy`: the serving stack on AWS through Terraform, with its idle cost."""
+
+from __future__ import annotations
+
+import click
+
+from ops.context import pass_app
+from ops.deploy.cost import describe_idle_cost, idle_cost
+from ops.deploy.serving_stack import deploy_stack, destroy_stack
+from ops.options import artifact_option
+from ops.state import update_state
+
+
+@click.command()
+@click.option(
+    "--model-data-url", help="s3://.../model.tar.gz (default: the last SageMaker training job)."
+)
+@artifact_option(
+    "A locally trained model folder or model.tar.gz (default: the last training, either backend)."
+)
+@click.option(
+    "--image",
+    "image_uri",
+    help="Inference image URI (default: the training job's, or AWS's PyTorch inference image).",
+)
+@click.option(
+    "--infra-only",
+    is_flag=True,
+    help="Create only the bucket and SageMaker role (what training needs), no endpoint/API.",
+)
+@pass_app
+def deploy(app, model_data_url, artifact, image_uri, infra_only):
+    """terraform apply of terraform/: bucket, role, SageMaker endpoint, Lambda and API Gateway.
+
+    \b
+    The model is the last training's (state "training") unless given:
+      SageMaker job   its model.tar.gz + the built-in algorithm's image
+      local model     packaged for AWS's PyTorch inference container (TorchScript +
+                      code/inference.py), uploaded to s3://<bucket>/<deploy.model_prefix>/
+    It builds the Lambda zip (deterministic) with the model's class names and records the outputs
+    (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
+    .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
+    nothing.
+    """
+    infrastructure, record = deploy_stack(
+        app.settings,
+        model_data_url=model_data_url,
+        image_uri=image_uri,
+        infra_only=infra_only,
+        echo=click.echo,
+        artifact=artifact,
+    )
+    update_state("infrastructure", infrastructure)
+    path = update_state("deployment", record)
+    click.echo(
+        f"Bucket: {infrastructure['bucket_name']}  "
+        f"SageMaker role: {infrastructure['sagemaker_role_arn']}"
+    )
+    if record["api_url"]:
+        click.echo(
+            f"POST {record['classify_url']}  (endpoint {record['endpoint_name']}, "
+            f"Lambda {record['lambda_name']})"
+        )
+        click.echo("Try it: dogbreed classify some-dog.jpg")
+        alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
+        memory = record["variables"].get("serverless_memory_mb", 0)
+        cost = idle_cost(app.settings, alarms, dashboards, serverless_memory_mb=memory)
+        click.echo(describe_idle_cost(cost))
+    click.echo(f"Recorded in {path}")
+
+
+@click.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def destroy(app, yes):
+    """terraform destroy of everything `deploy` created (endpoint, Lambda, API, role, bucket)."""
+    if not yes:
+        click.confirm("Destroy the deployed serving stack and its infrastructure?", abort=True)
+    now = destroy_stack(app.settings, echo=click.echo)
+    update_state("deployment", {"status": "destroyed", "destroyed_at": now})
+    update_state("infrastructure", {"status": "destroyed", "destroyed_at": now})
+    click.echo("Destroyed.")
+
+
+COMMANDS = [deploy, destroy]

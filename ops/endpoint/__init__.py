@@ -1,0 +1,1 @@
+"""The model endpoint: the ONNX model server (SageMaker runtime API), batching, HTTP hardening; `predict`."""

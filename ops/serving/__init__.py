@@ -1,1 +1,0 @@
-"""Serving: Lambda packaging, the Terraform driver (deploy/destroy), the local API gateway, the classify client."""

@@ -1,0 +1,1 @@
+"""SageMaker training: built-in algorithm jobs, recipe jobs, tuning, job watching, the script-mode entry point."""
