@@ -38,6 +38,7 @@ LEAVES = (
     "state",
     "context",
     "options",
+    "progress",
     "aws",
 )
 # The composition: the click group and its registry sit above every stage.

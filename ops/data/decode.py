@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ops.data.layout import Layout, annotation_path, read_annotation
 from ops.data.validate import ImageResult, ImageTask, process_image
+from ops.progress import progress_bar
 
 SPLITS = ("train", "validation")
 MIN_PARALLEL = 64  # fewer images than this are decoded in-process (starting workers costs ~1 s)
@@ -100,13 +101,12 @@ def image_tasks(layout: Layout, split: dict[str, list[str]], partial: Path, crop
 
 def process_images(tasks: list[ImageTask], workers: int, progress: bool) -> list[ImageResult]:
     """process_image over all tasks, in order; `workers` processes (1 = in this process)."""
-    from tqdm import tqdm
 
     bar = dict(total=len(tasks), desc="decode", unit="img", disable=not progress, mininterval=0.5)
     if workers <= 1 or len(tasks) < MIN_PARALLEL:
-        return [process_image(t) for t in tqdm(tasks, **bar)]
+        return [process_image(t) for t in progress_bar(tasks, **bar)]
 
     chunksize = max(1, min(64, len(tasks) // (workers * 8) or 1))
     ctx = multiprocessing.get_context("spawn")  # no fork: callers may run threads (servers, tests)
     with ctx.Pool(workers) as pool:
-        return list(tqdm(pool.imap(process_image, tasks, chunksize=chunksize), **bar))
+        return list(progress_bar(pool.imap(process_image, tasks, chunksize=chunksize), **bar))

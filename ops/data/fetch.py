@@ -25,6 +25,7 @@ from ops.data.layout import (
     read_layout,
 )
 from ops.errors import DogbreedError
+from ops.progress import progress_bar
 from ops.settings import Settings
 
 OFFICIAL_BASE_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs"
@@ -195,7 +196,6 @@ def link_folder(source: Path, raw: Path) -> None:
 def download(url: str, dest: Path, sha256: str | None = None, progress: bool = True) -> Path:
     """GET `url` into `dest`, resuming a partial `.part` file with an HTTP Range request."""
     import requests
-    from tqdm import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -221,7 +221,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
                 mode = "ab" if start else "wb"
                 with (
                     open(part, mode) as fh,
-                    tqdm(
+                    progress_bar(
                         total=total,
                         initial=start,
                         unit="B",
@@ -262,7 +262,6 @@ def _sha256(path: Path) -> str:
 
 def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
     """Extract one official tarball into raw/ unless the same file was extracted before."""
-    from tqdm import tqdm
 
     marker = _load_marker(raw)
     stat = tarball.stat()
@@ -277,7 +276,9 @@ def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
     try:
         with tarfile.open(tarball) as tar:
             members = tar.getmembers()
-            for member in tqdm(members, desc=f"extract {tarball.name}", disable=not progress):
+            for member in progress_bar(
+                members, desc=f"extract {tarball.name}", disable=not progress
+            ):
                 tar.extract(member, staging, filter="data")
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(staging, ignore_errors=True)

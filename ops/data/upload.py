@@ -19,6 +19,7 @@ import botocore.exceptions
 from ops.aws.session import explain_client_error, make_client, resolve_bucket
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
+from ops.progress import progress_bar
 from ops.settings import Settings
 
 CONTENT_TYPES = {
@@ -165,10 +166,9 @@ def transfer(
     raised), with one byte progress bar."""
     from s3transfer.manager import TransferManager
     from s3transfer.subscribers import BaseSubscriber
-    from tqdm import tqdm
 
     lock = threading.Lock()
-    bar = tqdm(
+    bar = progress_bar(
         total=sum(s for _, _, s in todo),
         unit="B",
         unit_scale=True,

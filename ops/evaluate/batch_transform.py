@@ -34,6 +34,7 @@ from ops.evaluate.endpoint import ranked_predictions
 from ops.evaluate.records import answer_record, failure_record, failures_by_kind, verdict_fields
 from ops.evaluate.runner import RunOutcome
 from ops.evaluate.store import key_digest
+from ops.progress import progress_bar
 from ops.state import get_record
 
 ROUTE = "batch-transform"
@@ -212,9 +213,8 @@ def wait_for_job(
     sleep: Callable[[float], None] = time.sleep,
 ) -> TransformJob:
     """Poll until the job ends; the bar counts the .out files written so far."""
-    from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="img", desc="batch transform", disable=not progress)
+    bar = progress_bar(total=total, unit="img", desc="batch transform", disable=not progress)
     try:
         while True:
             job.description = sm.describe_transform_job(TransformJobName=job.name)
@@ -251,7 +251,6 @@ def parse_probabilities(body: bytes, num_classes: int) -> list[float]:
 
 def read_bodies(s3, bucket: str, keys: dict[str, str], progress: bool) -> dict[str, bytes]:
     """{input relative path: .out body}, read concurrently."""
-    from tqdm import tqdm
 
     def get(item: tuple[str, str]) -> tuple[str, bytes]:
         rel, key = item
@@ -260,7 +259,7 @@ def read_bodies(s3, bucket: str, keys: dict[str, str], progress: bool) -> dict[s
     bodies: dict[str, bytes] = {}
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         results = pool.map(get, sorted(keys.items()))
-        for rel, body in tqdm(
+        for rel, body in progress_bar(
             results, total=len(keys), unit="file", desc="reading outputs", disable=not progress
         ):
             bodies[rel] = body

@@ -26,6 +26,7 @@ from ops.evaluate.records import (
     verdict_fields,
 )
 from ops.evaluate.store import ResultStore
+from ops.progress import progress_bar
 
 # After this many consecutive batches that could not reach the API (or were refused access:
 # 401/403), the rest are not sent.
@@ -166,13 +167,12 @@ class _Saver:
     """Saves each finished batch to the store and counts it on the progress bar."""
 
     def __init__(self, store: ResultStore, total: int, initial: int, progress: bool):
-        from tqdm import tqdm
 
         self.store = store
         self.done = 0
         self.failed = 0
         self.saved: set[Any] = set()
-        self.bar = tqdm(
+        self.bar = progress_bar(
             total=total,
             initial=initial,
             unit="img",

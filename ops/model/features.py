@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ops.model.preprocess import Preprocessing, decode_image, preprocess_image
+from ops.progress import progress_bar
 
 SHARD_SIZE = 2048
 
@@ -168,7 +169,6 @@ def extract_features(
     desc: str = "features",
 ) -> np.ndarray:
     """[len(paths), D] features for the images, computing only those not cached yet."""
-    from tqdm import tqdm
 
     store = FeatureStore(cache_folder)
     hashes = [content_hash(p) for p in paths]
@@ -181,7 +181,7 @@ def extract_features(
         batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         pending_h: list[str] = []
         pending_f: list[np.ndarray] = []
-        bar = tqdm(total=len(todo), desc=desc, unit="img", smoothing=0.1)
+        bar = progress_bar(total=len(todo), desc=desc, unit="img", smoothing=0.1)
         with ThreadPoolExecutor(max_workers=1) as pool:
             nxt = pool.submit(_load_batch, [paths[i] for i in batches[0]], prep, flip)
             for b, batch in enumerate(batches):

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from ops.model.ranking import top_k_accuracy
+from ops.progress import progress_bar
 from ops.train.local.calibrate import uncalibrated
 from ops.train.local.loop import before_training, checkpoint_state, fit
 from ops.train.local.recipe import make_optimizer, make_scheduler, optimizer_step
@@ -70,13 +71,12 @@ def train_images(
     evaluate = _evaluator(model, val_loader, loss_fn, device, world)
 
     def step(epoch):
-        from tqdm import tqdm
 
         _training_mode(model, local)
         if sampler is not None:
             sampler.set_epoch(epoch)
         total, n = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False)
+        bar = progress_bar(train_loader, desc=f"epoch {epoch}", unit="batch", leave=False)
         for x, y in bar:
             x, y = x.to(device), y.to(device)
             total += optimizer_step(loss_fn(trained(x), y), optimizer, scheduler, recipe) * len(y)

@@ -41,7 +41,7 @@ from ops.train.sagemaker.job_request import (
 ALGORITHMS = ("builtin", "recipe")  # aws.algorithm / train --algorithm
 ENTRY_POINT = "dogbreed_train.py"
 SOURCE_ARCHIVE = "sourcedir.tar.gz"
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # ops/
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # ops/
 ENTRY_SOURCE = PACKAGE_ROOT / "train" / "sagemaker" / "entry_point.py"
 # What the entry point needs beyond the DLC (torch, torchvision, numpy and Pillow are in it).
 REQUIREMENTS = (
