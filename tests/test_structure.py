@@ -123,7 +123,7 @@ def test_both_backends_write_one_training_record_shape(tmp_path):
     from ops.settings import Settings
     from ops.state import update_state
     from ops.train.record import last_local_artifact, read_training
-    from ops.train.sagemaker.job_record import training_record
+    from ops.train.sagemaker.job_record import record_of_job
 
     settings = Settings().with_overrides({"data.prepared_dir": str(tmp_path / "prepared")})
     (tmp_path / "prepared").mkdir()
@@ -134,7 +134,7 @@ def test_both_backends_write_one_training_record_shape(tmp_path):
         "AlgorithmSpecification": {"TrainingImage": "123.dkr.ecr/ic:1"},
         "FinalMetricDataList": [{"MetricName": "validation:accuracy", "Value": 0.8}],
     }
-    update_state("training", training_record(description, settings))
+    update_state("training", record_of_job(description, settings))
     record = read_training()
     assert (record.backend, record.artifact, record.image) == (
         "sagemaker",

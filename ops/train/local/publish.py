@@ -1,7 +1,7 @@
 """The end of a training run: the artifact folder, the `latest` link, the "training" record.
 
 Three separate steps of `train_local` (__init__.py): write_artifact exports the model
-(ops/artifact/export.py), link_latest points <artifacts_dir>/latest at it, training_record
+(ops/artifact/export.py), link_latest points <artifacts_dir>/latest at it, record_of_run
 describes it for the state file (which the `train` command writes).
 """
 
@@ -71,7 +71,7 @@ def link_latest(out_dir: Path) -> None:
     (artifacts / "latest.txt").write_text(run_id + "\n")
 
 
-def training_record(settings: Settings, out_dir: Path, tar: Path, metrics: dict) -> dict:
+def record_of_run(settings: Settings, out_dir: Path, tar: Path, metrics: dict) -> dict:
     """The "training" record of a local run (ops/train/record.py's shape, plus its files)."""
     record_metrics = {k: v for k, v in metrics.items() if k != "history"}
     return {

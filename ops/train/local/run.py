@@ -36,7 +36,7 @@ from ops.errors import DogbreedError
 from ops.settings import Settings, image_size
 from ops.train.local.distributed import World
 from ops.train.local.loop import Checkpointer, TrainingInterrupted, echo, fingerprint
-from ops.train.local.publish import link_latest, training_record, write_artifact
+from ops.train.local.publish import link_latest, record_of_run, write_artifact
 from ops.train.local.recipe import Recipe, make_recipe
 
 __all__ = ["TrainingInterrupted", "make_recipe", "train_local"]
@@ -81,7 +81,7 @@ def train_local(
         return {"rank": world.rank, "metrics": metrics}
     out_dir, tar = write_artifact(run, model, metrics)
     link_latest(out_dir)
-    return training_record(settings, out_dir, tar, metrics)
+    return record_of_run(settings, out_dir, tar, metrics)
 
 
 def _check_world(settings: Settings, world: World) -> None:

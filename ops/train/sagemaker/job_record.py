@@ -25,7 +25,7 @@ def final_metrics(description: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def training_record(
+def record_of_job(
     description: dict[str, Any], settings: Settings, image: str | None = None
 ) -> dict[str, Any]:
     """The state file's "training" record for a completed SageMaker job (what deploy reads)."""
@@ -82,7 +82,7 @@ def finish_training(
     name = description["TrainingJobName"]
     status = description.get("TrainingJobStatus")
     if status == "Completed":
-        record = training_record(description, settings)
+        record = record_of_job(description, settings)
         echo(f"Model artifact: {record['model_data_url']}")
         return record
     if status == "Failed":

@@ -18,7 +18,7 @@ from ops.errors import DogbreedError
 from ops.hyperparameters import check_value
 from ops.settings import Settings
 from ops.settings_sections import Hyperparameters
-from ops.train.sagemaker.job_record import training_record
+from ops.train.sagemaker.job_record import record_of_job
 from ops.train.sagemaker.job_request import (
     aws_tags,
     builtin_job_definition,
@@ -224,7 +224,7 @@ def finish_tuning(
     output_path = request["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
     best = best_training_description(client, description, output_path)
     image = request["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"]
-    training = training_record(best, settings, image=image)
+    training = record_of_job(best, settings, image=image)
     training["tuning_job_name"] = name
     tuning_record = {
         "backend": "sagemaker",
