@@ -1,6 +1,6 @@
 """What curation buys: top-1 without the audit's flagged images, and with the poodles merged.
 
-Trains the `dogbreed train` head recipe on the cached features (ops/data/audit.cached_splits, the
+Trains the `dogbreed train` head recipe on the cached features (ops/audit/audit.cached_splits, the
 same cache and starting head, so the baseline row reproduces `dogbreed train`'s top-1 before
 calibration, which does not change predictions):
 

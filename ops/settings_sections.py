@@ -212,7 +212,7 @@ class DeploySettings:
     endpoint_mode: Literal["serverless", "instance"] = "serverless"
     endpoint_instance_type: str = "ml.m5.large"
     # 0 = chosen for the model: the measured need of a local model's container package
-    # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
+    # (ops/artifact/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
     serverless_memory_mb: int = 0
     serverless_max_concurrency: int = 5
     api_key_required: bool = True

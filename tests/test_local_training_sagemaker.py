@@ -82,7 +82,7 @@ def test_toolkit_runs_the_entry_point_and_the_artifact_serves(prepared_dir, tmp_
     assert (root / "code" / "dogbreed_train.py").is_file()
     assert (root / "code" / "ops" / "local" / "training" / "sagemaker_env.py").is_file()
     model_dir = root / "model"
-    # the local artifact's files, exactly (ops/local/export.ARTIFACT_FILES)
+    # the local artifact's files, exactly (ops/artifact/export.ARTIFACT_FILES)
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(ARTIFACT_FILES)
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [0, 1, 2]

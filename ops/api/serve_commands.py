@@ -1,7 +1,7 @@
 """`dogbreed serve`: the local model server and, with --api, the local POST /classify beside it.
 
-In ops/pipeline because it joins two areas: ops/local (the model server) and ops/serving (the
-gateway running the Lambda handler).
+In ops/api because it joins the model server (ops/endpoint) and, with --api, the gateway running
+the Lambda handler (ops/api).
 """
 
 from __future__ import annotations

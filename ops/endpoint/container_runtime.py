@@ -1,6 +1,6 @@
 """`dogbreed serve` on the container package: the endpoint's own code/inference.py, run here.
 
-serve.runtime = "container" builds the model.tar.gz that `deploy` uploads (ops/local/
+serve.runtime = "container" builds the model.tar.gz that `deploy` uploads (ops/artifact/
 container_package.py), extracts it as SageMaker does, imports its code/inference.py and answers
 every request with that module's model_fn / input_fn / predict_fn: the probabilities a local
 `serve` returns are the deployed endpoint's. The model server around it (batching, limits, the

@@ -179,7 +179,7 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
     (calibration record, (held-out indices, their calibrated probabilities) or None).
 
     A second head (`fresh_head`, the same starting point) trains with the same recipe and number of
-    epochs on the other images; its logits on the held-out ones fit T (ops/local/calibrate.py)
+    epochs on the other images; its logits on the held-out ones fit T (ops/train/local/calibrate.py)
     when they hold at least MIN_ERRORS mistakes (fewer make T noise).
     Held-out images leave every view (plain and flipped) of the calibration head's training data.
     """

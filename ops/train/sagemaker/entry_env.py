@@ -30,7 +30,7 @@ from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
 
 DEFAULT_BASE_DIR = "/opt/ml"
-# packed with the source (ops/aws/recipe_job.pack_source): `data upload` sends only the four
+# packed with the source (ops/train/sagemaker/recipe_job.pack_source): `data upload` sends only the four
 # channels, and the trainer needs the class names and wnids that label the .lst files
 PACKED_PREPARED = "prepared"
 
