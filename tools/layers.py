@@ -39,6 +39,7 @@ LEAVES = (
     "context",
     "options",
     "progress",
+    "records",
     "aws",
 )
 # The composition: the click group and its registry sit above every stage.

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from ops.errors import DogbreedError
-from ops.state import load_state
+from ops.records import read_deployment, read_serve
 
 RETRY_STATUSES = (429, 502, 503, 504)
 
@@ -146,17 +146,13 @@ def default_api(settings) -> tuple[str, str | None]:
 
     if settings.evaluate.url:
         return settings.evaluate.url, settings.evaluate.api_key or None
-    state = load_state()
-    order = ("serve", "deployment") if settings.backend == "local" else ("deployment", "serve")
-    for key in order:
-        record = state.get(key) or {}
-        if key == "serve" and record.get("status") == "stopped":
-            continue
-        if record.get("api_url"):
-            local_key = settings.serve.api_key if key == "serve" else ""
-            return record["api_url"], (
-                settings.evaluate.api_key or local_key or record.get("api_key")
-            )
+    serve, deployment = read_serve(), read_deployment()
+    local = (serve.api_url, settings.serve.api_key or None) if serve and serve.running else None
+    deployed = (deployment.api_url, deployment.api_key) if deployment else None
+    order = (local, deployed) if settings.backend == "local" else (deployed, local)
+    for found in order:
+        if found and found[0]:
+            return found[0], settings.evaluate.api_key or found[1]
     raise DogbreedError(
         "no classify API URL known",
         hint="pass --url, or start one with `dogbreed serve --api` (local) or `dogbreed deploy`",

@@ -18,6 +18,7 @@ from ops.options import (
     json_option,
     port_option,
 )
+from ops.records import read_serve
 from ops.state import get_record, update_state
 
 BATCH = 16  # images per POST: the handler's default MAX_IMAGES
@@ -153,10 +154,10 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
 def default_classes(settings) -> Path:
     """classes.json of the served artifact (state "serve"), else of the prepared data."""
 
-    serve = get_record("serve") or {}
+    serve = read_serve()
     candidates = []
-    if serve.get("artifact"):
-        candidates.append(Path(serve["artifact"]) / "classes.json")
+    if serve and serve.artifact:
+        candidates.append(Path(serve.artifact) / "classes.json")
     candidates.append(settings.resolve(settings.data.prepared_dir) / "classes.json")
     for path in candidates:
         if path.is_file():

@@ -12,12 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from ops.errors import DogbreedError
-from ops.state import get_record, state_path
+from ops.records import ServeRecord, read_serve
+from ops.state import state_path
 
 
 def child_global_args(app) -> list[str]:
@@ -57,15 +57,15 @@ class ServeProcess:
         self.timeout_s = timeout_s
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
-        self.record: dict[str, Any] = {}
+        self.record = ServeRecord()
 
     @property
     def api_url(self) -> str:
-        return self.record["api_url"]
+        return self.record.api_url or ""
 
     @property
     def model(self) -> str:
-        return str(self.record.get("artifact") or self.api_url)
+        return self.record.artifact or self.api_url
 
     def start(self) -> ServeProcess:
         args = ["serve", "--api", "--port", "0", "--api-port", "0"]
@@ -97,12 +97,14 @@ class ServeProcess:
                 raise DogbreedError(
                     f"`dogbreed serve --api` exited with code {code} before it was ready"
                 )
-            record = get_record("serve", path) or {}
+            record = read_serve(path)
             if (
-                record.get("pid") == self.proc.pid
-                and record.get("status") == "running"
-                and record.get("api_url")
-                and _answers(record["runtime_url"].rstrip("/") + "/ping")
+                record
+                and record.pid == self.proc.pid
+                and record.status == "running"
+                and record.api_url
+                and record.runtime_url
+                and _answers(record.runtime_url.rstrip("/") + "/ping")
             ):
                 self.record = record
                 return

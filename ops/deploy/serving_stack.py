@@ -23,8 +23,9 @@ from ops.api.lambda_package import build_lambda_zip, sha256_b64
 from ops.aws.pytorch_images import pytorch_inference_image
 from ops.deploy.terraform import Terraform
 from ops.errors import DogbreedError
+from ops.records import read_deployment
 from ops.settings import Settings
-from ops.state import get_record, state_path
+from ops.state import state_path
 from ops.train.record import last_local_artifact, read_training
 
 BUILT_IN_SERVERLESS_MEMORY_MB = 3072  # the built-in algorithm's MXNet ResNet (not measured here)
@@ -383,8 +384,8 @@ def destroy_stack(settings: Settings, echo: Callable[[str], Any] = print) -> str
     when it finished (ISO time), for the command's state records."""
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
-    previous = get_record("deployment") or {}
-    variables = previous.get("variables") or terraform_variables(settings)
+    previous = read_deployment()
+    variables = (previous and previous.variables) or terraform_variables(settings)
     zip_path = variables.get("lambda_zip_path")
     if zip_path and not os.path.exists(zip_path):  # filebase64sha256 needs the file
         build_lambda_zip(Path(zip_path))

@@ -35,7 +35,7 @@ from ops.evaluate.records import answer_record, failure_record, failures_by_kind
 from ops.evaluate.runner import RunOutcome
 from ops.evaluate.store import key_digest
 from ops.progress import progress_bar
-from ops.state import get_record
+from ops.records import read_deployment
 
 ROUTE = "batch-transform"
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -72,9 +72,9 @@ def model_to_transform(model_name: str | None) -> str:
     if model_name:
         return model_name
 
-    deployment = get_record("deployment") or {}
-    if deployment.get("status") == "deployed" and deployment.get("model_name"):
-        return str(deployment["model_name"])
+    deployment = read_deployment()
+    if deployment and deployment.deployed and deployment.model_name:
+        return deployment.model_name
     raise DogbreedError(
         "no SageMaker model to run the batch transform with",
         hint="deploy one with `dogbreed deploy` (built-in or locally trained model), "

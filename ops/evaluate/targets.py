@@ -10,7 +10,7 @@ from typing import Any
 from ops.data.manifest import PreparedData
 from ops.errors import DogbreedError
 from ops.evaluate.endpoint import EndpointClient
-from ops.state import load_state
+from ops.records import DeploymentRecord, ServeRecord, read_deployment, read_serve
 
 
 @dataclass
@@ -39,16 +39,15 @@ def _recorded_model(url: str) -> tuple[str, str | None]:
     """(model, identity the server recorded for it) of the API at `url`, from the state file."""
     from ops.api.client import classify_url
 
-    state = load_state()
     norm = classify_url(url)
-    serve = state.get("serve") or {}
-    if serve.get("api_url") and classify_url(serve["api_url"]) == norm:
-        return str(serve.get("artifact") or url), serve.get("model_identity")
-    deployment = state.get("deployment") or {}
-    if deployment.get("api_url") and classify_url(deployment["api_url"]) == norm:
-        for key in ("model_data_url", "model_name", "endpoint_name"):
-            if deployment.get(key):
-                return str(deployment[key]), None
+    serve = read_serve() or ServeRecord()
+    if serve.api_url and classify_url(serve.api_url) == norm:
+        return str(serve.artifact or url), serve.model_identity
+    deployment = read_deployment() or DeploymentRecord()
+    if deployment.api_url and classify_url(deployment.api_url) == norm:
+        for name in (deployment.model_data_url, deployment.model_name, deployment.endpoint_name):
+            if name:
+                return name, None
     return url, None
 
 

@@ -13,8 +13,8 @@ import botocore.exceptions
 
 from ops.data.manifest import CHANNELS, PreparedData
 from ops.errors import DogbreedError
+from ops.records import read_infrastructure
 from ops.settings import Settings
-from ops.state import get_record
 from ops.train.sagemaker.job_request import (
     channel_prefix,
     check_job_rules,
@@ -34,9 +34,9 @@ def resolve_role(settings: Settings) -> str:
     """aws.role_arn, else the role `dogbreed deploy` / terraform recorded, else a clear error."""
     if settings.aws.role_arn:
         return settings.aws.role_arn
-    infra = get_record("infrastructure") or {}
-    if infra.get("sagemaker_role_arn"):
-        return infra["sagemaker_role_arn"]
+    infra = read_infrastructure()
+    if infra and infra.sagemaker_role_arn:
+        return infra.sagemaker_role_arn
     raise DogbreedError(
         "no SageMaker execution role",
         exit_code=2,
