@@ -121,7 +121,7 @@ def test_local_stack_is_stopped_on_ctrl_c(artifact):
     stack = ServeProcess(artifact=artifact)
     with pytest.raises(KeyboardInterrupt), stack:
         url = stack.api_url
-        assert stack.record["status"] == "running"
+        assert stack.record.status == "running"
         raise KeyboardInterrupt
     assert stack.proc is None
     assert get_record("serve")["status"] == "stopped"
