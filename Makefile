@@ -7,6 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DOGBREED := $(BIN)/dogbreed
 BACKEND ?=
+# pytest-xdist workers: most slow tests wait on Terraform and moto, so one more than the cores
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 DATA_SOURCE ?=
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
 SOURCE_FLAG := $(if $(DATA_SOURCE),--source $(DATA_SOURCE),)
@@ -33,7 +35,7 @@ setup: $(VENV)/.installed ## Create .venv and install the project with all extra
 test: setup .venv-checkov/.installed ## Run the whole test suite (builds the checkov venv too)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  echo "note: Chromium is not installed, so the browser tests skip (apt-get install -y chromium chromium-driver)"
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 # Root configuration and each example: init without a backend (offline mirror), then validate.
 # .terraform goes to build/terraform-validate (the lock files are git-ignored).
