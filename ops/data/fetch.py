@@ -18,6 +18,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ops.archives import STAGING_PREFIX, ArchiveLimits, extract_to_staging
 from ops.data.layout import (
     EXPECTED_CLASSES,
     EXPECTED_IMAGES,
@@ -26,6 +27,7 @@ from ops.data.layout import (
 )
 from ops.errors import DogbreedError
 from ops.settings import Settings
+from ops.settings_sections import DataSettings
 
 OFFICIAL_BASE_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs"
 TARBALLS = ("images.tar", "annotation.tar", "lists.tar")
@@ -86,7 +88,7 @@ def fetch(
         else:
             tarballs += _local_source(source, raw)
     for tarball in tarballs:
-        extract(tarball, raw, progress)
+        extract(tarball, raw, progress, settings)
     report = verify(raw)
     report.sources = sources
     return report
@@ -260,8 +262,17 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
-    """Extract one official tarball into raw/ unless the same file was extracted before."""
+def archive_limits(settings: Settings | None) -> ArchiveLimits:
+    """The caps on a dataset tarball: data.archive_max_* (default: the defaults)."""
+    data = settings.data if settings is not None else DataSettings()
+    return ArchiveLimits.from_settings(data, "archive", "data")
+
+
+def extract(
+    tarball: Path, raw: Path, progress: bool = True, settings: Settings | None = None
+) -> bool:
+    """Extract one official tarball into raw/ unless the same file was extracted before, through
+    the one checked extraction (ops/archives.py, caps data.archive_max_*)."""
     from tqdm import tqdm
 
     marker = _load_marker(raw)
@@ -271,17 +282,26 @@ def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
     done = marker.get("tarballs", {}).get(key)
     if done and done.get("stamp") == stamp and all((raw / e).exists() for e in done["entries"]):
         return False
-    staging = raw / f".extract-{tarball.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    for old in raw.glob(f"{STAGING_PREFIX}*"):  # left by a run killed with SIGKILL
+        shutil.rmtree(old, ignore_errors=True)
+    with tqdm(desc=f"extract {tarball.name}", unit=" files", disable=not progress) as bar:
+        staging = extract_to_staging(
+            tarball, raw, "dataset tarball", archive_limits(settings), lambda _: bar.update()
+        )
     try:
-        with tarfile.open(tarball) as tar:
-            members = tar.getmembers()
-            for member in tqdm(members, desc=f"extract {tarball.name}", disable=not progress):
-                tar.extract(member, staging, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+        entries = _move_into_place(staging, raw, marker)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DogbreedError(f"cannot extract {tarball}: {exc}") from exc
+    marker.setdefault("tarballs", {})[key] = {"stamp": stamp, "entries": entries}
+    owned = set(marker.get("extracted_entries", [])) | set(entries)
+    marker["extracted_entries"] = sorted(owned)
+    marker.pop("linked_from", None)
+    _save_marker(raw, marker)
+    return True
+
+
+def _move_into_place(staging: Path, raw: Path, marker: dict) -> list[str]:
+    """The extracted entries moved from staging into raw/; their names."""
     # images.tar -> Images/, annotation.tar -> Annotation/, lists.tar -> loose .mat files.
     loose = [p for p in staging.iterdir() if p.is_file()]
     if loose:
@@ -296,13 +316,7 @@ def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
             continue
         _clear_entry(raw, name, marker)
         os.replace(staging / name, raw / name)
-    shutil.rmtree(staging, ignore_errors=True)
-    marker.setdefault("tarballs", {})[key] = {"stamp": stamp, "entries": entries}
-    owned = set(marker.get("extracted_entries", [])) | set(entries)
-    marker["extracted_entries"] = sorted(owned)
-    marker.pop("linked_from", None)
-    _save_marker(raw, marker)
-    return True
+    return entries
 
 
 def verify(raw: Path) -> FetchReport:

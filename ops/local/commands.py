@@ -29,6 +29,7 @@ def predict(app, images, artifact, top_k, as_json):
     Prints the top-k breeds of each image. Unreadable images are reported one by one and make
     the exit code 1; the others are still classified.
     """
+    from ops.local.artifact import artifact_limits
     from ops.local.runtime import load_runtime
 
     settings = app.settings
@@ -36,6 +37,7 @@ def predict(app, images, artifact, top_k, as_json):
         artifact or last_local_artifact(),
         threads=settings.local.threads,
         photo_policy=settings.serve.photo_policy,
+        limits=artifact_limits(settings),
     )
     results = predict_files(runtime, list(images), top_k)
     from ops.breed_table import show_results

@@ -80,13 +80,15 @@ class ContainerRuntime(ModelRuntime):
         return self.handler.predict_fn(torch.from_numpy(batch), self.model)
 
 
-def load_container_runtime(artifact: Path | str, build_dir: Path) -> ContainerRuntime:
+def load_container_runtime(
+    artifact: Path | str, build_dir: Path, settings=None
+) -> ContainerRuntime:
     """Build the container package of a local artifact, extract it and load its handler."""
-    from ops.local.artifact import resolve_artifact_dir
+    from ops.local.artifact import artifact_limits, resolve_artifact_dir
     from ops.local.container_package import extract_package, package_digest, write_package
 
     source = Path(artifact).expanduser().resolve()
-    root = resolve_artifact_dir(source)
+    root = resolve_artifact_dir(source, artifact_limits(settings))
     tar = write_package(root, Path(build_dir) / "container" / "model.tar.gz")
     folder = Path(build_dir) / "container" / package_digest(tar)
     return ContainerRuntime(extract_package(tar, folder), source=source)

@@ -70,6 +70,7 @@ def start_local_stack(
 ) -> LocalStack:
     """Load the artifact, serve it (settings.serve), optionally start the gateway; the stack,
     with its "serve" record (the caller writes it to the state file)."""
+    from ops.local.artifact import artifact_limits
     from ops.local.runtime import load_runtime
     from ops.local.server import ModelServer, serve_settings_kwargs
 
@@ -79,7 +80,7 @@ def start_local_stack(
         from ops.training_record import last_local_artifact
 
         build = state_path().parent / "build"
-        runtime = load_container_runtime(artifact or last_local_artifact(), build)
+        runtime = load_container_runtime(artifact or last_local_artifact(), build, settings)
     else:
         # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
         runtime = load_runtime(
@@ -87,6 +88,7 @@ def start_local_stack(
             threads=settings.local.threads,
             spin=False,
             photo_policy=settings.serve.photo_policy,
+            limits=artifact_limits(settings),
         )
     s = settings.serve
     try:

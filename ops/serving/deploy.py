@@ -90,7 +90,7 @@ def local_model(
 ) -> ServingModel:
     """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
     from ops.aws.images import pytorch_inference_image
-    from ops.local.artifact import dog_settings, resolve_artifact_dir
+    from ops.local.artifact import artifact_limits, dog_settings, resolve_artifact_dir
     from ops.local.container_package import (
         CONTAINER_ENVIRONMENT,
         SERVERLESS_MEMORY_MB,
@@ -98,7 +98,7 @@ def local_model(
         write_package,
     )
 
-    root = resolve_artifact_dir(artifact)
+    root = resolve_artifact_dir(artifact, artifact_limits(settings))
     package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
     key = f"{settings.deploy.model_prefix.strip('/')}/{package_digest(package)}/model.tar.gz"
     environment = {
