@@ -11,7 +11,9 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ops.data.names import check_relative, check_text
 from ops.errors import DogbreedError
+from ops.safe_text import csv_cell, csv_uncell
 
 if TYPE_CHECKING:
     from ops.data.audit import Flag
@@ -34,10 +36,11 @@ def write_exclusions(out_dir: Path, flags: list[Flag]) -> dict[str, Path]:
             group = by_file[file]
             relabel = [f for f in group if f.action == "relabel"]
             if relabel and all(f.kind == "label" for f in group):
-                writer.writerow([file, "relabel", relabel[0].label, relabel[0].detail])
+                row = [file, "relabel", relabel[0].label, relabel[0].detail]
             else:
                 reason = "; ".join(sorted({f"{f.kind}: {f.detail}" for f in group}))
-                writer.writerow([file, "exclude", "", reason])
+                row = [file, "exclude", "", reason]
+            writer.writerow([csv_cell(cell) for cell in row])
     return {"exclusions": path}
 
 
@@ -51,12 +54,13 @@ def read_exclusions(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for n, row in enumerate(rows, 2):
         file, action = (row.get("file") or "").strip(), (row.get("action") or "").strip()
+        file = check_relative(csv_uncell(file), f"{path}:{n}") if file else file
         if not file or action not in ("exclude", "relabel"):
             raise DogbreedError(
                 f"{path}:{n}: each line needs a file and an action 'exclude' or 'relabel'",
                 exit_code=2,
             )
-        label = (row.get("label") or "").strip()
+        label = check_text(csv_uncell((row.get("label") or "").strip()), f"{path}:{n}", "label")
         if action == "relabel" and not label:
             raise DogbreedError(f"{path}:{n}: relabel needs a label (wnid or breed)", exit_code=2)
         out[file] = label if action == "relabel" else ""

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.data.names import check_relative
 from ops.errors import DogbreedError
 
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
@@ -112,12 +113,16 @@ def read_lst(path: Path) -> list[LstEntry]:
     if not path.is_file():
         raise DogbreedError(f"manifest {path} not found", hint="run `dogbreed data prepare` first")
     entries = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    with open(path, newline="") as fh:  # a lone CR inside a name is not a line break
+        text = fh.read()
+    for number, line in enumerate(text.rstrip("\n").split("\n"), 1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         parts = line.split("\t")
         if len(parts) != 3:
             raise DogbreedError(f"{path}:{number}: expected index<TAB>label<TAB>path")
+        check_relative(parts[2], f"{path}:{number}")
         try:
             entries.append(LstEntry(int(parts[0]), int(float(parts[1])), parts[2]))
         except ValueError as exc:
