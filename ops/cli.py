@@ -16,6 +16,7 @@ import click
 from ops import __version__
 from ops.context import AppContext
 from ops.errors import DogbreedError
+from ops.safe_text import for_terminal
 from ops.settings_sections import BACKENDS
 
 
@@ -37,7 +38,7 @@ class DogbreedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DogbreedError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(f"Error: {for_terminal(exc)}", fg="red", err=True)
             sys.exit(exc.exit_code)
 
 

@@ -7,7 +7,9 @@ clear a terminal or retitle it, and a CSV cell starting with `=` must not become
 
 from __future__ import annotations
 
+import csv
 import re
+import typing
 
 # C0 controls (TAB, newline, ESC, ...), DEL, C1 controls (CSI 0x9b, OSC 0x9d, ...), the Unicode
 # line and paragraph separators, and the bidirectional overrides that reorder what is shown.
@@ -52,3 +54,18 @@ def csv_uncell(value: str) -> str:
     if value.startswith("'") and value[1:].startswith(FORMULA_START):
         return value[1:]
     return value
+
+
+class _FormulaSafeWriter:
+    """csv.writer whose every cell goes through csv_cell."""
+
+    def __init__(self, fh: typing.IO[str]):
+        self._writer = csv.writer(fh)
+
+    def writerow(self, row: typing.Iterable[object]) -> object:
+        return self._writer.writerow([csv_cell(cell) for cell in row])
+
+
+def csv_writer(fh: typing.IO[str]) -> _FormulaSafeWriter:
+    """The CSV writer of every CSV this tool writes: no cell can start a spreadsheet formula."""
+    return _FormulaSafeWriter(fh)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ops.data.names import check_relative, check_text
 from ops.errors import DogbreedError
-from ops.safe_text import csv_cell, csv_uncell
+from ops.safe_text import csv_uncell, csv_writer
 
 if TYPE_CHECKING:
     from ops.data.audit import Flag
@@ -30,17 +30,16 @@ def write_exclusions(out_dir: Path, flags: list[Flag]) -> dict[str, Path]:
         by_file.setdefault(f.file, []).append(f)
     path = out_dir / "exclusions.csv"
     with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(EXCLUSION_FIELDS)
         for file in sorted(by_file):
             group = by_file[file]
             relabel = [f for f in group if f.action == "relabel"]
             if relabel and all(f.kind == "label" for f in group):
-                row = [file, "relabel", relabel[0].label, relabel[0].detail]
+                writer.writerow([file, "relabel", relabel[0].label, relabel[0].detail])
             else:
                 reason = "; ".join(sorted({f"{f.kind}: {f.detail}" for f in group}))
-                row = [file, "exclude", "", reason]
-            writer.writerow([csv_cell(cell) for cell in row])
+                writer.writerow([file, "exclude", "", reason])
     return {"exclusions": path}
 
 
