@@ -14,18 +14,7 @@ from ops.local import features as F
 from ops.local.backbone_onnx import ONNX_NAME, RECORD_NAME
 from ops.local.model import feature_extractor
 from tests.local_artifacts import TINY_BACKBONE, TINY_INPUT
-
-
-class Counting(torch.nn.Module):
-    """Wraps an extractor and counts the images PyTorch was asked for."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner, self.seen = inner, 0
-
-    def forward(self, x):
-        self.seen += x.shape[0]
-        return self.inner(x)
+from tests.test_local_features import Counting
 
 
 @pytest.fixture(scope="module")

@@ -9,22 +9,15 @@ fall back to PyTorch (three times slower, on every run).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
 from pathlib import Path
 
+from ops.local.export import sha256_file
+
 ONNX_NAME = "backbone.onnx"
 RECORD_NAME = "backbone.onnx.sha256"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _export(extractor, input_size: int, path: Path) -> None:
@@ -45,7 +38,7 @@ def _export(extractor, input_size: int, path: Path) -> None:
             dynamo=False,
         )
     os.replace(tmp, path)
-    record = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+    record = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     tmp_record = path.with_name(RECORD_NAME + ".tmp")
     tmp_record.write_text(json.dumps(record) + "\n")
     os.replace(tmp_record, path.with_name(RECORD_NAME))
@@ -63,7 +56,7 @@ def cached_onnx_problem(path: Path) -> str | None:
     actual = path.stat().st_size
     if actual != size:
         return f"{actual:,} bytes, {size:,} expected: truncated or changed"
-    if _sha256(path) != expected:
+    if sha256_file(path) != expected:
         return "its sha256 does not match the record"
     return None
 
