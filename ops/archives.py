@@ -196,14 +196,16 @@ def extract_to_staging(
     limits: ArchiveLimits | None = None,
     on_member: Callable[[tarfile.TarInfo], None] | None = None,
 ) -> Path:
-    """A fresh folder dest/.extract-XXXX holding the archive's checked members (`on_member` is
-    told of each, for progress); the caller moves them into place. On any failure (a
-    DogbreedError saying why) nothing is left behind."""
+    """A fresh folder dest/.extract-<pid>-XXXX holding the archive's checked members
+    (`on_member` is told of each, for progress); the caller moves them into place. On any
+    failure (a DogbreedError saying why) nothing is left behind; folders of killed runs are
+    removed first."""
     limits = limits or ArchiveLimits()
     with _sigterm_unwinds():
         try:
             dest.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=dest))
+            remove_stale(dest, STAGING_PREFIX)
+            staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=dest))
         except OSError as exc:
             raise DogbreedError(
                 f"cannot extract {what} into {dest}: {exc.strerror or exc}"
@@ -257,14 +259,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def temporary_folder(prefix: str) -> Path:
-    """A fresh TMPDIR/<prefix><pid>-XXXX removed at exit; folders of the same prefix left by a
-    process that no longer runs (killed with SIGKILL) are removed first, so none pile up."""
-    base = Path(tempfile.gettempdir())
+def remove_stale(base: Path, prefix: str) -> None:
+    """Remove base/<prefix><pid>-* folders whose process no longer runs (killed with SIGKILL)."""
     for old in base.glob(f"{prefix}*-*"):
         pid = old.name[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and old.is_dir() and not old.is_symlink() and not _pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def temporary_folder(prefix: str) -> Path:
+    """A fresh TMPDIR/<prefix><pid>-XXXX removed at exit; folders of the same prefix left by a
+    process that no longer runs are removed first, so none pile up."""
+    base = Path(tempfile.gettempdir())
+    remove_stale(base, prefix)
     folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
     atexit.register(shutil.rmtree, folder, True)
     return folder

@@ -267,3 +267,14 @@ def test_the_sha256_map_names_only_files_inside_and_reveals_nothing(name, artifa
         errors.append(str(err.value))
     assert errors[0] == errors[1]  # the same answer whether or not the outside file exists
     assert "which is not a file inside the artifact" in errors[0]
+
+
+def test_a_staging_folder_of_a_killed_extraction_is_removed_by_the_next(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    dest = tmp_path / "dest"
+    stale = dest / f".extract-{int(dead.stdout)}-abc"
+    (stale / "Images").mkdir(parents=True)
+    extract_archive(zeros_tarball(tmp_path / "ok.tar.gz", [3]), dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["zeros-0.bin"]

@@ -18,7 +18,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.archives import STAGING_PREFIX, ArchiveLimits, extract_to_staging
+from ops.archives import ArchiveLimits, extract_to_staging
 from ops.data.layout import (
     EXPECTED_CLASSES,
     EXPECTED_IMAGES,
@@ -282,8 +282,6 @@ def extract(
     done = marker.get("tarballs", {}).get(key)
     if done and done.get("stamp") == stamp and all((raw / e).exists() for e in done["entries"]):
         return False
-    for old in raw.glob(f"{STAGING_PREFIX}*"):  # left by a run killed with SIGKILL
-        shutil.rmtree(old, ignore_errors=True)
     with tqdm(desc=f"extract {tarball.name}", unit=" files", disable=not progress) as bar:
         staging = extract_to_staging(
             tarball, raw, "dataset tarball", archive_limits(settings), lambda _: bar.update()
