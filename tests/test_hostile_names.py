@@ -130,3 +130,19 @@ def test_a_class_folder_with_an_escape_is_refused(dataset, tmp_path):
     result = prepare(dataset.root, tmp_path / "out")
     assert result.exit_code == 2, result.output
     assert "the folder name 'n09999999-Evil' contains a control character" in result.output
+
+
+def test_a_manifest_entry_that_is_a_link_leading_out_of_its_channel_names_the_line(tmp_path):
+    from ops.data.manifest import PreparedData
+
+    (tmp_path / "secret.jpg").write_bytes(b"secret")
+    folder = tmp_path / "prepared" / "train" / CHIHUAHUA
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(b"jpeg")
+    (folder / "b.jpg").symlink_to(tmp_path / "secret.jpg")
+    lst = tmp_path / "prepared" / "train_lst" / "train.lst"
+    lst.parent.mkdir()
+    lst.write_text(f"0\t0\t{CHIHUAHUA}/a.jpg\n1\t0\t{CHIHUAHUA}/b.jpg\n")
+    with pytest.raises(DogbreedError, match="train.lst:2: .*is not a relative path inside"):
+        PreparedData(tmp_path / "prepared").entries("train")
+    assert [e.path for e in read_lst(lst)] == [f"{CHIHUAHUA}/a.jpg", f"{CHIHUAHUA}/b.jpg"]

@@ -26,13 +26,31 @@ def check_text(text: str, where: str, what: str = "name") -> str:
     return text
 
 
-def check_relative(rel: str, where: str, root: Path | None = None) -> str:
+class InsideRoot:
+    """Whether names resolve inside `root`: each folder is resolved once, then each name costs
+    one lstat (only a link is resolved), so a 20,000-line list is checked in a fraction of a second."""
+
+    def __init__(self, root: Path):
+        self.root, self.resolved = root, root.resolve()
+        self.folders: dict[str, bool] = {}
+
+    def __call__(self, rel: str) -> bool:
+        folder = rel.rpartition("/")[0]
+        if folder not in self.folders:
+            self.folders[folder] = (self.root / folder).resolve().is_relative_to(self.resolved)
+        path = self.root / rel
+        return self.folders[folder] and (
+            not path.is_symlink() or path.resolve().is_relative_to(self.resolved)
+        )
+
+
+def check_relative(rel: str, where: str, root: Path | None = None, inside=None) -> str:
     """`rel` when it is a plain relative path (and, given `root`, resolves inside it)."""
     check_text(rel, where)
     parts = rel.split("/")
     plain = not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts)
     if plain and root is not None:
-        plain = (root / rel).resolve().is_relative_to(root.resolve())
+        plain = (inside or InsideRoot(root))(rel)
     if not plain:
         inside = f" inside {root}" if root is not None else ""
         raise DogbreedError(
@@ -47,6 +65,7 @@ def check_relatives(
     rels: list[str], where: str, root: Path | None = None, lines: list[int] | None = None
 ) -> list[str]:
     """Every name of a list checked; `lines` gives each one's line number for `where:line`."""
+    inside = InsideRoot(root) if root is not None else None
     for i, rel in enumerate(rels):
-        check_relative(rel, f"{where}:{lines[i] if lines else i + 1}", root)
+        check_relative(rel, f"{where}:{lines[i] if lines else i + 1}", root, inside)
     return rels
