@@ -17,6 +17,7 @@ from ops import __version__
 from ops.commands import register_all
 from ops.context import AppContext
 from ops.errors import DogbreedError
+from ops.safe_text import for_terminal
 from ops.settings_sections import BACKENDS
 
 
@@ -38,7 +39,7 @@ class DogbreedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except DogbreedError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(f"Error: {for_terminal(exc)}", fg="red", err=True)
             sys.exit(exc.exit_code)
 
 

@@ -35,6 +35,11 @@ from ops.settings_sections import (
 )
 
 SETTINGS_FILE = "dogbreed.toml"
+ARCHIVE_CAPS = tuple(
+    f"{section}.{prefix}_max_{cap}"
+    for section, prefix in (("data", "archive"), ("local", "artifact"))
+    for cap in ("members", "file_mb", "total_mb")
+)
 
 
 @dataclass
@@ -228,6 +233,10 @@ def validate(settings: Settings) -> None:
         raise DogbreedError("data.val_fraction must be between 0 and 1", exit_code=2)
     if not 0 < settings.local.calibration_fraction < 1:
         raise DogbreedError("local.calibration_fraction must be between 0 and 1", exit_code=2)
+    for key in ARCHIVE_CAPS:
+        section, _, name = key.partition(".")
+        if getattr(getattr(settings, section), name) < 1:
+            raise DogbreedError(f"{key} must be at least 1", exit_code=2)
     check_hyperparameters(settings.hyperparameters)
 
 

@@ -39,6 +39,9 @@ LEAVES = (
     "context",
     "options",
     "progress",
+    "archives",
+    "safe_text",
+    "hashing",
     "records",
     "aws",
 )

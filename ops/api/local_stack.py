@@ -73,6 +73,7 @@ def start_local_stack(
 ) -> LocalStack:
     """Load the artifact, serve it (settings.serve), optionally start the gateway; the stack,
     with its "serve" record (the caller writes it to the state file)."""
+    from ops.artifact.reader import artifact_limits
     from ops.endpoint.onnx_runtime import load_runtime
     from ops.endpoint.server import ModelServer, serve_settings_kwargs
 
@@ -80,7 +81,7 @@ def start_local_stack(
         from ops.endpoint.container_runtime import load_container_runtime
 
         build = state_path().parent / "build"
-        runtime = load_container_runtime(artifact or last_local_artifact(), build)
+        runtime = load_container_runtime(artifact or last_local_artifact(), build, settings)
     else:
         # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
         runtime = load_runtime(
@@ -88,6 +89,7 @@ def start_local_stack(
             threads=settings.local.threads,
             spin=False,
             photo_policy=settings.serve.photo_policy,
+            limits=artifact_limits(settings),
         )
     s = settings.serve
     try:

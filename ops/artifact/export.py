@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ops.data.fetch import _sha256
 from ops.errors import DogbreedError
+from ops.hashing import sha256_file
 from ops.model.preprocess import Preprocessing
 
 INPUT_NAME = "input"
@@ -188,7 +188,6 @@ def torchscript_max_abs_diff(
 
 
 # The code base's one streaming sha256 (also what `data fetch` checks downloads with).
-sha256_file = _sha256
 CHECKSUMMED_FILES = tuple(name for name in ARTIFACT_FILES if name != "metadata.json")
 
 

@@ -15,18 +15,16 @@ Every problem is a DogbreedError that names the file and says how to fix it. The
 
 from __future__ import annotations
 
-import atexit
 import json
 import shutil
-import tarfile
-import tempfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 from lambda_src.answer import SIGNAL_TOP_PROBABILITY
+from ops.archives import ArchiveLimits, extract_archive, member_path, temporary_folder
 from ops.errors import DogbreedError
 from ops.model.preprocess import Preprocessing
+from ops.settings_sections import LocalSettings
 from ops.state import get_record
 
 REQUIRED_FILES = ("model.onnx", "preprocessing.json", "classes.json")
@@ -42,21 +40,26 @@ def _find_artifact_root(folder: Path) -> Path | None:
     return None
 
 
-def extract_tarball(tar_path: Path, dest: Path | None = None) -> Path:
-    """model.tar.gz -> a folder (a temporary one removed at exit unless `dest` is given)."""
-    if dest is None:
-        dest = Path(tempfile.mkdtemp(prefix="dogbreed-artifact-"))
-        atexit.register(shutil.rmtree, dest, True)
-    dest.mkdir(parents=True, exist_ok=True)
+def artifact_limits(settings: Any = None) -> ArchiveLimits:
+    """The caps on a model.tar.gz: local.artifact_max_* of `settings` (default: the defaults)."""
+    local = settings.local if settings is not None else LocalSettings()
+    return ArchiveLimits.from_settings(local, "artifact", "local")
+
+
+def extract_tarball(
+    tar_path: Path, dest: Path | None = None, limits: ArchiveLimits | None = None
+) -> Path:
+    """model.tar.gz -> a folder (a temporary one removed at exit unless `dest` is given), through
+    the one checked extraction (ops/archives.py); the default caps are local.artifact_max_*."""
+    folder = dest if dest is not None else temporary_folder("dogbreed-artifact-")
     try:
-        with tarfile.open(tar_path, "r:*") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # EOFError: truncated gzip
-        raise DogbreedError(
-            f"cannot extract model artifact {tar_path}: {exc or type(exc).__name__}",
-            hint="the file is damaged or truncated: copy or export it again",
-        ) from exc
-    return dest
+        return extract_archive(
+            Path(tar_path), folder, "model artifact", limits or artifact_limits()
+        )
+    except BaseException:
+        if dest is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -68,6 +71,20 @@ def _read_json(path: Path, what: str) -> Any:
             f"artifact file {path} is not valid JSON ({exc})",
             hint=f"it should hold {what}: export the artifact again",
         ) from exc
+
+
+def _listed_file(root: Path, name: object, meta_path: Path) -> Path:
+    """A name of the sha256 map as a path inside the artifact; anything else (absolute, `..`,
+    a link leading out) gets one error that does not say whether an outside file exists."""
+    plain = member_path(name) if isinstance(name, str) else None
+    path = root.joinpath(*plain.parts) if plain else None
+    if path is None or not path.resolve().is_relative_to(root.resolve()):
+        raise DogbreedError(
+            f"{meta_path}: the sha256 map names {str(name)[:200]!r}, which is not a file "
+            "inside the artifact",
+            hint="only plain relative names of the artifact's own files are allowed",
+        )
+    return path
 
 
 def verify_checksums(root: Path) -> None:
@@ -85,7 +102,7 @@ def verify_checksums(root: Path) -> None:
     if not isinstance(sums, dict):
         return
     for name, expected in sorted(sums.items()):
-        path = root / name
+        path = _listed_file(root, name, meta_path)
         if not path.is_file():
             raise DogbreedError(f"model artifact file {path} is missing (listed in {meta_path})")
         if sha256_file(path) != expected:
@@ -148,12 +165,13 @@ def load_preprocessing_file(path: Path) -> Preprocessing:
     return prep
 
 
-def resolve_artifact_dir(path: Path | str) -> Path:
-    """An artifact folder or model.tar.gz -> the folder with model.onnx; DogbreedError if invalid."""
+def resolve_artifact_dir(path: Path | str, limits: ArchiveLimits | None = None) -> Path:
+    """An artifact folder or model.tar.gz (extracted within `limits`) -> the folder with
+    model.onnx; DogbreedError if invalid."""
     path = Path(path).expanduser()
     if not path.exists():
         raise DogbreedError(f"model artifact {path} not found", hint="run `dogbreed train` first")
-    folder = extract_tarball(path) if path.is_file() else path
+    folder = extract_tarball(path, limits=limits) if path.is_file() else path
     root = _find_artifact_root(folder)
     if root is None:
         raise DogbreedError(

@@ -11,7 +11,9 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.data.names import check_relative, check_text
 from ops.errors import DogbreedError
+from ops.safe_text import csv_uncell, csv_writer
 
 EXCLUSION_FIELDS = ("file", "action", "label", "reason")
 
@@ -40,7 +42,7 @@ def write_exclusions(out_dir: Path, flags: list[Flag]) -> dict[str, Path]:
         by_file.setdefault(f.file, []).append(f)
     path = out_dir / "exclusions.csv"
     with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(EXCLUSION_FIELDS)
         for file in sorted(by_file):
             group = by_file[file]
@@ -63,12 +65,13 @@ def read_exclusions(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for n, row in enumerate(rows, 2):
         file, action = (row.get("file") or "").strip(), (row.get("action") or "").strip()
+        file = check_relative(csv_uncell(file), f"{path}:{n}") if file else file
         if not file or action not in ("exclude", "relabel"):
             raise DogbreedError(
                 f"{path}:{n}: each line needs a file and an action 'exclude' or 'relabel'",
                 exit_code=2,
             )
-        label = (row.get("label") or "").strip()
+        label = check_text(csv_uncell((row.get("label") or "").strip()), f"{path}:{n}", "label")
         if action == "relabel" and not label:
             raise DogbreedError(f"{path}:{n}: relabel needs a label (wnid or breed)", exit_code=2)
         out[file] = label if action == "relabel" else ""

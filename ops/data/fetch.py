@@ -10,7 +10,6 @@ Then the result is checked: 120 classes / 20,580 images, lists naming files that
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ops.archives import ArchiveLimits, extract_to_staging
 from ops.data.layout import (
     EXPECTED_CLASSES,
     EXPECTED_IMAGES,
@@ -25,8 +25,10 @@ from ops.data.layout import (
     read_layout,
 )
 from ops.errors import DogbreedError
+from ops.hashing import sha256_file
 from ops.progress import progress_bar
 from ops.settings import Settings
+from ops.settings_sections import DataSettings
 
 OFFICIAL_BASE_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs"
 TARBALLS = ("images.tar", "annotation.tar", "lists.tar")
@@ -87,7 +89,7 @@ def fetch(
         else:
             tarballs += _local_source(source, raw)
     for tarball in tarballs:
-        extract(tarball, raw, progress)
+        extract(tarball, raw, progress, settings)
     report = verify(raw)
     report.sources = sources
     return report
@@ -204,7 +206,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
         head.raise_for_status()
         total = int(head.headers.get("Content-Length", 0)) or None
         same_size = dest.is_file() and (total is None or dest.stat().st_size == total)
-        if same_size and (not sha256 or _sha256(dest) == sha256):
+        if same_size and (not sha256 or sha256_file(dest) == sha256):
             return dest
         start = part.stat().st_size if part.is_file() else 0
         if total is not None and start > total:
@@ -243,7 +245,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
         raise DogbreedError(
             f"{url}: got {size} of {total} bytes", hint="re-run `dogbreed data fetch` to resume"
         )
-    if sha256 and _sha256(part) != sha256:
+    if sha256 and sha256_file(part) != sha256:
         part.unlink()
         raise DogbreedError(
             f"{url}: sha256 mismatch (file removed)", hint="re-run to download again"
@@ -252,16 +254,17 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
     return dest
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def archive_limits(settings: Settings | None) -> ArchiveLimits:
+    """The caps on a dataset tarball: data.archive_max_* (default: the defaults)."""
+    data = settings.data if settings is not None else DataSettings()
+    return ArchiveLimits.from_settings(data, "archive", "data")
 
 
-def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
-    """Extract one official tarball into raw/ unless the same file was extracted before."""
+def extract(
+    tarball: Path, raw: Path, progress: bool = True, settings: Settings | None = None
+) -> bool:
+    """Extract one official tarball into raw/ unless the same file was extracted before, through
+    the one checked extraction (ops/archives.py, caps data.archive_max_*)."""
 
     marker = _load_marker(raw)
     stat = tarball.stat()
@@ -270,19 +273,24 @@ def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
     done = marker.get("tarballs", {}).get(key)
     if done and done.get("stamp") == stamp and all((raw / e).exists() for e in done["entries"]):
         return False
-    staging = raw / f".extract-{tarball.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with progress_bar(desc=f"extract {tarball.name}", unit=" files", disable=not progress) as bar:
+        staging = extract_to_staging(
+            tarball, raw, "dataset tarball", archive_limits(settings), lambda _: bar.update()
+        )
     try:
-        with tarfile.open(tarball) as tar:
-            members = tar.getmembers()
-            for member in progress_bar(
-                members, desc=f"extract {tarball.name}", disable=not progress
-            ):
-                tar.extract(member, staging, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+        entries = _move_into_place(staging, raw, marker)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DogbreedError(f"cannot extract {tarball}: {exc}") from exc
+    marker.setdefault("tarballs", {})[key] = {"stamp": stamp, "entries": entries}
+    owned = set(marker.get("extracted_entries", [])) | set(entries)
+    marker["extracted_entries"] = sorted(owned)
+    marker.pop("linked_from", None)
+    _save_marker(raw, marker)
+    return True
+
+
+def _move_into_place(staging: Path, raw: Path, marker: dict) -> list[str]:
+    """The extracted entries moved from staging into raw/; their names."""
     # images.tar -> Images/, annotation.tar -> Annotation/, lists.tar -> loose .mat files.
     loose = [p for p in staging.iterdir() if p.is_file()]
     if loose:
@@ -297,13 +305,7 @@ def extract(tarball: Path, raw: Path, progress: bool = True) -> bool:
             continue
         _clear_entry(raw, name, marker)
         os.replace(staging / name, raw / name)
-    shutil.rmtree(staging, ignore_errors=True)
-    marker.setdefault("tarballs", {})[key] = {"stamp": stamp, "entries": entries}
-    owned = set(marker.get("extracted_entries", [])) | set(entries)
-    marker["extracted_entries"] = sorted(owned)
-    marker.pop("linked_from", None)
-    _save_marker(raw, marker)
-    return True
+    return entries
 
 
 def verify(raw: Path) -> FetchReport:

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.data.names import check_relatives, check_text
 from ops.errors import DogbreedError
 
 EXPECTED_CLASSES = 120
@@ -65,7 +66,7 @@ class Layout:
                 f"{self.root}: no lists/{name}.mat or lists/{name}.txt",
                 hint="the official lists.tar holds them; `dogbreed data fetch` extracts it",
             )
-        return read_list_file(path)
+        return read_list_file(path, self.images_dir)
 
     def image_files(self) -> list[str]:
         """Every image under Images/, as `<folder>/<file>` sorted."""
@@ -73,7 +74,7 @@ class Layout:
         for cls in self.classes:
             for path in (self.images_dir / cls.folder).iterdir():
                 if path.suffix.lower() in IMAGE_SUFFIXES:
-                    out.append(f"{cls.folder}/{path.name}")
+                    out.append(check_text(f"{cls.folder}/{path.name}", str(path), "file name"))
         return sorted(out)
 
 
@@ -103,7 +104,7 @@ def read_layout(root: Path | str) -> Layout:
     for entry in sorted(images.iterdir()):
         if not entry.is_dir():
             continue
-        cls = parse_class_folder(entry.name)
+        cls = parse_class_folder(check_text(entry.name, str(entry), "folder name"))
         (classes.append(cls) if cls else odd.append(entry.name))
     if not classes:
         extra = f" (found {', '.join(odd[:3])})" if odd else ""
@@ -114,8 +115,9 @@ def read_layout(root: Path | str) -> Layout:
     return Layout(root, classes)
 
 
-def read_list_file(path: Path) -> list[str]:
-    """Paths relative to Images/ from a .mat (scipy) or .txt list."""
+def read_list_file(path: Path, root: Path | None = None) -> list[str]:
+    """Paths relative to Images/ from a .mat (scipy) or .txt list, each checked to be a plain
+    name inside `root` (ops/data/names.py): a bad one is an error naming the file and line."""
     if path.suffix == ".mat":
         import scipy.io
 
@@ -125,9 +127,17 @@ def read_list_file(path: Path) -> list[str]:
             raise DogbreedError(f"{path}: not a readable MATLAB list ({exc})") from exc
         if "file_list" not in mat:
             raise DogbreedError(f"{path}: no 'file_list' variable (found {sorted(mat)})")
-        return [_mat_string(item) for item in mat["file_list"].ravel()]
-    lines = path.read_text().splitlines()
-    return [line.strip().replace("\\", "/") for line in lines if line.strip()]
+        rels = [_mat_string(item) for item in mat["file_list"].ravel()]
+        return check_relatives(rels, f"{path} entry", root)
+    try:
+        with open(path, newline="") as fh:  # a lone CR inside a name is not a line break
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DogbreedError(f"cannot read the list {path}: {exc}") from exc
+    numbered = [(n, line.strip().replace("\\", "/")) for n, line in enumerate(text.split("\n"), 1)]
+    numbered = [(n, rel) for n, rel in numbered if rel]
+    rels = [rel for _, rel in numbered]
+    return check_relatives(rels, str(path), root, [n for n, _ in numbered])
 
 
 def _mat_string(item) -> str:

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.data.names import InsideRoot, check_relative
 from ops.errors import DogbreedError
 
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
@@ -60,7 +61,7 @@ class PreparedData:
         return self.root / "info.json"
 
     def entries(self, split: str) -> list[LstEntry]:
-        return read_lst(self.lst_path(split))
+        return read_lst(self.lst_path(split), self.images_dir(split))
 
     def image_paths(self, split: str) -> list[tuple[Path, int]]:
         """(absolute image path, label) for each line of the split's manifest."""
@@ -108,16 +109,23 @@ def write_lst(path: Path, entries: list[LstEntry]) -> None:
             fh.write(format_lst_line(entry))
 
 
-def read_lst(path: Path) -> list[LstEntry]:
+def read_lst(path: Path, root: Path | None = None) -> list[LstEntry]:
+    """The entries of an .lst manifest; each path must be a plain relative name (resolving
+    inside `root`, the channel's image folder, when given), else an error naming the line."""
+    inside = InsideRoot(root) if root is not None else None
     if not path.is_file():
         raise DogbreedError(f"manifest {path} not found", hint="run `dogbreed data prepare` first")
     entries = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    with open(path, newline="") as fh:  # a lone CR inside a name is not a line break
+        text = fh.read()
+    for number, line in enumerate(text.rstrip("\n").split("\n"), 1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         parts = line.split("\t")
         if len(parts) != 3:
             raise DogbreedError(f"{path}:{number}: expected index<TAB>label<TAB>path")
+        check_relative(parts[2], f"{path}:{number}", root, inside)
         try:
             entries.append(LstEntry(int(parts[0]), int(float(parts[1])), parts[2]))
         except ValueError as exc:

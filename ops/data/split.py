@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.data.layout import ClassFolder
+from ops.data.names import check_text
 from ops.errors import DogbreedError
 
 
@@ -82,8 +83,9 @@ def read_label_map(path: Path) -> dict[str, str]:
                     continue
                 for sep in ("\t", ",", "=", ":"):
                     if sep in line:
-                        src, _, dst = line.partition(sep)
-                        data[src.strip()] = dst.strip()
+                        src, _, dst = (part.strip() for part in line.partition(sep))
+                        where = f"{path}:{number}"
+                        data[check_text(src, where, "class")] = check_text(dst, where, "class")
                         break
                 else:
                     raise DogbreedError(f"{path}:{number}: expected `source,target`", exit_code=2)
@@ -93,6 +95,9 @@ def read_label_map(path: Path) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) and v for k, v in data.items()
     ):
         raise DogbreedError(f"{path}: a label map maps class names to merged names", exit_code=2)
+    for key, value in data.items():
+        check_text(key, str(path), "class")
+        check_text(value, f"{path}: {key!r} ->", "merged class")
     return data
 
 

@@ -23,6 +23,7 @@ from ops.api.lambda_package import build_lambda_zip, sha256_b64
 from ops.aws.pytorch_images import pytorch_inference_image
 from ops.deploy.terraform import Terraform
 from ops.errors import DogbreedError
+from ops.hashing import sha256_file
 from ops.records import read_deployment
 from ops.settings import Settings
 from ops.state import state_path
@@ -100,9 +101,9 @@ def local_model(
         package_digest,
         write_package,
     )
-    from ops.artifact.reader import dog_settings, resolve_artifact_dir
+    from ops.artifact.reader import artifact_limits, dog_settings, resolve_artifact_dir
 
-    root = resolve_artifact_dir(artifact)
+    root = resolve_artifact_dir(artifact, artifact_limits(settings))
     package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
     key = f"{settings.deploy.model_prefix.strip('/')}/{package_digest(package)}/model.tar.gz"
     environment = {
@@ -148,7 +149,6 @@ def upload_package(settings: Settings, model: ServingModel, echo: Callable[[str]
     """Put the container package at its content-addressed key, unless the same bytes are there."""
     import botocore.exceptions
 
-    from ops.artifact.export import sha256_file
     from ops.aws.session import explain_client_error, make_client
 
     bucket, _, key = model.model_data_url.removeprefix("s3://").partition("/")

@@ -7,6 +7,7 @@ import json
 import click
 
 from ops.errors import DogbreedError
+from ops.safe_text import for_terminal
 
 
 def answer_line(answer: dict) -> str:
@@ -31,12 +32,13 @@ def print_predictions(results: list[dict]) -> None:
     console = Console()
     for result in results:
         if "error" in result:
-            click.secho(f"{result['image']}: {result['error']}", fg="red", err=True)
+            line = f"{for_terminal(result['image'])}: {for_terminal(result['error'])}"
+            click.secho(line, fg="red", err=True)
             continue
-        console.print(result["image"], style="bold", markup=False, soft_wrap=True)
+        console.print(for_terminal(result["image"]), style="bold", markup=False, soft_wrap=True)
         answer = result.get("answer")
         if answer:
-            console.print(answer_line(answer), markup=False, soft_wrap=True)
+            console.print(for_terminal(answer_line(answer)), markup=False, soft_wrap=True)
             if not answer["dog"]:
                 continue
         table = Table()
@@ -45,7 +47,8 @@ def print_predictions(results: list[dict]) -> None:
         table.add_column("wnid")
         table.add_column("probability", justify="right")
         for rank, p in enumerate(result["predictions"], 1):
-            table.add_row(str(rank), str(p["breed"]), str(p["wnid"]), f"{p['probability']:.2%}")
+            breed, wnid = for_terminal(p["breed"]), for_terminal(p["wnid"])
+            table.add_row(str(rank), breed, wnid, f"{p['probability']:.2%}")
         console.print(table)
 
 

@@ -30,6 +30,7 @@ def predict(app, images, artifact, top_k, as_json):
     Prints the top-k breeds of each image. Unreadable images are reported one by one and make
     the exit code 1; the others are still classified.
     """
+    from ops.artifact.reader import artifact_limits
     from ops.endpoint.onnx_runtime import load_runtime
 
     settings = app.settings
@@ -37,6 +38,7 @@ def predict(app, images, artifact, top_k, as_json):
         artifact or last_local_artifact(),
         threads=settings.local.threads,
         photo_policy=settings.serve.photo_policy,
+        limits=artifact_limits(settings),
     )
     results = predict_files(runtime, list(images), top_k)
 

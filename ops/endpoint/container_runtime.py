@@ -17,10 +17,10 @@ from types import ModuleType
 
 import numpy as np
 
-from ops.artifact.export import sha256_file
 from ops.artifact.reader import dog_settings, load_classes_file, load_preprocessing_file
 from ops.endpoint.onnx_runtime import ModelRuntime
 from ops.errors import DogbreedError
+from ops.hashing import sha256_file
 from ops.model.photo_policy import DEFAULT_POLICY
 from ops.model.preprocess import BadImageError
 
@@ -80,13 +80,15 @@ class ContainerRuntime(ModelRuntime):
         return self.handler.predict_fn(torch.from_numpy(batch), self.model)
 
 
-def load_container_runtime(artifact: Path | str, build_dir: Path) -> ContainerRuntime:
+def load_container_runtime(
+    artifact: Path | str, build_dir: Path, settings=None
+) -> ContainerRuntime:
     """Build the container package of a local artifact, extract it and load its handler."""
     from ops.artifact.container_package import extract_package, package_digest, write_package
-    from ops.artifact.reader import resolve_artifact_dir
+    from ops.artifact.reader import artifact_limits, resolve_artifact_dir
 
     source = Path(artifact).expanduser().resolve()
-    root = resolve_artifact_dir(source)
+    root = resolve_artifact_dir(source, artifact_limits(settings))
     tar = write_package(root, Path(build_dir) / "container" / "model.tar.gz")
     folder = Path(build_dir) / "container" / package_digest(tar)
     return ContainerRuntime(extract_package(tar, folder), source=source)

@@ -231,11 +231,13 @@ def load_runtime(
     threads: int = 0,
     spin: bool = True,
     photo_policy: str = DEFAULT_POLICY,
+    limits=None,
 ) -> ModelRuntime:
-    """A ModelRuntime for an artifact folder or model.tar.gz (default: the last local training)."""
+    """A ModelRuntime for an artifact folder or model.tar.gz (default: the last local training;
+    a tarball is extracted within `limits`, ops/archives.py)."""
     source = Path(artifact or default_artifact()).expanduser().resolve()
     return ModelRuntime(
-        resolve_artifact_dir(source),
+        resolve_artifact_dir(source, limits),
         threads=threads,
         source=source,
         spin=spin,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ops.model.backbone_onnx import backbone_session
 from ops.model.preprocess import Preprocessing, decode_image, preprocess_image
 from ops.progress import progress_bar
 
@@ -117,32 +118,15 @@ def make_runner(extractor, input_size: int, engine: str, work_dir: Path, threads
 
     threads = threads or os.cpu_count() or 1
     if engine == "onnxruntime":
-        try:
-            import onnxruntime as ort
-
-            onnx_path = work_dir / "backbone.onnx"
-            if not onnx_path.is_file():
-                tmp = work_dir / "backbone.tmp.onnx"
-                with torch.no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    torch.onnx.export(
-                        extractor.cpu().eval(),
-                        (torch.zeros(2, 3, input_size, input_size),),
-                        str(tmp),
-                        input_names=["input"],
-                        output_names=["features"],
-                        dynamic_axes={"input": {0: "batch"}, "features": {0: "batch"}},
-                        opset_version=17,
-                        dynamo=False,
-                    )
-                os.replace(tmp, onnx_path)
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        try:  # the cached backbone.onnx is checked, and rebuilt when damaged
+            session = backbone_session(extractor, input_size, work_dir, threads)
             return lambda x: session.run(["features"], {"input": x})[0]
-        except Exception:  # noqa: BLE001 - any exporter/runtime failure: fall back to PyTorch
-            pass
+        except Exception as exc:  # noqa: BLE001 - any exporter/runtime failure: fall back to PyTorch
+            warnings.warn(
+                f"ONNX Runtime cannot run the backbone ({type(exc).__name__}: {exc}): "
+                "features are computed with PyTorch (slower)",
+                stacklevel=2,
+            )
     torch.set_num_threads(threads)
     device = next(extractor.parameters()).device
     model = extractor.eval().to(memory_format=torch.channels_last)

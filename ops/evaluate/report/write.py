@@ -6,7 +6,6 @@ three files from the same numbers.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from ops.evaluate.metrics import compute_metrics, worst_classes
 from ops.evaluate.report.html import fmt_pct, render_html, worst_class_details
 from ops.evaluate.report.plots import report_plots
 from ops.evaluate.report.results import describe_images, failure_counts, mistaken_for, to_results
+from ops.safe_text import csv_writer
 
 __all__ = ["ReportFiles", "describe_images", "fmt_pct", "write_report"]
 
@@ -81,7 +81,7 @@ def write_report(
 def _write_per_class(path: Path, per_class: list[dict], cm, names: list[str]) -> None:
     """per_class.csv: one row per class with its most frequent confusion."""
     with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(
             [
                 "index",
