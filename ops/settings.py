@@ -212,6 +212,10 @@ def load_settings(
     return settings
 
 
+# Allowed ranges of the servers' slow-client limits (ops/local/slow_clients.py).
+SERVE_LIMITS = {"request_deadline_s": (1.0, 600.0), "max_connections_per_client": (1, 256)}
+
+
 def validate(settings: Settings) -> None:
     """Every choice (Literal) field, then the checks that span fields; raises DogbreedError
     naming the offending setting."""
@@ -229,6 +233,12 @@ def validate(settings: Settings) -> None:
     if not 0 < settings.local.calibration_fraction < 1:
         raise DogbreedError("local.calibration_fraction must be between 0 and 1", exit_code=2)
     check_hyperparameters(settings.hyperparameters)
+    for key, (low, high) in SERVE_LIMITS.items():  # the slow-client limits (issue 23)
+        value = getattr(settings.serve, key)
+        if not low <= value <= high:  # NaN fails too
+            raise DogbreedError(
+                f"serve.{key} must be between {low:g} and {high:g}, not {value!r}", exit_code=2
+            )
 
 
 def image_size(settings: Settings) -> int:
