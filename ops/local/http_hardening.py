@@ -170,8 +170,8 @@ class HardenedHandler(BaseHTTPRequestHandler):
         super().handle_one_request()
         if self._reader.expired and not self._responded:
             self.close_connection = True
-            if not hasattr(self, "request_version"):  # the request line never completed
-                self.request_version, self.command = "HTTP/1.1", None
+            if not hasattr(self, "requestline"):  # the request line never completed
+                self.requestline, self.request_version, self.command = "", "HTTP/1.1", None
             deadline = self.server.request_deadline_s
             self.send_error(
                 408,
