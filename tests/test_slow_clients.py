@@ -354,3 +354,40 @@ def test_the_model_server_and_post_classify_accept_the_same_formats(
         assert direct.status_code == through_api.status_code == 400
         assert f"not a {IMAGE_FORMATS_TEXT} image" in direct.json()["message"]
         assert f"not a {IMAGE_FORMATS_TEXT} image" in through_api.json()["error"]
+
+
+def test_a_no_cors_fetch_from_another_site_in_a_real_browser_classifies_nothing(
+    strict_server, strict_gateway, tmp_path
+):
+    """Chromium on another origin POSTs Blobs with mode "no-cors" (no preflight, no Content-Type,
+    the answer opaque): a JSON request as a plain Blob and a JPEG Blob. Neither is classified."""
+    from tests.test_page import CHROMIUM, NO_CHROMIUM, StaticSite
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
+    (tmp_path / "index.html").write_text("<!doctype html><title>another site</title>")
+    site = StaticSite(tmp_path)
+    before = images_classified(strict_server)
+    request = json.dumps({"images": [base64.b64encode(good_image()).decode()]})
+    script = """async ([url, json, bytes]) => {
+        const kinds = [];
+        for (const body of [new Blob([json]), new Blob([new Uint8Array(bytes)], {type: "image/jpeg"})]) {
+            const answer = await fetch(url, {method: "POST", mode: "no-cors", body});
+            kinds.push(answer.type);
+        }
+        return kinds;
+    }"""
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"{site.origin}/")
+            kinds = page.evaluate(
+                script, [strict_gateway.classify_url, request, list(good_image())]
+            )
+            browser.close()
+    finally:
+        site.close()
+    assert kinds == ["opaque", "opaque"]  # both went out (the page cannot read the answers)
+    assert images_classified(strict_server) == before
