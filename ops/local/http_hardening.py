@@ -30,7 +30,7 @@ from ops.local.slow_clients import (
 )
 
 MAX_HEADER_BYTES = 16 * 1024  # all header lines together (API Gateway allows 10 KB)
-SOCKET_TIMEOUT_S = 30  # a connection idle or trickling for this long is dropped
+SOCKET_TIMEOUT_S = 30  # a connection idle (or one read waiting) this long is dropped
 MAX_CONNECTIONS = 256  # connections served at once; more are answered 503 and closed
 DRAIN_TIMEOUT_S = 30.0  # how long shutdown waits for requests in flight
 

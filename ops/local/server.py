@@ -65,7 +65,7 @@ class _Handler(HardenedHandler):
     # Headers and body go out as separate writes; without TCP_NODELAY, Nagle + the client's
     # delayed ACK stall every keep-alive response by ~40 ms.
     disable_nagle_algorithm = True
-    timeout = 120  # seconds a connection may sit idle or trickle a body before it is dropped
+    timeout = 120  # seconds a connection may sit idle (boto3 keep-alive) before it is dropped
     server_version = "dogbreed-model-server"
     server: _HTTPServer
 
