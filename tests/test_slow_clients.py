@@ -391,3 +391,14 @@ def test_a_no_cors_fetch_from_another_site_in_a_real_browser_classifies_nothing(
         site.close()
     assert kinds == ["opaque", "opaque"]  # both went out (the page cannot read the answers)
     assert images_classified(strict_server) == before
+
+
+def test_serve_with_a_setting_out_of_range_is_a_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from ops.cli import cli
+
+    result = CliRunner().invoke(cli, ["--set", "serve.request_deadline_s=0", "serve"])
+    assert result.exit_code == 2
+    assert "serve.request_deadline_s must be between 1 and 600, not 0" in result.output
+    assert "Traceback" not in result.output
