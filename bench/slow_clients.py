@@ -1,8 +1,9 @@
 """Benchmark: normal clients beside sockets that trickle one byte every few seconds (issue 23).
 
 Against a real `dogbreed serve --api` process (tiny test model, `--threads 1`):
-  1. without tricklers: `--clients` keep-alive clients POST one JSON image each to the local
-     gateway's POST /classify for `--seconds`; answered count and latency percentiles;
+  1. without tricklers: `--clients` clients POST one JSON image each to the local gateway's
+     POST /classify for `--seconds`, each request on a new connection (other users arriving;
+     `--keep-alive`: one connection per client); answered count and latency percentiles;
   2. with tricklers: the same, while `--tricklers` sockets from `--addresses` other loopback
      addresses (127.0.0.2, ...) each send a POST /classify one byte every `--every` seconds and,
      when the server cuts them off (408 at serve.request_deadline_s, 429 over
@@ -73,21 +74,23 @@ def start_serve(repo: Path, artifact: Path, work: Path, deadline: float | None):
     raise RuntimeError("dogbreed serve --api did not answer within 120 s")
 
 
-def normal_load(url: str, clients: int, seconds: float) -> dict:
-    """`clients` keep-alive sessions POSTing one JSON image each, back to back, for `seconds`."""
+def normal_load(url: str, clients: int, seconds: float, keep_alive: bool = False) -> dict:
+    """`clients` clients POSTing one JSON image each, back to back, for `seconds`: each request on
+    a new connection (other users arriving), or with `keep_alive` on one connection per client."""
     body = {"images": [base64.b64encode(good_image()).decode()], "top_k": 1}
     counts: Counter[str] = Counter()
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     end = time.monotonic() + seconds
+    close = {} if keep_alive else {"Connection": "close"}
 
     def client() -> None:
         with requests.Session() as session:
             while time.monotonic() < end:
                 started = time.perf_counter()
                 try:
-                    answer = session.post(f"{url}/classify", json=body, timeout=60)
+                    answer = session.post(f"{url}/classify", json=body, headers=close, timeout=60)
                     status = answer.status_code
                     if status >= 500:
                         errors.append(f"{status} {answer.text[:100]}")
@@ -203,7 +206,10 @@ class Tricklers:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--artifact", type=Path, help="artifact folder (default: a tiny model)")
-    parser.add_argument("--clients", type=int, default=8, help="normal keep-alive clients")
+    parser.add_argument("--clients", type=int, default=8, help="normal clients")
+    parser.add_argument(
+        "--keep-alive", action="store_true", help="normal clients keep one connection each"
+    )
     parser.add_argument("--seconds", type=float, default=20, help="length of each run")
     parser.add_argument("--tricklers", type=int, default=300)
     parser.add_argument("--addresses", type=int, default=1, help="loopback addresses they use")
@@ -220,16 +226,17 @@ def main() -> None:
             artifact = make_tiny_artifact(work / "tiny")
         proc, url = start_serve(args.server_repo.resolve(), artifact, work, args.deadline)
         try:
-            normal_load(url, args.clients, 2)  # warm-up
-            alone = normal_load(url, args.clients, args.seconds)
+            normal_load(url, args.clients, 2, args.keep_alive)  # warm-up
+            alone = normal_load(url, args.clients, args.seconds, args.keep_alive)
             port = int(url.rsplit(":", 1)[1])
             with Tricklers(port, args.tricklers, args.addresses, args.every) as tricklers:
-                beside = normal_load(url, args.clients, args.seconds)
+                beside = normal_load(url, args.clients, args.seconds, args.keep_alive)
         finally:
             stop(proc)
     print(f"server: {args.server_repo.resolve()}  artifact: {artifact}")
     print(
-        f"{args.clients} normal clients x {args.seconds:g} s; {args.tricklers} tricklers from "
+        f"{args.clients} normal clients ({'keep-alive' if args.keep_alive else 'a connection per request'})"
+        f" x {args.seconds:g} s; {args.tricklers} tricklers from "
         f"{args.addresses} address(es), one byte every {args.every:g} s"
     )
     for name, run in (("without tricklers", alone), ("with tricklers", beside)):
