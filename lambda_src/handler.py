@@ -235,17 +235,50 @@ def parse_classes(data: Any) -> list[dict[str, str]]:
 
 
 def _header(event: dict[str, Any], name: str) -> str:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name and value:
+    headers, multi = event.get("headers"), event.get("multiValueHeaders")
+    for key, value in (headers if isinstance(headers, dict) else {}).items():
+        if str(key).lower() == name and value:
             return str(value)
-    for key, values in (event.get("multiValueHeaders") or {}).items():
-        if key.lower() == name and values:
+    for key, values in (multi if isinstance(multi, dict) else {}).items():
+        if str(key).lower() == name and values and isinstance(values, list):
             return str(values[0])
     return ""
 
 
+# Content types a page on any site may POST without a CORS preflight (the Fetch standard's
+# CORS-safelisted ones): refused, so a blind cross-site request cannot make the API classify.
+CORS_SAFELISTED_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+BROWSER_HEADERS = ("origin", "sec-fetch-mode", "sec-fetch-site")  # sent by browsers, not by SDKs
+
+
+def _checked_shape(event: dict[str, Any]) -> None:
+    """400 for an event whose headers or query string is not an object (API Gateway's are)."""
+    for key in ("headers", "multiValueHeaders", "queryStringParameters"):
+        if not isinstance(event.get(key) or {}, dict):
+            raise RequestError(400, f"the event's {key} must be an object, as API Gateway sends it")
+
+
+def _refused_content_type(event: dict[str, Any], content_type: str) -> str | None:
+    """Why a Content-Type is refused before the body is read: a CORS-safelisted type, or none
+    from a browser (a no-cors fetch of a Blob sends none); else None."""
+    if content_type in CORS_SAFELISTED_TYPES:
+        return (
+            f"unsupported Content-Type {content_type!r}: a page on any site may send it without"
+            " asking, so it is refused; use application/json or image/jpeg, image/png"
+        )
+    if not content_type and any(_header(event, h) for h in BROWSER_HEADERS):
+        return "missing Content-Type: a browser must send application/json or an image type"
+    return None
+
+
+IMAGE_FORMATS_TEXT = "JPEG or PNG"  # what image_kind accepts; the model server says the same
+
+
 def image_kind(data: bytes) -> str | None:
-    """ "jpeg" or "png" from the magic bytes, else None (what the endpoint's algorithm accepts)."""
+    """ "jpeg" or "png" from the magic bytes, else None (what the endpoint's algorithm accepts).
+
+    The one definition of the image formats served: the local model server refuses the others
+    (GIF, BMP, WebP) with the same words."""
     if data[:3] == b"\xff\xd8\xff":
         return "jpeg"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -261,7 +294,7 @@ def _check_image(data: bytes, where: str, limits: dict[str, Any]) -> bytes:
             413, f"{where} is {len(data)} bytes, over the limit of {limits['max_image_bytes']}"
         )
     if image_kind(data) is None:
-        raise RequestError(400, f"{where} is not a JPEG or PNG image")
+        raise RequestError(400, f"{where} is not a {IMAGE_FORMATS_TEXT} image")
     return data
 
 
@@ -408,6 +441,7 @@ def parse_request(  # noqa: C901 - one branch per documented request shape and l
     method = request_method(event)
     if method != "POST":
         raise RequestError(405, f"method {method} not allowed: use POST")
+    _checked_shape(event)
     body = event.get("body")
     if body is None or body == "":
         raise RequestError(400, 'empty request body: send JSON {"images": [...]} or one image')
@@ -422,6 +456,9 @@ def parse_request(  # noqa: C901 - one branch per documented request shape and l
     is_b64 = bool(event.get("isBase64Encoded"))
     content_type = _header(event, "content-type").split(";")[0].strip().lower()
     query = event.get("queryStringParameters") or {}
+    refused = _refused_content_type(event, content_type)
+    if refused:
+        raise RequestError(415, refused)
     if not content_type:
         content_type = sniff_content_type(body, is_b64)
     if content_type in JSON_TYPES:
@@ -429,7 +466,7 @@ def parse_request(  # noqa: C901 - one branch per documented request shape and l
         if is_b64:
             try:
                 text = base64.b64decode(body, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # binascii.Error, UnicodeDecodeError, or non-ASCII "base64"
                 raise RequestError(400, "body is not valid base64-encoded UTF-8 JSON") from None
         payload = parse_json_body(text)
         if not isinstance(payload, dict):

@@ -217,6 +217,10 @@ def load_settings(
     return settings
 
 
+# Allowed ranges of the servers' slow-client limits (ops/endpoint/slow_clients.py).
+SERVE_LIMITS = {"request_deadline_s": (1.0, 600.0), "max_connections_per_client": (1, 256)}
+
+
 def validate(settings: Settings) -> None:
     """Every choice (Literal) field, then the checks that span fields; raises DogbreedError
     naming the offending setting."""
@@ -238,6 +242,12 @@ def validate(settings: Settings) -> None:
         if getattr(getattr(settings, section), name) < 1:
             raise DogbreedError(f"{key} must be at least 1", exit_code=2)
     check_hyperparameters(settings.hyperparameters)
+    for key, (low, high) in SERVE_LIMITS.items():  # the slow-client limits (issue 23)
+        value = getattr(settings.serve, key)
+        if not low <= value <= high:  # NaN fails too
+            raise DogbreedError(
+                f"serve.{key} must be between {low:g} and {high:g}, not {value!r}", exit_code=2
+            )
 
 
 def image_size(settings: Settings) -> int:

@@ -204,7 +204,9 @@ class ServeSettings:
     max_batch_size: int = 0  # 0 = auto: the batch size the model runs fastest at, timed at start
     max_batch_delay_ms: float = 5.0
     max_image_bytes: int = 4 * 1024 * 1024
-    api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
+    # when set, POST /classify requires it in x-api-key (as API Gateway does), and so does the
+    # model server when it listens beyond loopback (with --api it listens on 127.0.0.1)
+    api_key: str = ""
     # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
     # at GET / is same-origin and needs none.
     cors_origins: list[str] = field(default_factory=list)
@@ -213,6 +215,12 @@ class ServeSettings:
     runtime: Literal["onnx", "container"] = "onnx"
     # how full photos become model inputs (ops/model/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
+    # seconds from a request's first byte until its headers and body must have arrived, on the
+    # model server and the local API (1-600; a 408 after): a client trickling bytes is cut off
+    request_deadline_s: float = 30.0
+    # connections one client address may hold on either server at once (1-256, of 256; a 429
+    # beyond), so one client cannot take every slot
+    max_connections_per_client: int = 64
 
 
 @dataclass

@@ -237,3 +237,33 @@ def test_evaluation_report_counts_the_refusals(which, request, prepared_dir, tmp
     html = (tmp_path / "report" / "report.html").read_text()
     assert f'<strong id="refused">{answers["refused"]}</strong> of 9' in html
     assert answers["suggested_min_top_probability"] > 0
+
+
+def test_a_dog_scoring_exactly_the_threshold_is_a_dog():
+    """The threshold is a real training dog's score (choose_threshold): that dog is accepted."""
+    ranked = [{"breed": "beagle", "probability": 0.75}, {"breed": "pug", "probability": 0.25}]
+    at = verdict(ranked, {"dog_score": 0.5, "dog_signal": "imagenet", "dog_threshold": 0.5})
+    assert at["dog"] is True and at["breed"] == "beagle"
+    below = verdict(ranked, {"dog_score": 0.4999, "dog_signal": "imagenet", "dog_threshold": 0.5})
+    assert below["dog"] is False and below["label"] == NO_DOG
+    # The fallback without a dog score: the top probability against its own threshold.
+    assert verdict(ranked, None, min_top=0.75)["dog"] is True
+    assert verdict(ranked, None, min_top=0.7501)["dog"] is False
+
+
+def test_the_chosen_threshold_refuses_at_most_half_a_percent_of_training_dogs():
+    """thresholds_record's default keeps 99.5 % of the dogs it was chosen on (docs/real-photos.md):
+    of 1,000 scores it refuses exactly the lowest 5, and every image at the threshold is kept."""
+    from ops.model.dogness import rates, thresholds_record
+
+    rng = np.random.default_rng(0)
+    dog_scores = rng.uniform(0.2, 1.0, 1000)
+    top_probabilities = rng.uniform(0.1, 0.9, 1000)
+    record = thresholds_record("imagenet", dog_scores, top_probabilities)
+    for threshold, scores in (
+        (record["threshold"], dog_scores),
+        (record["top_probability_threshold"], top_probabilities),
+    ):
+        refused = rates(scores, [], threshold)["false_refusal"]
+        assert refused == pytest.approx(0.005, abs=1e-9)
+        assert threshold == pytest.approx(np.sort(scores)[5], abs=1e-6)

@@ -145,6 +145,26 @@ def test_depth_within_the_limit_is_parsed_normally(handler_env):
     assert status == 200 and body["predictions"][0][0]["breed"]
 
 
+def nested_request(depth: int) -> dict:
+    """A valid request whose JSON nests `depth` levels: the object, then depth - 1 lists."""
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    return json_event('{"images": ["' + b64(good_image()) + '"], "x": ' + inner + "}")
+
+
+@pytest.mark.parametrize("depth", [33, 34, 50, 100])
+def test_parse_request_refuses_json_just_over_the_depth_limit(depth):
+    """The request path's own check (json_shape_problem), at the depths a 10x limit would pass."""
+    limits = lambda_handler.settings()
+    with pytest.raises(lambda_handler.RequestError, match="nested deeper than 32 levels") as exc:
+        lambda_handler.parse_request(nested_request(depth), limits, n_classes=3)
+    assert exc.value.status == 400
+
+
+def test_parse_request_accepts_json_exactly_at_the_depth_limit():
+    images, _ = lambda_handler.parse_request(nested_request(32), lambda_handler.settings(), 3)
+    assert images == [good_image()]
+
+
 def test_an_unexpected_error_is_a_json_500_with_the_request_id_and_a_logged_traceback(
     handler_env, monkeypatch, caplog
 ):

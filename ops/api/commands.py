@@ -123,6 +123,8 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             classes_path=classes_path,
             api_key=api_key or settings.serve.api_key or None,
             cors_origins=settings.serve.cors_origins,
+            request_deadline_s=settings.serve.request_deadline_s,
+            max_connections_per_client=settings.serve.max_connections_per_client,
         )
     except OSError as exc:
         raise DogbreedError(

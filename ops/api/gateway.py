@@ -28,6 +28,7 @@ from ops.endpoint.http_hardening import (
     HardenedServer,
     exposure_warning,
 )
+from ops.endpoint.slow_clients import MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE_S
 from ops.errors import DogbreedError
 
 log = logging.getLogger(__name__)
@@ -301,19 +302,23 @@ def start_gateway(
     classes_path: Path,
     api_key: str | None = None,
     cors_origins: tuple[str, ...] | list[str] = (),
+    request_deadline_s: float = REQUEST_DEADLINE_S,
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
     **limits: Any,
 ) -> Gateway:
     """Serve POST /classify (and the page at GET /) on host:port (0 = a free port) in a
     background thread.
 
     `limits` become the handler's environment (e.g. max_images=32 -> MAX_IMAGES=32);
-    `cors_origins` the origins whose pages may call it (CORS_ALLOWED_ORIGINS; none = CORS off).
+    `cors_origins` the origins whose pages may call it (CORS_ALLOWED_ORIGINS; none = CORS off);
+    `request_deadline_s` and `max_connections_per_client` bound slow and greedy clients.
     Raises OSError when the port is taken.
     """
     classes_path = Path(classes_path)
     if not classes_path.is_file():
         raise DogbreedError(f"classes file {classes_path} not found")
     server = _Server((host, port), _Handler)
+    server.set_client_limits(request_deadline_s, max_connections_per_client)
     server.api_key = api_key or None
     server.cors_origins = tuple(o.strip().rstrip("/") for o in cors_origins if o.strip())
     limits["cors_allowed_origins"] = ",".join(server.cors_origins)

@@ -92,11 +92,14 @@ def start_local_stack(
             limits=artifact_limits(settings),
         )
     s = settings.serve
+    server_kwargs = serve_settings_kwargs(settings)
+    if api:  # the gateway is the exposed part (serve.host); the model server stays on loopback
+        server_kwargs["host"] = "127.0.0.1"
     try:
-        server = ModelServer(runtime, **serve_settings_kwargs(settings)).start()
+        server = ModelServer(runtime, **server_kwargs).start()
     except OSError as exc:
         raise DogbreedError(
-            f"cannot listen on {s.host}:{s.port}: {exc.strerror}",
+            f"cannot listen on {server_kwargs['host']}:{s.port}: {exc.strerror}",
             hint="choose another --port (0 = any free port)",
         ) from exc
     stack = LocalStack(runtime, server)
@@ -141,6 +144,8 @@ def _start_gateway(settings, stack: LocalStack):
             classes_path=stack.runtime.artifact_dir / "classes.json",
             api_key=s.api_key or None,
             cors_origins=s.cors_origins,
+            request_deadline_s=s.request_deadline_s,
+            max_connections_per_client=s.max_connections_per_client,
         )
     except OSError as exc:
         raise DogbreedError(

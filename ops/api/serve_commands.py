@@ -21,7 +21,10 @@ from ops.train.record import last_local_artifact
 
 @click.command()
 @artifact_option()
-@host_option("Interface to listen on (default: serve.host, loopback).")
+@host_option(
+    "Interface to listen on (default: serve.host, loopback); with --api the local API's, "
+    "and the model server stays on 127.0.0.1."
+)
 @port_option("Model server port (default: serve.port; 0 = any free).")
 @click.option(
     "--endpoint-name", help="Endpoint name boto3 callers use (default: serve.endpoint_name)."

@@ -5,7 +5,10 @@ with HTML pages, keeps no socket timeout and starts a thread for every connectio
   - every error is JSON ({"message": ...}), unsupported methods are a 405 with `Allow`;
   - sockets time out (`timeout`), headers are bounded (`MAX_HEADER_BYTES`, and the stdlib's
     100 headers of 64 KiB a line), and at most `max_connections` are served at once (a 503 beyond);
-  - `drain()` lets requests in flight finish while new ones get a 503 (SIGTERM, shutdown).
+  - `drain()` lets requests in flight finish while new ones get a 503 (SIGTERM, shutdown);
+  - a whole request (headers and body) must arrive within `request_deadline_s` (a 408), and one
+    client address holds at most `max_connections_per_client` connections (a 429):
+    ops/endpoint/slow_clients.py.
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ops.endpoint.slow_clients import (
+    MAX_CONNECTIONS_PER_CLIENT,
+    REQUEST_DEADLINE_S,
+    ClientSlots,
+    deadline_rfile,
+)
+
 MAX_HEADER_BYTES = 16 * 1024  # all header lines together (API Gateway allows 10 KB)
-SOCKET_TIMEOUT_S = 30  # a connection idle or trickling for this long is dropped
+SOCKET_TIMEOUT_S = 30  # a connection idle (or one read waiting) this long is dropped
 MAX_CONNECTIONS = 256  # connections served at once; more are answered 503 and closed
 DRAIN_TIMEOUT_S = 30.0  # how long shutdown waits for requests in flight
 
@@ -29,13 +39,20 @@ def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload).encode()
 
 
-def _busy_response(message: str) -> bytes:
+def _busy_response(message: str, status: str = "503 Service Unavailable") -> bytes:
     body = json_bytes({"message": message})
     head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+def _refuse(request, response: bytes) -> None:  # noqa: ANN001 (a socket)
+    """Answer a connection that will not be served, without blocking on a client that never reads."""
+    with contextlib.suppress(OSError):
+        request.settimeout(1.0)
+        request.sendall(response)
 
 
 class HardenedServer(ThreadingHTTPServer):
@@ -45,25 +62,41 @@ class HardenedServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
     max_connections = MAX_CONNECTIONS
+    max_connections_per_client = MAX_CONNECTIONS_PER_CLIENT
+    request_deadline_s = REQUEST_DEADLINE_S
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.client_slots = ClientSlots(self.max_connections_per_client)
         self.draining = False
         self._lock = threading.Lock()
         self._connections = 0
         self._in_flight = 0
         self.refused_busy = 0
 
+    def set_client_limits(self, request_deadline_s: float, max_connections_per_client: int) -> None:
+        """The slow-client limits (serve.request_deadline_s, serve.max_connections_per_client)."""
+        self.request_deadline_s = float(request_deadline_s)
+        self.client_slots.limit = self.max_connections_per_client = int(max_connections_per_client)
+
     def process_request(self, request, client_address) -> None:  # noqa: ANN001 (stdlib)
+        if not self.client_slots.take(client_address[0]):
+            limit = self.client_slots.limit
+            message = (
+                f"too many connections from {client_address[0]}: the limit is {limit} per client "
+                "(serve.max_connections_per_client); retry shortly"
+            )
+            _refuse(request, _busy_response(message, "429 Too Many Requests"))
+            self.shutdown_request(request)
+            return
         with self._lock:
             full = self._connections >= self.max_connections
             if not full:
                 self._connections += 1
         if full:
             self.refused_busy += 1
-            with contextlib.suppress(OSError):
-                request.settimeout(1.0)
-                request.sendall(_busy_response("too many connections: retry shortly"))
+            self.client_slots.give_back(client_address[0])
+            _refuse(request, _busy_response("too many connections: retry shortly"))
             self.shutdown_request(request)
             return
         try:
@@ -71,6 +104,7 @@ class HardenedServer(ThreadingHTTPServer):
         except BaseException:
             with self._lock:
                 self._connections -= 1
+            self.client_slots.give_back(client_address[0])
             raise
 
     def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001 (stdlib)
@@ -79,6 +113,7 @@ class HardenedServer(ThreadingHTTPServer):
         finally:
             with self._lock:
                 self._connections -= 1
+            self.client_slots.give_back(client_address[0])
 
     @contextlib.contextmanager
     def request_scope(self) -> Iterator[bool]:
@@ -112,12 +147,41 @@ class HardenedServer(ThreadingHTTPServer):
 
 
 class HardenedHandler(BaseHTTPRequestHandler):
-    """JSON errors, a socket timeout, bounded headers and a 405 for methods a route lacks."""
+    """JSON errors, a socket timeout, a request deadline, bounded headers and a 405 for methods a
+    route lacks."""
 
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
     allowed_methods = ("GET", "POST")
     server: HardenedServer
+
+    def setup(self) -> None:
+        """The stdlib's setup, with reads through the request deadline (slow_clients.py)."""
+        super().setup()
+        self.rfile.close()
+        self.rfile, self._reader = deadline_rfile(
+            self.connection, self.timeout, self.server.request_deadline_s
+        )
+
+    def handle_one_request(self) -> None:
+        """One request; a JSON 408 when it was still arriving at its deadline."""
+        self._reader.start_request()
+        self._responded = False
+        super().handle_one_request()
+        if self._reader.expired and not self._responded:
+            self.close_connection = True
+            if not hasattr(self, "requestline"):  # the request line never completed
+                self.requestline, self.request_version, self.command = "", "HTTP/1.1", None
+            deadline = self.server.request_deadline_s
+            self.send_error(
+                408,
+                f"request not received within {deadline:g} s (serve.request_deadline_s): "
+                "send the headers and body without pausing",
+            )
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._responded = True
+        super().send_response(code, message)
 
     def error_headers(self, status: int) -> dict[str, str]:
         """Extra headers on every error answer (the model server adds x-amzn-ErrorType)."""
@@ -201,15 +265,20 @@ class HardenedHandler(BaseHTTPRequestHandler):
     )
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses; a host name is assumed to reach beyond."""
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def exposure_warning(host: str, what: str) -> str | None:
     """A warning when `host` is beyond loopback: anyone who can reach it can use `what`."""
-    if host in ("localhost",):
+    if is_loopback(host):
         return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass  # a host name: assume it resolves beyond loopback
     return (
         f"warning: {what} listens on {host}, beyond loopback: anyone who can reach this machine "
         "can call it"

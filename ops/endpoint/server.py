@@ -22,6 +22,7 @@ and takes the fastest per image: on a CPU that is often 4-8, as bigger batches l
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import threading
@@ -32,13 +33,16 @@ from typing import Any
 import numpy as np
 
 from lambda_src.answer import CUSTOM_ATTRIBUTE
+from lambda_src.handler import IMAGE_FORMATS_TEXT, image_kind
 from ops.endpoint.batching import Batcher, measure_batch_sizes, pick_batch_size
 from ops.endpoint.http_hardening import (
     DRAIN_TIMEOUT_S,
     HardenedHandler,
     HardenedServer,
     exposure_warning,
+    is_loopback,
 )
+from ops.endpoint.slow_clients import MAX_CONNECTIONS_PER_CLIENT, REQUEST_DEADLINE_S
 from ops.errors import RequestError
 from ops.model.preprocess import BadImageError, image_error_message
 
@@ -61,7 +65,7 @@ class _Handler(HardenedHandler):
     # Headers and body go out as separate writes; without TCP_NODELAY, Nagle + the client's
     # delayed ACK stall every keep-alive response by ~40 ms.
     disable_nagle_algorithm = True
-    timeout = 120  # seconds a connection may sit idle or trickle a body before it is dropped
+    timeout = 120  # seconds a connection may sit idle (boto3 keep-alive) before it is dropped
     server_version = "dogbreed-model-server"
     server: _HTTPServer
 
@@ -107,6 +111,8 @@ class _Handler(HardenedHandler):
         path = self.path.split("?", 1)[0]
         match = _ENDPOINT_PATH.match(path)
         try:
+            if not self._key_accepted(match is not None):
+                return
             if path == "/invocations":
                 self._container_invocation()
             elif match:
@@ -159,6 +165,22 @@ class _Handler(HardenedHandler):
             )
             return
         self._send(200, probs, {"x-Amzn-Invoked-Production-Variant": VARIANT})
+
+    def _key_accepted(self, runtime_api: bool) -> bool:
+        """serve.api_key is required beyond loopback: else a 403 (the body is not read)."""
+        key = self.server.app.api_key
+        if not key or is_loopback(self.server.server_address[0]):
+            return True
+        sent = self.headers.get("x-api-key") or ""
+        if hmac.compare_digest(sent.encode(), key.encode()):
+            return True
+        self.close_connection = True
+        message = "Forbidden: send serve.api_key in the x-api-key header"
+        if runtime_api:
+            self._send_runtime_error(403, "AccessDeniedException", message)
+        else:
+            self._send(403, {"message": message})
+        return False
 
     # -- the work ----------------------------------------------------------------------------
     def _drain_body(self) -> bytes | None:
@@ -237,6 +259,8 @@ class _Handler(HardenedHandler):
             self._drain_body()
             raise RequestError(406, f"cannot answer Accept {accept!r}: use application/json")
         body = self._read_body()
+        if image_kind(body) is None:  # the formats POST /classify accepts (one definition)
+            raise RequestError(400, f"unable to decode the image: not a {IMAGE_FORMATS_TEXT} image")
         try:
             return app.runtime.preprocess_views(body)
         except BadImageError as exc:
@@ -257,11 +281,15 @@ class ModelServer:
         max_batch_delay_ms: float = 5.0,
         max_image_bytes: int = 4 * 1024 * 1024,
         request_timeout_s: float = 120.0,
+        api_key: str = "",
+        request_deadline_s: float = REQUEST_DEADLINE_S,
+        max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
     ):
         self.runtime = runtime
         self.endpoint_name = endpoint_name
         self.max_image_bytes = int(max_image_bytes)
         self.request_timeout_s = request_timeout_s
+        self.api_key = api_key or ""  # required beyond loopback (_Handler._key_accepted)
         self.batch_timing: dict[int, float] | None = None  # images/s per batch size, if timed
         if max_batch_size <= 0:  # "auto": the batch size this machine runs the model fastest at
             self.batch_timing = measure_batch_sizes(runtime)
@@ -271,6 +299,7 @@ class ModelServer:
         self._counts_lock = threading.Lock()
         self.httpd = _HTTPServer((host, port), _Handler)
         self.httpd.app = self
+        self.httpd.set_client_limits(request_deadline_s, max_connections_per_client)
         self._thread: threading.Thread | None = None
 
     @property
@@ -279,7 +308,10 @@ class ModelServer:
 
     @property
     def exposure_warning(self) -> str | None:
-        """A warning when bound beyond loopback (the runtime API has no authentication)."""
+        """A warning when bound beyond loopback without serve.api_key (nothing then checks who
+        calls the runtime API)."""
+        if self.api_key:
+            return None
         return exposure_warning(self.httpd.server_address[0], "the model server (no API key)")
 
     @property
@@ -348,4 +380,7 @@ def serve_settings_kwargs(settings) -> dict[str, Any]:
         "max_batch_size": s.max_batch_size,
         "max_batch_delay_ms": s.max_batch_delay_ms,
         "max_image_bytes": s.max_image_bytes,
+        "api_key": s.api_key,
+        "request_deadline_s": s.request_deadline_s,
+        "max_connections_per_client": s.max_connections_per_client,
     }

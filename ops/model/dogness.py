@@ -94,6 +94,14 @@ def rates(dog_scores, other_scores, threshold: float) -> dict[str, Any]:
     return out
 
 
+def _kept_threshold(scores, keep: float) -> float:
+    """choose_threshold to 6 decimals, rounded down: rounding up would refuse the very dog whose
+    score the threshold is."""
+    exact = choose_threshold(scores, keep)
+    rounded = round(exact, 6)
+    return rounded if rounded <= exact else round(rounded - 1e-6, 6)
+
+
 def thresholds_record(
     signal: str, dog_scores, top_probabilities, keep: float = DEFAULT_KEEP, **extra
 ) -> dict[str, Any]:
@@ -103,12 +111,12 @@ def thresholds_record(
         "signal": signal,
         "output": OUTPUT_NAME if signal == SIGNAL_IMAGENET else None,
         "keep": keep,
-        "top_probability_threshold": round(choose_threshold(top_probabilities, keep), 6),
+        "top_probability_threshold": _kept_threshold(top_probabilities, keep),
         "top_probability_chosen_on": f"{len(top_probabilities)} held-out training images",
         **extra,
     }
     if dog_scores is not None:
-        record["threshold"] = round(choose_threshold(dog_scores, keep), 6)
+        record["threshold"] = _kept_threshold(dog_scores, keep)
         record["chosen_on"] = (
             f"{len(dog_scores)} training images (the ImageNet classifier never trains on them)"
         )
