@@ -8,6 +8,7 @@ import click
 
 from ops.context import pass_app
 from ops.options import data_option, json_option, out_option, quiet_option
+from ops.safe_text import for_terminal
 
 
 @click.group()
@@ -52,7 +53,7 @@ def fetch(app, sources, raw_dir, quiet):
     settings = app.override(data__raw_dir=str(raw_dir) if raw_dir else None)
     report = do_fetch(settings, list(sources) or None, progress=not quiet)
     for warning in report.warnings:
-        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+        click.secho(f"Warning: {for_terminal(warning)}", fg="yellow", err=True)
     click.echo(
         f"{report.raw_dir}: {report.num_classes} classes, {report.num_images:,} images, "
         f"lists {report.num_train:,} train / {report.num_test:,} test, "
@@ -148,7 +149,7 @@ def prepare(
     validate(settings)
     result = prepare_from_settings(settings, raw_dir, out_dir, progress=not quiet)
     for warning in result.warnings:
-        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+        click.secho(f"Warning: {for_terminal(warning)}", fg="yellow", err=True)
     info, counts = result.info, result.report["counts"]
     click.echo(
         f"{result.out_dir}: {info['num_classes']} classes, {info['num_training_samples']:,} train / "
