@@ -62,6 +62,11 @@ def _refuse(archive: Path, what: str, why: str, setting: str | None = None) -> U
     )
 
 
+def _shown(name: str) -> str:
+    """A member name for a one-line error: quoted, escaped, at most about 100 characters."""
+    return repr(name if len(name) <= 100 else name[:100] + "...")
+
+
 def member_path(name: str) -> PurePosixPath | None:
     """A member name as a plain relative path, or None when absolute, with `..` or empty."""
     if not name or "\\" in name or "\x00" in name or name.startswith("/"):
@@ -85,9 +90,9 @@ def _member_problem(member: tarfile.TarInfo) -> str | None:
     else:
         kind = None
     if kind:
-        return f"member {member.name!r} is {kind} (only files and folders are extracted)"
+        return f"member {_shown(member.name)} is {kind} (only files and folders are extracted)"
     if member_path(member.name) is None:
-        return f"member {member.name!r} is an absolute path or leaves the folder (..)"
+        return f"member {_shown(member.name)} is an absolute path or leaves the folder (..)"
     return None
 
 
@@ -99,7 +104,9 @@ def _check_caps(
         why = f"more than {limits.max_members:,} members"
         raise _refuse(archive, what, why, members_name)
     if member.size > limits.max_file_bytes:
-        why = f"member {member.name!r} is {member.size:,} bytes, over {limits.max_file_bytes:,}"
+        why = (
+            f"member {_shown(member.name)} is {member.size:,} bytes, over {limits.max_file_bytes:,}"
+        )
         raise _refuse(archive, what, why, file_name)
     if total > limits.max_total_bytes:
         why = f"its files add up to more than {limits.max_total_bytes:,} bytes"
@@ -120,7 +127,7 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -
         while left > 0:
             chunk = source.read(min(_CHUNK, left)) if source else b""
             if not chunk:
-                raise EOFError(f"member {member.name!r} is cut short")
+                raise EOFError(f"member {_shown(member.name)} is cut short")
             out.write(chunk)
             left -= len(chunk)
 
@@ -141,9 +148,11 @@ def _extract_members(
                 raise _refuse(archive, what, problem)
             target = staging.joinpath(*member_path(member.name).parts)
             if not target.resolve().is_relative_to(root):
-                raise _refuse(archive, what, f"member {member.name!r} resolves outside the folder")
+                raise _refuse(
+                    archive, what, f"member {_shown(member.name)} resolves outside the folder"
+                )
             if target.exists() and not (member.isdir() and target.is_dir()):
-                raise _refuse(archive, what, f"member {member.name!r} appears twice")
+                raise _refuse(archive, what, f"member {_shown(member.name)} appears twice")
             _write_member(tar, member, target)
             if on_member:
                 on_member(member)

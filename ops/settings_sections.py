@@ -78,11 +78,11 @@ class DataSettings:
     classes: list[str] = field(default_factory=list)  # subset of wnids/breeds; empty = all 120
     num_classes: int = 0  # keep the first N classes (sorted by wnid); 0 = all
     workers: int = 2  # processes decoding images in `data prepare`
-    # Caps on a dataset tarball that `data fetch` extracts (ops/archives.py); the official
-    # images.tar holds 20,700 members, 0.8 GB
+    # A dataset tarball that `data fetch` extracts (ops/archives.py): most members (>= 1; the
+    # official images.tar holds 20,700 members, 0.8 GB); over a cap it is refused, nothing written
     archive_max_members: int = 100_000
-    archive_max_file_mb: int = 1024  # one member's size
-    archive_max_total_mb: int = 8192  # all members together
+    archive_max_file_mb: int = 1024  # dataset tarball: largest member, MB (>= 1)
+    archive_max_total_mb: int = 8192  # dataset tarball: all members together, MB (>= 1)
 
 
 @dataclass
@@ -189,10 +189,11 @@ class LocalSettings:
     calibrate: bool = True
     calibration_fraction: float = 0.1
     extract_batch_size: int = 8  # ONNX Runtime on 2 cores: 8 beat 32 (85 vs 71 img/s)
-    # Caps on a model.tar.gz that predict, serve and deploy extract (ops/archives.py)
+    # A model.tar.gz that predict, serve and deploy extract (ops/archives.py): most members
+    # (>= 1); over a cap it is refused, nothing written
     artifact_max_members: int = 1000
-    artifact_max_file_mb: int = 2048  # one member's size (ONNX's own limit is 2 GB)
-    artifact_max_total_mb: int = 4096  # all members together
+    artifact_max_file_mb: int = 2048  # model.tar.gz: largest member, MB (>= 1; ONNX: 2 GB)
+    artifact_max_total_mb: int = 4096  # model.tar.gz: all members together, MB (>= 1)
 
 
 @dataclass

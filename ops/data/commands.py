@@ -11,6 +11,7 @@ from ops.data.fetch import fetch as do_fetch
 from ops.data.info import data_summary, render_summary, summary_json
 from ops.data.prepare_files import REPORT_FILE
 from ops.options import data_option, json_option, out_option, quiet_option
+from ops.safe_text import for_terminal
 from ops.settings import validate
 from ops.state import update_state
 
@@ -56,7 +57,7 @@ def fetch(app, sources, raw_dir, quiet):
     settings = app.override(data__raw_dir=str(raw_dir) if raw_dir else None)
     report = do_fetch(settings, list(sources) or None, progress=not quiet)
     for warning in report.warnings:
-        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+        click.secho(f"Warning: {for_terminal(warning)}", fg="yellow", err=True)
     click.echo(
         f"{report.raw_dir}: {report.num_classes} classes, {report.num_images:,} images, "
         f"lists {report.num_train:,} train / {report.num_test:,} test, "
@@ -150,7 +151,7 @@ def prepare(
     validate(settings)
     result = prepare_from_settings(settings, raw_dir, out_dir, progress=not quiet)
     for warning in result.warnings:
-        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+        click.secho(f"Warning: {for_terminal(warning)}", fg="yellow", err=True)
     info, counts = result.info, result.report["counts"]
     click.echo(
         f"{result.out_dir}: {info['num_classes']} classes, {info['num_training_samples']:,} train / "
