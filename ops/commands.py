@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "ops.data.commands",  # data fetch / prepare / info / upload
     "ops.train_command",  # train (local or sagemaker)
     "ops.aws.commands",  # tune, jobs
+    "ops.aws.import_command",  # import-model (a built-in algorithm model -> a dogbreed artifact)
     "ops.pipeline.serve_command",  # serve (model server + local API)
     "ops.local.commands",  # predict
     "ops.serving.commands",  # classify, deploy, destroy, api

@@ -110,6 +110,10 @@ def _export(symbol, args, aux, shape, path: Path) -> None:
     for node in model.graph.node:
         node.input[:] = [renames.get(n, n) for n in node.input]
         node.output[:] = [renames.get(n, n) for n in node.output]
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]  # the exporter leaves softmax's unused constants behind
+    model.graph.initializer.extend(kept)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
