@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed ## Create .venv and install the project with all extras
 
-test: setup .venv-checkov/.installed ## Run the whole test suite (builds the checkov venv too)
+test: setup .venv-checkov/.installed .venv-mxnet/.installed ## Run the whole test suite (builds the checkov and MXNet venvs too)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  echo "note: Chromium is not installed, so the browser tests skip (apt-get install -y chromium chromium-driver)"
 	$(BIN)/python -m pytest -q

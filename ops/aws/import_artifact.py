@@ -212,8 +212,10 @@ def import_builtin(
         seconds = time.perf_counter() - started
         diff = check_equivalence(conversion["onnx"], images, conversion["mxnet_outputs"])
         if conversion.get("num_classes") != model.num_classes:
-            raise DogbreedError(f"the params hold {conversion.get('num_classes')} classes, the "
-                                f"symbol {model.num_classes}: the files do not belong together")
+            raise DogbreedError(
+                f"the params hold {conversion.get('num_classes')} classes, the "
+                f"symbol {model.num_classes}: the files do not belong together"
+            )
         conversion["preprocessing"] = builtin_preprocessing(model.height, conversion)
         meta = {
             "backbone": f"{ALGORITHM} (MXNet ResNet)",
@@ -239,4 +241,3 @@ def import_builtin(
             "onnx_max_abs_diff": diff,
         }
         return write_artifact(out_dir, conversion, classes, meta, data, max_images)
-

@@ -140,7 +140,9 @@ def import_model(app, model, out_dir, classes, data, max_images):
     click.echo(f"No-dog threshold (top probability): {dog['threshold']} ({dog['chosen_on']})")
     if meta.get("metrics"):
         m = meta["metrics"]
-        click.echo(f"Validation: top-1 {m.get('validation_top1')}, top-5 {m.get('validation_top5')}")
+        click.echo(
+            f"Validation: top-1 {m.get('validation_top1')}, top-5 {m.get('validation_top5')}"
+        )
     click.echo(f"Recorded in {path}: serve, predict, evaluate --local and deploy use it")
 
 

@@ -126,9 +126,11 @@ def _read_json(path: Path, what: str) -> Any:
 def _input_shape(folder: Path) -> tuple[int, int, int]:
     """(channels, height, width) of the `data` input, from model-shapes.json."""
     shapes = _read_json(folder / SHAPES, 'expected [{"name": "data", "shape": [N, 3, H, W]}]')
-    data = [s for s in shapes if isinstance(s, dict) and s.get("name") == "data"] if isinstance(
-        shapes, list
-    ) else []
+    data = (
+        [s for s in shapes if isinstance(s, dict) and s.get("name") == "data"]
+        if isinstance(shapes, list)
+        else []
+    )
     shape = data[0].get("shape") if data else None
     if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(v, int) for v in shape)):
         raise DogbreedError(f"{SHAPES} has no 4-d shape for the input `data`: {shapes!r}"[:300])

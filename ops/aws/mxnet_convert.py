@@ -135,6 +135,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except Exception as exc:  # noqa: BLE001 - one line for the caller, whatever MXNet raised
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        # MXNet's messages carry its C++ stack first: the cause is the last line
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        message = lines[-1].removeprefix("MXNetError: ") if lines else type(exc).__name__
         print(f"{type(exc).__name__}: {message[:400]}", file=sys.stderr)
         sys.exit(2)
