@@ -149,6 +149,29 @@ def test_imported_model_served_to_the_lambda_handler_answers_the_dog_verdict(imp
         assert answer["dog"] is (answer["dog_score"] >= threshold)
 
 
+def test_deploy_packages_the_imported_model_for_the_container_with_its_threshold(
+    imported, tmp_path, monkeypatch
+):
+    """What `deploy` ships for a local artifact: the container package (model.ts + the handler),
+    answering what ONNX Runtime answers, and the Lambda's top-probability threshold."""
+    from ops.local.container_runtime import load_container_runtime
+    from ops.local.runtime import load_runtime
+    from ops.serving.deploy import local_model
+    from ops.settings import Settings
+    from tests.local_artifacts import jpeg_bytes
+
+    monkeypatch.chdir(tmp_path)  # build/ goes here
+    threshold = json.loads((imported / "metadata.json").read_text())["dog"]["threshold"]
+    model = local_model(Settings(), imported, "bucket")
+    assert model.package.is_file() and model.dog_min_top_probability == pytest.approx(threshold)
+    container = load_container_runtime(imported, tmp_path / "build")
+    onnx = load_runtime(imported, threads=1)
+    images = [jpeg_bytes(i, seed=i) for i in range(3)]
+    np.testing.assert_allclose(
+        container.predict_images(images), onnx.predict_images(images), atol=TOLERANCE, rtol=0
+    )
+
+
 def test_import_command_records_where_the_model_came_from(builtin, prepared_dir, tmp_path):
     from ops.training_record import last_local_artifact, read_training
 
@@ -172,7 +195,7 @@ def test_import_command_records_where_the_model_came_from(builtin, prepared_dir,
     prep = json.loads((out / "preprocessing.json").read_text())
     assert prep["mean"] == [0, 0, 0] and prep["std"] == [pytest.approx(1 / 255)] * 3
     assert prep["input_size"] == SIZE and len(prep["extra"]["bn_data_mean"]) == 3
-    assert (out / "model.tar.gz").is_file()
+    assert (out / "model.tar.gz").is_file() and (out / "model.ts").is_file()
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:

@@ -8,7 +8,7 @@ ops/aws/import_model.py runs it as a script with `.venv-mxnet/bin/python` (`make
 
 reads MODEL_DIR/image-classification-{symbol.json,EPOCH.params}, writes OUT_DIR/model.onnx
 (MXNet's own exporter, mx.onnx.export_model; input "input" [N,3,H,W] raw 0-255 RGB, output
-"probabilities" [N,C]: the graph's own SoftmaxOutput), OUT_DIR/mxnet_outputs.npy (MXNet's forward
+"probabilities" [N,C]: softmax over the logits SoftmaxOutput reads), OUT_DIR/mxnet_outputs.npy (MXNet's forward
 pass on IMAGES.npy, the reference the caller compares ONNX Runtime with) and OUT_DIR/report.json
 (the first layers, bn_data's statistics, the class count, versions). A failure is one line on
 stderr and exit code 2.
@@ -73,26 +73,25 @@ def _forward(symbol, args, aux, batch):
     return module.get_outputs()[0].asnumpy()
 
 
-def _inference_symbol(symbol):
-    """SoftmaxOutput (a training op with a label input) as the plain softmax it computes at
-    inference, over the same logits: the exporter then sees one input, `data`."""
-    import mxnet as mx
-
+def _logits(symbol):
+    """The logits SoftmaxOutput reads: SoftmaxOutput is a training op with a label input, and
+    MXNet exports its inference softmax with shape arithmetic that pins the batch size when
+    traced, so the graph gets one plain ONNX Softmax after the exported logits instead."""
     if json.loads(symbol.tojson())["nodes"][-1]["op"] != "SoftmaxOutput":
         raise ValueError("the symbol does not end in SoftmaxOutput: not the built-in algorithm's")
-    return mx.sym.softmax(symbol.get_children()[0], axis=1, name="probabilities")
+    return symbol.get_children()[0]
 
 
-def _export(symbol, args, aux, shape, path: Path) -> None:
-    """mx.onnx.export_model with a dynamic batch, then the project's input/output names."""
+def _export(symbol, args, aux, shape, path: Path, classes: int) -> None:
+    """mx.onnx.export_model of the logits with a dynamic batch, then softmax and the project's
+    input/output names; only the data input stays a graph input."""
     import mxnet as mx
     import numpy as np
     import onnx
 
-    params = {**args, **aux}
     mx.onnx.export_model(
-        _inference_symbol(symbol),
-        params,
+        _logits(symbol),
+        {**args, **aux},
         in_shapes=[(1, *shape)],
         in_types=[np.float32],
         onnx_file_path=str(path),
@@ -100,22 +99,48 @@ def _export(symbol, args, aux, shape, path: Path) -> None:
         dynamic_input_shapes=[(None, *shape)],
     )
     model = onnx.load(str(path))
-    weights = {init.name for init in model.graph.initializer}
-    data = [value for value in model.graph.input if value.name not in weights]
-    del model.graph.input[:]  # weights listed as inputs too would block constant folding
-    model.graph.input.extend(data)
-    renames = {model.graph.input[0].name: "input", model.graph.output[0].name: "probabilities"}
-    for value in list(model.graph.input) + list(model.graph.output):
-        value.name = renames.get(value.name, value.name)
-    for node in model.graph.node:
-        node.input[:] = [renames.get(n, n) for n in node.input]
-        node.output[:] = [renames.get(n, n) for n in node.output]
-    used = {name for node in model.graph.node for name in node.input}
-    kept = [init for init in model.graph.initializer if init.name in used]
-    del model.graph.initializer[:]  # the exporter leaves softmax's unused constants behind
-    model.graph.initializer.extend(kept)
+    _tidy(model.graph, classes)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+
+
+def _tidy(graph, classes: int) -> None:
+    """The project's names, softmax appended, only reachable nodes kept. FullyConnected exports
+    as Gemm (always 2-d, [N,C]) then a Reshape to Shape(input)[:-1] + [C], which is [N,C] again
+    for the algorithm's flattened input: the softmax reads the Gemm, so no shape arithmetic is
+    left to pin the batch size when the graph is traced (model.ts). Weights listed as graph
+    inputs too would block constant folding: only the data input stays an input."""
+    import onnx
+
+    weights = {init.name for init in graph.initializer}
+    data = [value for value in graph.input if value.name not in weights]
+    del graph.input[:]
+    graph.input.extend(data)
+    old = graph.input[0].name
+    graph.input[0].name = "input"
+    for node in graph.node:
+        node.input[:] = ["input" if n == old else n for n in node.input]
+    producer = {out: node for node in graph.node for out in node.output}
+    last = producer[graph.output[0].name]
+    gemm = producer.get(last.input[0]) if last.op_type == "Reshape" else None
+    logits = gemm.output[0] if gemm is not None and gemm.op_type == "Gemm" else last.output[0]
+    graph.node.append(onnx.helper.make_node("Softmax", [logits], ["probabilities"], axis=1))
+    del graph.output[:]
+    graph.output.append(
+        onnx.helper.make_tensor_value_info(
+            "probabilities", onnx.TensorProto.FLOAT, ["batch", classes]
+        )
+    )
+    needed, keep = {"probabilities"}, []
+    for node in reversed(graph.node):
+        if any(out in needed for out in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    kept = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]  # the constants of the dropped shape arithmetic
+    graph.initializer.extend(kept)
 
 
 def main(argv: list[str]) -> int:
@@ -126,7 +151,7 @@ def main(argv: list[str]) -> int:
     report = _report(symbol, args, aux)
     batch = np.load(images).astype(np.float32)
     np.save(out / "mxnet_outputs.npy", _forward(symbol, args, aux, batch))
-    _export(symbol, args, aux, tuple(batch.shape[1:]), out / "model.onnx")
+    _export(symbol, args, aux, tuple(batch.shape[1:]), out / "model.onnx", report["num_classes"])
     (out / "report.json").write_text(json.dumps(report, indent=1))
     return 0
 
