@@ -198,6 +198,31 @@ def test_import_command_records_where_the_model_came_from(builtin, prepared_dir,
     assert (out / "model.tar.gz").is_file() and (out / "model.ts").is_file()
 
 
+def test_without_a_model_the_last_sagemaker_training_is_imported_from_s3(
+    builtin, prepared_dir, moto_url, monkeypatch, tmp_path
+):
+    import boto3
+
+    from ops.state import update_state
+    from ops.training_record import common_fields, read_training
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_url)
+    s3.create_bucket(Bucket="models")
+    s3.upload_file(str(builtin / "model.tar.gz"), "models", "job-7/output/model.tar.gz")
+    url = "s3://models/job-7/output/model.tar.gz"
+    classes = str(prepared_dir / "classes.json")
+    update_state(
+        "training", {**common_fields("sagemaker", url, "ic:1", classes, {}), "job_name": "job-7"}
+    )
+    monkeypatch.setenv("DOGBREED_AWS__ENDPOINT_URL", moto_url)
+    out = tmp_path / "artifact"
+    res = CliRunner().invoke(cli, ["import-model", "--data", str(prepared_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    source = read_training().extra["imported_from"]
+    assert source["model"] == url and source["job_name"] == "job-7" and source["epoch"] == EPOCH
+    assert json.loads((out / "metadata.json").read_text())["source"]["job_name"] == "job-7"
+
+
 def _tar(path: Path, members: dict[str, bytes]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():
