@@ -6,7 +6,7 @@ tests' own interpreter:
     .venv-mxnet/bin/python tests/mxnet_builtin_model.py build OUT --classes 3 --size 64 --epoch 3
     .venv-mxnet/bin/python tests/mxnet_builtin_model.py forward OUT --epoch 3 IN.npy OUT.npy
 
-The graph is the algorithm's ResNet v2 (num_layers 18) with its layer names, as its
+The graph is the algorithm's ResNet v2 (num_layers 18, or 50 with --layers 50) with its layer names, as its
 image-classification-symbol.json has them: data -> id (_copy) -> bn_data (BatchNorm on the raw
 0-255 pixels, fix_gamma) -> conv0 -> bn0 -> relu0 -> pooling0 -> stageS_unitU_{bn1,relu1,conv1,bn2,
 relu2,conv2,sc} -> bn1 -> relu1 -> pool1 -> flatten0 -> fc -> softmax (SoftmaxOutput). The
@@ -53,8 +53,38 @@ def _unit(data, filters: int, stride: int, dim_match: bool, name: str):
     return conv2 + shortcut
 
 
-def resnet18(num_classes: int):
-    """The algorithm's ResNet-18 symbol (names as in its image-classification-symbol.json)."""
+def _bottleneck(data, filters: int, stride: int, dim_match: bool, name: str):
+    """One pre-activation bottleneck block (ResNet v2, num_layers >= 50)."""
+    sym, quarter, body = mx.sym, filters // 4, data
+    act1 = None
+    for i, (out, kernel, step) in enumerate(
+        ((quarter, 1, 1), (quarter, 3, stride), (filters, 1, 1)), start=1
+    ):
+        bn = sym.BatchNorm(body, fix_gamma=False, name=f"{name}_bn{i}", **BN)
+        act = sym.Activation(bn, act_type="relu", name=f"{name}_relu{i}")
+        act1 = act if i == 1 else act1
+        body = sym.Convolution(
+            act, num_filter=out, kernel=(kernel, kernel), stride=(step, step),
+            pad=(kernel // 2, kernel // 2), no_bias=True, workspace=256, name=f"{name}_conv{i}",
+        )  # fmt: skip
+    if dim_match:
+        return body + data
+    shortcut = sym.Convolution(
+        act1, num_filter=filters, kernel=(1, 1), stride=(stride, stride), no_bias=True,
+        workspace=256, name=f"{name}_sc",
+    )  # fmt: skip
+    return body + shortcut
+
+
+# num_layers -> (units per stage, filters per stage, block): the algorithm's depths 18 and 50
+DEPTHS = {
+    18: ((2, 2, 2, 2), (64, 128, 256, 512), _unit),
+    50: ((3, 4, 6, 3), (256, 512, 1024, 2048), _bottleneck),
+}
+
+
+def resnet(num_classes: int, num_layers: int = 18):
+    """The algorithm's ResNet symbol (names as in its image-classification-symbol.json)."""
     sym = mx.sym
     data = sym.identity(sym.Variable("data"), name="id")
     body = sym.BatchNorm(data, fix_gamma=True, name="bn_data", **BN)
@@ -67,10 +97,11 @@ def resnet18(num_classes: int):
     body = sym.Pooling(
         body, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="pooling0"
     )
-    for stage, filters in enumerate((64, 128, 256, 512), start=1):
-        stride = 1 if stage == 1 else 2
-        body = _unit(body, filters, stride, False, f"stage{stage}_unit1")
-        body = _unit(body, filters, 1, True, f"stage{stage}_unit2")
+    units, widths, block = DEPTHS[num_layers]
+    for stage, (count, filters) in enumerate(zip(units, widths, strict=True), start=1):
+        body = block(body, filters, 1 if stage == 1 else 2, False, f"stage{stage}_unit1")
+        for unit in range(2, count + 1):
+            body = block(body, filters, 1, True, f"stage{stage}_unit{unit}")
     body = sym.BatchNorm(body, fix_gamma=False, name="bn1", **BN)
     body = sym.Activation(body, act_type="relu", name="relu1")
     body = sym.Pooling(body, global_pool=True, kernel=(7, 7), pool_type="avg", name="pool1")
@@ -109,10 +140,10 @@ def random_params(symbol, size: int, seed: int):
     return args, aux
 
 
-def build(out: Path, classes: int, size: int, epoch: int, seed: int) -> Path:
+def build(out: Path, classes: int, size: int, epoch: int, seed: int, layers: int = 18) -> Path:
     """The loose files and model.tar.gz in `out`; returns the tarball."""
     out.mkdir(parents=True, exist_ok=True)
-    symbol = resnet18(classes)
+    symbol = resnet(classes, layers)
     args, aux = random_params(symbol, size, seed)
     mx.model.save_checkpoint(str(out / PREFIX), epoch, symbol, args, aux)
     shapes = [{"shape": [32, 3, size, size], "name": "data"}]
@@ -146,6 +177,7 @@ def main() -> None:
     b.add_argument("--size", type=int, default=64)
     b.add_argument("--epoch", type=int, default=3)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--layers", type=int, choices=sorted(DEPTHS), default=18)
     f = sub.add_parser("forward")
     f.add_argument("model_dir", type=Path)
     f.add_argument("--epoch", type=int, default=3)
@@ -153,7 +185,7 @@ def main() -> None:
     f.add_argument("out", type=Path)
     a = parser.parse_args()
     if a.verb == "build":
-        print(build(a.out, a.classes, a.size, a.epoch, a.seed))
+        print(build(a.out, a.classes, a.size, a.epoch, a.seed, a.layers))
     else:
         forward(a.model_dir, a.epoch, a.images, a.out)
 
