@@ -149,6 +149,33 @@ def test_imported_model_served_to_the_lambda_handler_answers_the_dog_verdict(imp
         assert answer["dog"] is (answer["dog_score"] >= threshold)
 
 
+def test_the_evaluation_report_of_an_imported_model_matches_its_metrics(
+    imported, prepared_dir_session, tmp_path
+):
+    """evaluate through the real local stack (model server, gateway, Lambda handler)."""
+    from ops.evaluate.evaluation import run_evaluation
+    from ops.evaluate.targets import url_target
+    from ops.local.runtime import load_runtime
+    from ops.local.server import ModelServer
+    from ops.serving.gateway import start_gateway
+    from ops.settings import load_settings
+
+    settings = load_settings(environ={})
+    with ModelServer(load_runtime(imported, threads=1), port=0, endpoint_name="imported") as srv:
+        gw = start_gateway("127.0.0.1", 0, srv.url, "imported", imported / "classes.json")
+        try:
+            target = url_target(gw.url, None, settings, model=str(imported))
+            result = run_evaluation(
+                settings, target, prepared_dir_session, out_dir=tmp_path / "r", progress=False
+            )
+        finally:
+            gw.shutdown()
+    meta = json.loads((imported / "metadata.json").read_text())
+    assert result.metrics["counts"]["answers"]["dog_signal"] == "top_probability"
+    assert result.metrics["metrics"]["top1"] == pytest.approx(meta["metrics"]["validation_top1"])
+    assert (tmp_path / "r" / "report.html").is_file()
+
+
 def test_deploy_packages_the_imported_model_for_the_container_with_its_threshold(
     imported, tmp_path, monkeypatch
 ):

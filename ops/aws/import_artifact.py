@@ -118,7 +118,8 @@ def dog_record(runtime, prepared: PreparedData | None, max_images: int) -> dict[
     from ops.local.dogness import SIGNAL_TOP_PROBABILITY, thresholds_record
 
     if prepared is None:
-        return {**thresholds_record(SIGNAL_TOP_PROBABILITY, None, []), "chosen_on": "no images"}
+        none = "no images: every image counts as a dog (pass --data to choose a threshold)"
+        return {**thresholds_record(SIGNAL_TOP_PROBABILITY, None, []), "chosen_on": none}
     paths = [p for p, _ in _sample(prepared.image_paths("train"), max_images)]
     probs, _ = _probabilities(runtime, paths)
     note = f"{len(probs)} training images (the algorithm trained on them)"
