@@ -269,6 +269,8 @@ def _members(builtin: Path) -> dict[str, bytes]:
         ("foreign", "unexpected entry 'weights.h5'"),
         ("artifact", "already a dogbreed artifact"),
         ("no params", "no image-classification-NNNN.params"),
+        ("other graph", "should start at `data` and end in SoftmaxOutput"),
+        ("not json", "image-classification-symbol.json is not valid JSON"),
         ("classes", "the model has 3 classes but"),
         ("truncated params", "MXNet cannot convert image-classification-0003.params"),
         ("truncated tar", "cannot extract"),
@@ -286,6 +288,11 @@ def test_damaged_or_foreign_models_get_one_line_errors(
         members = {"model.onnx": b"onnx", "classes.json": b"[]"}
     elif case == "no params":
         del members[params]
+    elif case == "other graph":
+        nodes = json.loads(members["image-classification-symbol.json"])["nodes"][:-2]
+        members["image-classification-symbol.json"] = json.dumps({"nodes": nodes}).encode()
+    elif case == "not json":
+        members["image-classification-symbol.json"] = b"\x89PNG not a graph"
     elif case == "classes":
         classes = tmp_path / "two.json"
         classes.write_text(json.dumps(json.loads((prepared_dir / "classes.json").read_text())[:2]))

@@ -63,7 +63,9 @@ def find_source(settings: Settings, model: str | None, tmp: Path) -> dict[str, A
     elif Path(model).expanduser().is_file():
         origin["tar"] = Path(model).expanduser()
     else:
-        raise DogbreedError(f"model {model} not found", exit_code=2)
+        raise DogbreedError(
+            f"model {model} is not a file", hint="pass a model.tar.gz or an s3:// URL", exit_code=2
+        )
     return origin
 
 

@@ -147,7 +147,7 @@ def _symbol_classes(folder: Path) -> int:
     """The class count of the symbol: input `data`, FullyConnected -> SoftmaxOutput at the end."""
     symbol = _read_json(folder / SYMBOL, "the algorithm's MXNet graph")
     nodes = symbol.get("nodes") if isinstance(symbol, dict) else None
-    if not isinstance(nodes, list) or len(nodes) < 3:
+    if not isinstance(nodes, list) or len(nodes) < 3 or not all(isinstance(n, dict) for n in nodes):
         raise DogbreedError(f"{SYMBOL} has no graph nodes")
     if nodes[0].get("name") != "data" or nodes[-1].get("op") != "SoftmaxOutput":
         raise DogbreedError(
