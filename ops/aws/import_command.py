@@ -99,7 +99,12 @@ def _record(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 @click.command("import-model")
 @click.argument("model", required=False)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Artifact folder to write.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Artifact folder to write [default: <local.artifacts_dir>/imported-<job or file>].",
+)
 @click.option("--classes", type=click.Path(path_type=Path), help="The classes.json trained on.")
 @click.option(
     "--data",
@@ -107,7 +112,13 @@ def _record(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     help="Prepared data: threshold on its training images, metrics on its validation images "
     "(default: data.prepared_dir when it exists).",
 )
-@click.option("--max-images", type=click.IntRange(10, 100_000), default=500, show_default=True)
+@click.option(
+    "--max-images",
+    type=click.IntRange(10, 100_000),
+    default=500,
+    show_default=True,
+    help="Images (evenly spaced) for the threshold and for the metrics.",
+)
 @pass_app
 def import_model(app, model, out_dir, classes, data, max_images):
     """Import a built-in image-classification model (MXNet) as a dogbreed artifact.
