@@ -97,22 +97,33 @@ def equivalence_images(prep: Preprocessing, prepared: PreparedData | None) -> np
     return np.stack([preprocess_bytes(b, prep) for b in blobs])
 
 
-def _probabilities(runtime, paths: list[Path]) -> tuple[np.ndarray, list[int]]:
-    """[N,C] probabilities of the readable images among `paths`, and their positions."""
+def _probabilities(
+    onnx_path: Path, prep: Preprocessing, paths: list[Path]
+) -> tuple[np.ndarray, list[int]]:
+    """[N,C] probabilities of the readable images among `paths`, and their positions: the
+    graph in ONNX Runtime with the artifact's preprocessing, as the serving runtime runs it
+    (that runtime is a later stage than training, so the import does not load it)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     arrays, kept = [], []
     for i, path in enumerate(paths):
         try:
-            arrays.append(runtime.preprocess(Path(path).read_bytes()))
+            arrays.append(preprocess_bytes(Path(path).read_bytes(), prep))
             kept.append(i)
         except (OSError, BadImageError):
             continue
-    if not arrays:
-        return np.zeros((0, runtime.num_classes), np.float32), kept
-    rows = [runtime.predict_arrays(np.stack(arrays[i : i + 32])) for i in range(0, len(arrays), 32)]
+    classes = session.get_outputs()[0].shape[-1]
+    rows = [np.zeros((0, classes), np.float32)] + [
+        session.run(["probabilities"], {"input": np.stack(arrays[i : i + 32])})[0]
+        for i in range(0, len(arrays), 32)
+    ]
     return np.concatenate(rows), kept
 
 
-def dog_record(runtime, prepared: PreparedData | None, max_images: int) -> dict[str, Any]:
+def dog_record(
+    onnx_path: Path, prep: Preprocessing, prepared: PreparedData | None, max_images: int
+) -> dict[str, Any]:
     """metadata.json's "dog": the top-probability threshold chosen on training images by the
     local model's rule (ops/local/dogness.py); 0 (accept every image) without prepared data."""
     from ops.local.dogness import SIGNAL_TOP_PROBABILITY, thresholds_record
@@ -121,19 +132,21 @@ def dog_record(runtime, prepared: PreparedData | None, max_images: int) -> dict[
         none = "no images: every image counts as a dog (pass --data to choose a threshold)"
         return {**thresholds_record(SIGNAL_TOP_PROBABILITY, None, []), "chosen_on": none}
     paths = [p for p, _ in _sample(prepared.image_paths("train"), max_images)]
-    probs, _ = _probabilities(runtime, paths)
+    probs, _ = _probabilities(onnx_path, prep, paths)
     note = f"{len(probs)} training images (the algorithm trained on them)"
     return thresholds_record(
         SIGNAL_TOP_PROBABILITY, None, probs.max(axis=1), top_probability_chosen_on=note
     )
 
 
-def validation_metrics(runtime, prepared: PreparedData, max_images: int, threshold: float):
+def validation_metrics(
+    onnx_path: Path, prep: Preprocessing, prepared: PreparedData, max_images: int, threshold: float
+) -> dict[str, Any]:
     """Top-1/top-5 and the dogs refused at the threshold, on (a sample of) the validation split."""
     from ops.metrics import top_k_accuracy
 
     items = _sample(prepared.image_paths("validation"), max_images)
-    probs, kept = _probabilities(runtime, [p for p, _ in items])
+    probs, kept = _probabilities(onnx_path, prep, [p for p, _ in items])
     labels = np.asarray([items[i][1] for i in kept])
     if not len(labels):
         return {"validation_images": 0}
@@ -185,7 +198,6 @@ def write_artifact(
 ) -> dict[str, Any]:
     """Write the artifact (see the module docstring) and return its metadata."""
     from ops.local.export import sha256_file, write_tar
-    from ops.local.runtime import ModelRuntime
 
     stage = _staging(out_dir)
     try:
@@ -196,10 +208,10 @@ def write_artifact(
         meta["torchscript_max_abs_diff"] = write_torchscript(
             stage / "model.onnx", stage / "model.ts", size
         )
-        runtime = ModelRuntime(stage, threads=0)
-        meta["dog"] = dog_record(runtime, data, limit)
+        onnx, prep = stage / "model.onnx", conversion["preprocessing"]
+        meta["dog"] = dog_record(onnx, prep, data, limit)
         threshold = meta["dog"]["top_probability_threshold"]
-        metrics = validation_metrics(runtime, data, limit, threshold) if data else {}
+        metrics = validation_metrics(onnx, prep, data, limit, threshold) if data else {}
         meta["metrics"] = metrics
         (stage / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         names = ("model.onnx", "model.ts", "preprocessing.json", "classes.json", "metrics.json")
