@@ -19,7 +19,7 @@ ifneq ($(wildcard /opt/tf-plugins),)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/offline-mirror.tfrc
 endif
 
-.PHONY: help setup test lint validate docs docs-check fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean checkov
+.PHONY: help setup test lint validate docs docs-check fmt data prepare upload train tune jobs deploy destroy serve evaluate demo demo-quick bench clean checkov mxnet
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed ## Create .venv and install the project with all extras
 
-test: setup .venv-checkov/.installed ## Run the whole test suite (builds the checkov venv too)
+test: setup .venv-checkov/.installed .venv-mxnet/.installed ## Run the whole test suite (builds the checkov and MXNet venvs too)
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  echo "note: Chromium is not installed, so the browser tests skip (apt-get install -y chromium chromium-driver)"
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
@@ -68,6 +68,16 @@ docs-check: setup ## Fail when `make docs` would change a file
 
 checkov: .venv-checkov/.installed ## checkov on terraform/ (own venv: it pins an old boto3); skips in terraform/README.md
 	.venv-checkov/bin/checkov --config-file terraform/.checkov.yaml
+
+# MXNet 1.9.1 (the built-in algorithm's framework) needs numpy < 1.24, so `dogbreed import-model`
+# runs its converter (ops/train/sagemaker/mxnet_convert.py) with this venv's interpreter; nothing of MXNet
+# enters .venv.
+.venv-mxnet/.installed:
+	test -x .venv-mxnet/bin/python || $(PYTHON) -m venv .venv-mxnet
+	.venv-mxnet/bin/pip install -q 'mxnet==1.9.1' 'numpy==1.23.5' 'onnx==1.14.1'
+	touch $@
+
+mxnet: .venv-mxnet/.installed ## The isolated MXNet venv that `dogbreed import-model` converts with
 
 fmt: setup ## Format Python and Terraform
 	$(BIN)/ruff format .

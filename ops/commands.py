@@ -22,11 +22,13 @@ from ops.evaluate import commands as evaluate_commands
 from ops.pipeline import demo_commands
 from ops.train import commands as train_commands
 from ops.train.sagemaker import commands as sagemaker_commands
+from ops.train.sagemaker import import_command
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     data_commands,  # data fetch / prepare / info / upload
     train_commands,  # train (local or sagemaker)
     sagemaker_commands,  # tune, jobs
+    import_command,  # import-model (a built-in algorithm model -> an artifact)
     audit_commands,  # data audit
     serve_commands,  # serve (model server + local API)
     endpoint_commands,  # predict
