@@ -275,6 +275,25 @@ class DeploySettings:
     dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
 
 
+# Each [deploy] setting is the root Terraform variable of the same name (terraform/variables.tf),
+# except these: a different variable name, or None for settings the CLI itself uses. `deploy`
+# derives its variables from this (ops/deploy/serving_stack.deploy_variables), and
+# tests/test_deploy_variables.py checks that each one is declared in variables.tf.
+DEPLOY_TERRAFORM_NAMES: dict[str, str | None] = {
+    "terraform_dir": None,
+    "dog_min_top_probability": None,  # -> the Lambda's environment
+    "pytorch_version": None,  # -> the image URI
+    "pytorch_py_version": None,
+    "model_prefix": None,  # -> where the package is uploaded
+    "monitoring": "monitoring_enabled",
+    "autoscaling": "autoscaling_enabled",
+    "endpoint_instance_prices": None,  # -> the idle cost `deploy` prints
+    "serverless_provisioned_price_gb_hour": None,
+    "alarm_price_month": None,
+    "dashboard_price_month": None,
+}
+
+
 @dataclass
 class EvaluateSettings:
     reports_dir: str = "reports"

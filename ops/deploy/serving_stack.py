@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from ops.errors import DogbreedError
 from ops.hashing import sha256_file
 from ops.records import read_deployment
 from ops.settings import Settings
+from ops.settings_sections import DEPLOY_TERRAFORM_NAMES
 from ops.state import state_path
 from ops.train.record import last_local_artifact, read_training
 
@@ -227,6 +228,18 @@ def lambda_environment(settings: Settings, model_threshold: float = 0.0) -> dict
     return {"DOG_MIN_TOP_PROBABILITY": repr(float(threshold))} if threshold > 0 else {}
 
 
+def deploy_variables(settings: Settings) -> dict[str, Any]:
+    """The [deploy] settings as root Terraform variables: same names unless
+    DEPLOY_TERRAFORM_NAMES renames them or keeps them out (one source for both)."""
+    out: dict[str, Any] = {}
+    for f in fields(settings.deploy):
+        name = DEPLOY_TERRAFORM_NAMES.get(f.name, f.name)
+        if name is not None:
+            value = getattr(settings.deploy, f.name)
+            out[name] = list(value) if isinstance(value, list | tuple) else value
+    return out
+
+
 def terraform_variables(
     settings: Settings,
     model_data_url: str = "",
@@ -248,23 +261,11 @@ def terraform_variables(
         "model_environment": dict(environment or {}),
         "lambda_environment": lambda_environment(settings, dog_min_top_probability),
         "lambda_zip_path": str(zip_path) if zip_path else "",
-        "endpoint_mode": dep.endpoint_mode,
-        "endpoint_instance_type": dep.endpoint_instance_type,
-        "serverless_memory_mb": dep.serverless_memory_mb or model_memory_mb,
-        "serverless_max_concurrency": dep.serverless_max_concurrency,
-        "api_key_required": dep.api_key_required,
-        "throttle_rate_limit": dep.throttle_rate_limit,
-        "throttle_burst_limit": dep.throttle_burst_limit,
-        "cors_allowed_origins": list(dep.cors_allowed_origins),
         "data_prefix": settings.aws.data_prefix,
         "output_prefix": settings.aws.output_prefix,
         "checkpoint_prefix": settings.aws.checkpoint_prefix,
-        "monitoring_enabled": dep.monitoring,
-        "alarm_email": dep.alarm_email,
-        "autoscaling_enabled": dep.autoscaling,
-        "autoscaling_min_capacity": dep.autoscaling_min_capacity,
-        "autoscaling_max_capacity": dep.autoscaling_max_capacity,
-        "serverless_provisioned_concurrency": dep.serverless_provisioned_concurrency,
+        **deploy_variables(settings),
+        "serverless_memory_mb": dep.serverless_memory_mb or model_memory_mb,
     }
     if settings.aws.endpoint_url:  # an emulator such as moto server
         variables.update(
