@@ -45,7 +45,20 @@ def host_option(help: str):
 
 def port_option(help: str, name: str = "--port"):
     """`--port` (or `--api-port`): a TCP port, 0 for any free one."""
-    return click.option(name, type=int, help=help)
+    return click.option(name, type=click.IntRange(0, 65535), help=help)
+
+
+class HttpUrl(click.ParamType):
+    """An http(s)://host[:port] URL (a usage error otherwise, before anything starts)."""
+
+    name = "url"
+
+    def convert(self, value, param, ctx):
+        from ops.settings_bounds import is_http_url
+
+        if not is_http_url(str(value)):
+            self.fail(f"{value!r} is not an http:// or https:// URL with a host", param, ctx)
+        return str(value)
 
 
 def json_option():

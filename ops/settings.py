@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from ops.errors import DogbreedError
 from ops.hyperparameters import check_hyperparameters
+from ops.settings_bounds import check_bounds
 from ops.settings_sections import (
     AwsSettings,
     DataSettings,
@@ -213,8 +214,8 @@ def load_settings(
 
 
 def validate(settings: Settings) -> None:
-    """Every choice (Literal) field, then the checks that span fields; raises DogbreedError
-    naming the offending setting."""
+    """Every choice (Literal) field, every range (ops/settings_bounds.py), then the
+    hyperparameters; raises DogbreedError naming the offending setting and what it allows."""
     for section in _section_names():
         obj = getattr(settings, section)
         for key, typ in typing.get_type_hints(type(obj)).items():
@@ -224,10 +225,7 @@ def validate(settings: Settings) -> None:
                     f"{section}.{key} must be one of {', '.join(map(str, allowed))}, not {value!r}",
                     exit_code=2,
                 )
-    if not 0 < settings.data.val_fraction < 1:
-        raise DogbreedError("data.val_fraction must be between 0 and 1", exit_code=2)
-    if not 0 < settings.local.calibration_fraction < 1:
-        raise DogbreedError("local.calibration_fraction must be between 0 and 1", exit_code=2)
+    check_bounds((s, getattr(settings, s)) for s in _section_names() if s != "hyperparameters")
     check_hyperparameters(settings.hyperparameters)
 
 

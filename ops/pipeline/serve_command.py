@@ -32,7 +32,9 @@ from ops.training_record import last_local_artifact
 )
 @port_option("Local API port (default: serve.api_port; 0 = any free).", name="--api-port")
 @click.option(
-    "--threads", type=int, help="ONNX Runtime threads (default: local.threads; 0 = all cores)."
+    "--threads",
+    type=click.IntRange(0, 1024),
+    help="ONNX Runtime threads (default: local.threads; 0 = all cores).",
 )
 @click.option(
     "--runtime",

@@ -11,6 +11,7 @@ import click
 from ops.context import pass_app
 from ops.errors import DogbreedError
 from ops.options import (
+    HttpUrl,
     api_key_option,
     artifact_option,
     host_option,
@@ -168,6 +169,7 @@ def destroy(app, yes):
 @click.option(
     "--runtime-url",
     required=True,
+    type=HttpUrl(),
     help="The model server (SageMaker runtime API), e.g. http://127.0.0.1:8080.",
 )
 @click.option("--endpoint-name", help="Endpoint name to invoke (default: serve.endpoint_name).")
