@@ -100,7 +100,9 @@ def _refused(dotted: str, text: str) -> DogbreedError:
 
 def test_every_numeric_setting_has_a_bound_and_every_bound_a_setting():
     numeric = {k for k, t in _types().items() if t in (int, float)}
-    assert numeric == set(BOUNDS), "list the range of each numeric setting in ops/settings_bounds.py"
+    assert numeric == set(BOUNDS), (
+        "list the range of each numeric setting in ops/settings_bounds.py"
+    )
     assert set(EXPECTED) == set(BOUNDS)
 
 
@@ -128,7 +130,9 @@ def test_a_setting_is_accepted_at_its_ends_and_refused_just_past_them(dotted):
         error = _refused(dotted, _text(kind, outside))
         assert f"{dotted} must be in {bound.describe()}" in error.message
     for special in also:
-        assert getattr(getattr(Settings().with_overrides({dotted: str(special)}), section), key) == 0
+        assert (
+            getattr(getattr(Settings().with_overrides({dotted: str(special)}), section), key) == 0
+        )
 
 
 @pytest.mark.parametrize("dotted", sorted(k for k, t in _types().items() if t is float))
@@ -170,9 +174,10 @@ def test_a_url_setting_must_be_http_or_https(dotted, text):
 
 
 def test_a_negative_or_non_numeric_price_is_refused():
-    assert "aws.instance_prices['ml.m5.xlarge']" in _refused(
-        "aws.instance_prices", '{"ml.m5.xlarge" = -1}'
-    ).message
+    assert (
+        "aws.instance_prices['ml.m5.xlarge']"
+        in _refused("aws.instance_prices", '{"ml.m5.xlarge" = -1}').message
+    )
     assert "must be a number" in _refused("deploy.endpoint_instance_prices", '{a = "x"}').message
 
 
