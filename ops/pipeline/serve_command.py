@@ -86,8 +86,16 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
             pass
         click.echo("Stopping...")
     finally:
-        update_state("serve", stack.stop())
+        started = stack.record  # a second `serve` may have recorded itself since: leave it be
+        update_state("serve", stack.stop(), only_if=lambda now: _same_instance(now, started))
     click.echo("Stopped.")
+
+
+def _same_instance(current: dict | None, ours: dict) -> bool:
+    """Whether the state's "serve" record is still this instance's (same process and URL)."""
+    if not current:
+        return True
+    return all(current.get(k) == ours.get(k) for k in ("pid", "runtime_url"))
 
 
 def _print_banner(stack) -> None:

@@ -230,7 +230,11 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             pass
     finally:
         gateway.shutdown()
-        update_state("serve", {**record, "api_url": None})
+        update_state(  # only while the record is still this gateway's (see ops/state.py)
+            "serve",
+            {**record, "api_url": None},
+            only_if=lambda now: (now or {}).get("api_url") == gateway.url,
+        )
 
 
 def default_classes(settings) -> Path:
