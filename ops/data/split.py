@@ -56,6 +56,11 @@ def select_classes(
     if first_n:
         if first_n < 0:
             raise DogbreedError("--num-classes must be positive", exit_code=2)
+        if first_n > len(chosen):
+            raise DogbreedError(
+                f"--num-classes {first_n} asks for more classes than the {len(chosen)} there are",
+                exit_code=2,
+            )
         chosen = chosen[:first_n]
     return chosen
 

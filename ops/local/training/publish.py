@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ops.local.training.loop import echo
+from ops.local.training.promotion import unique_run_dir
 from ops.settings import Settings
 from ops.training_record import common_fields
 
@@ -26,7 +27,7 @@ def write_artifact(run: Run, model, metrics: dict) -> tuple[Path, Path]:
     settings, built, prepared = run.settings, run.built, run.prepared
     local = settings.local
     run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{built.backbone}-{local.mode}"
-    out_dir = settings.resolve(local.artifacts_dir) / run_id
+    out_dir = unique_run_dir(settings.resolve(local.artifacts_dir), run_id)
     echo(f"exporting the artifact to {out_dir}")
     tar = export_artifact(
         model.cpu().eval(),
