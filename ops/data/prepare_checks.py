@@ -18,8 +18,8 @@ def check_complete(classes, good, label_of: dict[str, int], excluded: int) -> No
             raise DogbreedError(
                 f"no usable {split} images ({excluded} excluded as undecodable): "
                 "the previous prepared folder is kept",
-                hint="is the source a Stanford Dogs folder of images? see prepare_report.json "
-                "of a run that worked, or `dogbreed data fetch`",
+                hint="is the source a Stanford Dogs folder (Images/<class>/*.jpg)? "
+                "`dogbreed data fetch` makes one",
             )
     trained = {label_for(label_of, rel) for rel, _ in good["train"]}
     empty = [c.name for c in classes if c.index not in trained]
