@@ -6,6 +6,7 @@ Each factory returns a decorator; `help` varies per command because the default 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ def host_option(help: str):
 def port_option(help: str, name: str = "--port"):
     """`--port` (or `--api-port`): a TCP port, 0 for any free one."""
     return click.option(name, type=click.IntRange(0, 65535), help=help)
+
+
+class FiniteRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (which compare as inside any range)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class HttpUrl(click.ParamType):

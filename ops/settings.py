@@ -125,6 +125,8 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         if origin in (int, float, str):
             if origin is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
+            if origin in (int, float) and isinstance(value, bool):  # TOML `port = true`
+                raise ValueError(value)
             return origin(value)
         if origin in (dict, list):
             if isinstance(value, str):
@@ -197,6 +199,8 @@ def load_settings(
             data = tomllib.loads(file.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise DogbreedError(f"{file}: invalid TOML: {exc}", exit_code=2) from exc
+        except UnicodeDecodeError as exc:
+            raise DogbreedError(f"{file}: not UTF-8 text", exit_code=2) from exc
         for section, values in data.items():
             if not isinstance(values, dict):
                 raise DogbreedError(f"{file}: '{section}' must be a [section]", exit_code=2)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ops.context import pass_app
-from ops.options import data_option, json_option, out_option, quiet_option
+from ops.options import FiniteRange, data_option, json_option, out_option, quiet_option
 
 
 @click.group()
@@ -67,7 +67,9 @@ def fetch(app, sources, raw_dir, quiet):
     help="Split mode (default: data.split).",
 )
 @click.option(
-    "--val-fraction", type=float, help="Stratified split: validation share (data.val_fraction)."
+    "--val-fraction",
+    type=FiniteRange(0, 1, min_open=True, max_open=True),
+    help="Stratified split: validation share (data.val_fraction).",
 )
 @click.option("--seed", type=int, help="Stratified split: random seed (data.seed).")
 @click.option(
@@ -178,7 +180,7 @@ def prepare(
 )
 @click.option(
     "--dog-below",
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     default=0.05,
     show_default=True,
     help="Flag images whose ImageNet dog score is below this as probably not dogs.",

@@ -73,7 +73,10 @@ def read_label_map(path: Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise DogbreedError(f"label map {path} not found", exit_code=2)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise DogbreedError(f"{path}: cannot read label map: not UTF-8 text", exit_code=2) from exc
     try:
         if path.suffix == ".json":
             data = json.loads(text)

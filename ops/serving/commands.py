@@ -11,6 +11,7 @@ import click
 from ops.context import pass_app
 from ops.errors import DogbreedError
 from ops.options import (
+    FiniteRange,
     HttpUrl,
     api_key_option,
     artifact_option,
@@ -28,13 +29,20 @@ BATCH = 16  # images per POST: the handler's default MAX_IMAGES
 )
 @click.option(
     "--url",
+    type=HttpUrl(),
     help="API root or .../classify URL (default: the running `serve --api`, else the deployment).",
 )
 @api_key_option("x-api-key for a deployed API (default: evaluate.api_key or the deployment's).")
 @click.option(
     "--top-k", type=click.IntRange(1, 20), default=5, show_default=True, help="Breeds per image."
 )
-@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds per request.")
+@click.option(
+    "--timeout",
+    type=FiniteRange(0, 3600, min_open=True),
+    default=30,
+    show_default=True,
+    help="Seconds per request.",
+)
 @json_option()
 @pass_app
 def classify(app, images, url, api_key, top_k, timeout, as_json):
