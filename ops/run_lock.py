@@ -11,12 +11,16 @@ together.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from ops.errors import DogbreedError
+
+# errnos that mean "this place cannot be written": a full disk or quota, read-only, not allowed
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def lock_path(place: Path) -> Path:

@@ -126,3 +126,16 @@ def test_run_ids_are_unique_within_one_second(tmp_path):
         "20260101-000000-x-head-3",
     ]
     assert all(p.is_dir() for p in made)
+
+
+@pytest.mark.parametrize("row", [[float("nan"), 0.0, 0.0], [float("inf"), -float("inf"), 0.0]])
+def test_a_diverged_head_gives_no_temperature_instead_of_a_traceback(row):
+    """A huge learning rate leaves logits that L-BFGS overflows on (it raised RuntimeError, and
+    `train` printed a traceback); now the fit says so and calibration is skipped (head.py)."""
+    import torch
+
+    from ops.local.training.calibrate import fit_temperature
+
+    logits = torch.tensor([row] + [[1.0, 0.0, 0.0]] * 39)
+    with pytest.raises(ValueError, match="the temperature fit failed"):
+        fit_temperature(logits, torch.arange(40) % 3)

@@ -39,7 +39,7 @@ from ops.data.split import (
 )
 from ops.data.validate import ImageResult
 from ops.errors import DogbreedError
-from ops.run_lock import exclusive_run
+from ops.run_lock import WRITE_ERRORS, exclusive_run
 from ops.settings import Settings
 
 
@@ -102,8 +102,13 @@ def prepare(
         shutil.rmtree(partial, ignore_errors=True)
         try:
             return _build(raw_dir, out_dir, partial, layout, chosen, options, progress, warnings)
-        except BaseException:  # any failure, Ctrl-C included: the previous output stays as it was
+        except BaseException as exc:  # any failure, Ctrl-C included: the previous output stays
             shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:  # full disk, read-only
+                raise DogbreedError(
+                    f"cannot write the prepared data to {out_dir}: {exc.strerror}; "
+                    "the previous prepared folder is kept"
+                ) from exc
             raise
 
 
