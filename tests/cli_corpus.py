@@ -426,7 +426,7 @@ DATA = [
         "prepare-val-fraction",
         "data prepare --split stratified --val-fraction 2",
         2,
-        "Invalid value for '--val-fraction'",
+        "data.val_fraction must be in (0, 1), not 2.0",
     ),
     _c(
         "prepare-seed-negative", "data prepare --seed -3", 2, "data.seed must be in [0, 4294967295]"
@@ -484,7 +484,7 @@ DATA = [
         "prepare-val-fraction-nan",
         "data prepare --split stratified --val-fraction nan",
         2,
-        "is not a finite number",
+        "data.val_fraction must be in (0, 1), not nan",
     ),
     _c("audit-dog-below", "data audit --dog-below 2", 2, "Invalid value for '--dog-below'"),
     _c(

@@ -67,9 +67,7 @@ def fetch(app, sources, raw_dir, quiet):
     help="Split mode (default: data.split).",
 )
 @click.option(
-    "--val-fraction",
-    type=FiniteRange(0, 1, min_open=True, max_open=True),
-    help="Stratified split: validation share (data.val_fraction).",
+    "--val-fraction", type=float, help="Stratified split: validation share (data.val_fraction)."
 )
 @click.option("--seed", type=int, help="Stratified split: random seed (data.seed).")
 @click.option(
