@@ -108,49 +108,39 @@ def _release(child: subprocess.Popen) -> None:
     child.wait(timeout=30)
 
 
-def test_a_second_prepare_into_the_same_output_is_refused_until_the_first_ends(good_output):
-    raw, out = good_output
-    before = _tree(out)
-    holder = _hold_lock(out, "data prepare")
+def _run_while_held(place: Path, command: str, args: list[str]):
+    """`dogbreed ARGS` while another process holds `place` as `dogbreed <command>`; the result
+    and the holder's pid, after checking the refusal names both."""
+    holder = _hold_lock(place, command)
     try:
-        result = _prepare(raw, out)
+        result = CliRunner().invoke(cli, args)
     finally:
         _release(holder)
     assert result.exit_code == 1
-    assert result.stderr.startswith(
-        f"Error: another `dogbreed data prepare` (pid {holder.pid}) is running on {out}"
-    )
+    refusal = f"Error: another `dogbreed {command}` (pid {holder.pid}) is running on {place}"
+    assert result.stderr.startswith(refusal), result.stderr
+    return result
+
+
+def test_a_second_prepare_into_the_same_output_is_refused_until_the_first_ends(good_output):
+    raw, out = good_output
+    before = _tree(out)
+    args = ["--set", "data.workers=1", "data", "prepare", "--quiet", "--raw", str(raw)]
+    _run_while_held(out, "data prepare", [*args, "--out", str(out)])
     assert _tree(out) == before
     assert _prepare(raw, out).exit_code == 0  # released by the kernel when the holder died
 
 
 def test_a_second_train_into_the_same_artifacts_folder_is_refused(prepared_dir, tmp_path):
     artifacts = tmp_path / "artifacts"
-    holder = _hold_lock(artifacts, "train")
-    try:
-        result = CliRunner().invoke(
-            cli,
-            ["--set", f"local.artifacts_dir={artifacts}", "train", "--data", str(prepared_dir)],
-        )
-    finally:
-        _release(holder)
-    assert result.exit_code == 1
-    assert f"another `dogbreed train` (pid {holder.pid}) is running on {artifacts}" in result.stderr
+    args = ["--set", f"local.artifacts_dir={artifacts}", "train", "--data", str(prepared_dir)]
+    _run_while_held(artifacts, "train", args)
 
 
 def test_a_second_evaluate_into_the_same_report_folder_is_refused(prepared_dir, tmp_path):
     report = tmp_path / "report"
-    holder = _hold_lock(report, "evaluate")
-    try:
-        result = CliRunner().invoke(
-            cli,
-            ["evaluate", "--quiet", "--url", "http://127.0.0.1:9/classify"]
-            + ["--data", str(prepared_dir), "--out", str(report)],
-        )
-    finally:
-        _release(holder)
-    assert result.exit_code == 1
-    assert f"another `dogbreed evaluate` (pid {holder.pid}) is running on {report}" in result.stderr
+    args = ["evaluate", "--quiet", "--url", "http://127.0.0.1:9/classify"]
+    _run_while_held(report, "evaluate", [*args, "--data", str(prepared_dir), "--out", str(report)])
     assert not (report / "results.jsonl").exists()
 
 
