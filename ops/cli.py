@@ -7,17 +7,16 @@ tests call directly.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ops import __version__
+from ops.cli_errors import run_guarded
 from ops.commands import register_all
 from ops.context import AppContext
 from ops.errors import DogbreedError
-from ops.safe_text import for_terminal
 from ops.settings_sections import BACKENDS
 
 
@@ -33,14 +32,10 @@ def parse_set_options(values: tuple[str, ...]) -> dict[str, str]:
 
 
 class DogbreedGroup(click.Group):
-    """Prints DogbreedError as one line (exit 1 or 2) instead of a traceback."""
+    """Prints every failure as one line (exit 1 or 2) instead of a traceback (ops/cli_errors.py)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DogbreedError as exc:
-            click.secho(f"Error: {for_terminal(exc)}", fg="red", err=True)
-            sys.exit(exc.exit_code)
+        return run_guarded(lambda: super(DogbreedGroup, self).invoke(ctx))
 
 
 @click.group(cls=DogbreedGroup, context_settings={"help_option_names": ["-h", "--help"]})

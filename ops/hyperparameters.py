@@ -95,7 +95,10 @@ def check_value(name: str, value: Any) -> None:
             raise _fail(name, f"must be {rule.describe()}, not {value!r}")
         return
     if rule.kind in (int, float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past any float: outside every range
+            number = math.inf
         if math.isnan(number) or math.isinf(number):
             raise _fail(name, f"must be {rule.describe()}, not {value!r}")
         too_low = rule.low is not None and (

@@ -6,10 +6,13 @@ Each factory returns a decorator; `help` varies per command because the default 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ops.settings_bounds import is_http_url
 
 ARTIFACT_HELP = "Model artifact folder or model.tar.gz (default: the last `dogbreed train`, local)."
 
@@ -45,7 +48,29 @@ def host_option(help: str):
 
 def port_option(help: str, name: str = "--port"):
     """`--port` (or `--api-port`): a TCP port, 0 for any free one."""
-    return click.option(name, type=int, help=help)
+    return click.option(name, type=click.IntRange(0, 65535), help=help)
+
+
+class FiniteRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (which compare as inside any range)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class HttpUrl(click.ParamType):
+    """An http(s)://host[:port] URL (a usage error otherwise, before anything starts)."""
+
+    name = "url"
+
+    def convert(self, value, param, ctx):
+
+        if not is_http_url(str(value)):
+            self.fail(f"{value!r} is not an http:// or https:// URL with a host", param, ctx)
+        return str(value)
 
 
 def json_option():

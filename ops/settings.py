@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from ops.errors import DogbreedError
 from ops.hyperparameters import check_hyperparameters
+from ops.settings_bounds import check_bounds
 from ops.settings_sections import (
     AwsSettings,
     DataSettings,
@@ -129,6 +130,8 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
         if origin in (int, float, str):
             if origin is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
+            if origin in (int, float) and isinstance(value, bool):  # TOML `port = true`
+                raise ValueError(value)
             return origin(value)
         if origin in (dict, list):
             if isinstance(value, str):
@@ -201,6 +204,8 @@ def load_settings(
             data = tomllib.loads(file.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise DogbreedError(f"{file}: invalid TOML: {exc}", exit_code=2) from exc
+        except UnicodeDecodeError as exc:
+            raise DogbreedError(f"{file}: not UTF-8 text", exit_code=2) from exc
         for section, values in data.items():
             if not isinstance(values, dict):
                 raise DogbreedError(f"{file}: '{section}' must be a [section]", exit_code=2)
@@ -222,8 +227,8 @@ SERVE_LIMITS = {"request_deadline_s": (1.0, 600.0), "max_connections_per_client"
 
 
 def validate(settings: Settings) -> None:
-    """Every choice (Literal) field, then the checks that span fields; raises DogbreedError
-    naming the offending setting."""
+    """Every choice (Literal) field, every range (ops/settings_bounds.py), then the
+    hyperparameters; raises DogbreedError naming the offending setting and what it allows."""
     for section in _section_names():
         obj = getattr(settings, section)
         for key, typ in typing.get_type_hints(type(obj)).items():
@@ -233,10 +238,7 @@ def validate(settings: Settings) -> None:
                     f"{section}.{key} must be one of {', '.join(map(str, allowed))}, not {value!r}",
                     exit_code=2,
                 )
-    if not 0 < settings.data.val_fraction < 1:
-        raise DogbreedError("data.val_fraction must be between 0 and 1", exit_code=2)
-    if not 0 < settings.local.calibration_fraction < 1:
-        raise DogbreedError("local.calibration_fraction must be between 0 and 1", exit_code=2)
+    check_bounds((s, getattr(settings, s)) for s in _section_names() if s != "hyperparameters")
     for key in ARCHIVE_CAPS:
         section, _, name = key.partition(".")
         if getattr(getattr(settings, section), name) < 1:

@@ -17,11 +17,12 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ops.errors import DogbreedError
+from ops.state_shape import record_problem
 
 DEFAULT_STATE_DIR = ".dogbreed"
 
@@ -57,6 +58,9 @@ def _parse(path: Path) -> dict[str, Any]:
         state, problem = None, f"not valid JSON ({exc})"
     else:
         problem = f"a JSON {type(state).__name__}, not an object"
+        if isinstance(state, dict):  # each stage's record: an object with fields of the right type
+            problem = next(filter(None, (record_problem(k, v) for k, v in state.items())), None)
+            state = state if problem is None else None
     if not isinstance(state, dict):
         raise CorruptStateError(
             f"the state file {path} is corrupt: {problem}",
@@ -107,13 +111,32 @@ def _write_atomic(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
-def update_state(key: str, record: dict[str, Any], path: Path | None = None) -> Path:
+def update_state(
+    key: str,
+    record: dict[str, Any],
+    path: Path | None = None,
+    *,
+    only_if: Callable[[dict[str, Any] | None], bool] | None = None,
+) -> Path:
     """Replace one stage's record, keeping the others; returns the file written.
 
-    A corrupt file is moved aside with a warning rather than failing the stage that just
-    finished its work.
+    `only_if(current record)` false leaves the record as it is, decided under the lock: a `serve`
+    that stops clears its own record, not the one a second `serve` wrote since. A corrupt file
+    is moved aside with a warning rather than failing the stage that just finished its work.
     """
     path = path or state_path()
+    try:
+        _update(path, key, record, only_if)
+    except OSError as exc:  # a read-only or full file system, a folder we may not write
+        raise DogbreedError(
+            f"cannot write the state file {path}: {exc.strerror or exc}",
+            hint="make its folder writable, or set DOGBREED_STATE_FILE to another file",
+        ) from exc
+    return path
+
+
+def _update(path: Path, key: str, record: dict[str, Any], only_if) -> None:
+    """update_state under the lock: read, replace one record (moving a corrupt file aside), write."""
     with _locked(path):
         try:
             state = _parse(path)
@@ -121,9 +144,10 @@ def update_state(key: str, record: dict[str, Any], path: Path | None = None) -> 
             aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             os.replace(path, aside)
             warnings.warn(
-                f"{exc.message}; moved it to {aside} and started a fresh one", stacklevel=2
+                f"{exc.message}; moved it to {aside} and started a fresh one", stacklevel=4
             )
             state = {}
+        if only_if is not None and not only_if(state.get(key)):
+            return
         state[key] = record
         _write_atomic(path, state)
-    return path

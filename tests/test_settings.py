@@ -140,7 +140,7 @@ def test_state_file_location_follows_environment(tmp_path):
         ({"local.mode": "bogus"}, "local.mode must be one of head, partial, full"),
         ({"data.split": "random"}, "data.split must be one of official, stratified"),
         ({"deploy.endpoint_mode": "gpu"}, "deploy.endpoint_mode must be one of serverless"),
-        ({"data.val_fraction": "1.5"}, "data.val_fraction must be between 0 and 1"),
+        ({"data.val_fraction": "1.5"}, r"data.val_fraction must be in \(0, 1\), not 1.5"),
     ],
 )
 def test_overrides_are_validated_like_the_file(override, message):

@@ -39,6 +39,9 @@ LEAVES = (
     "context",
     "options",
     "progress",
+    "run_lock",
+    "settings_bounds",
+    "state_shape",
     "archives",
     "safe_text",
     "hashing",
@@ -46,7 +49,7 @@ LEAVES = (
     "aws",
 )
 # The composition: the click group and its registry sit above every stage.
-TOP = ("cli", "commands", "__main__", "config_command")
+TOP = ("cli", "cli_errors", "commands", "__main__", "config_command")
 # Command modules outside a stage folder: the project-wide `config` (settings are a leaf).
 ROOT_COMMAND_MODULES = ("ops.config_command",)
 

@@ -12,7 +12,9 @@ import typing
 from pathlib import Path
 
 from ops.config_command import toml_value
+from ops.hyperparameters import SPEC
 from ops.settings import Settings, choices, section_fields
+from ops.settings_bounds import describe
 
 SETTINGS_SOURCE = Path(__file__).resolve().parents[1] / "ops" / "settings_sections.py"
 HEADER = """# Settings reference
@@ -22,8 +24,9 @@ HEADER = """# Settings reference
 Every setting, by section, with its default. Precedence: these defaults < `dogbreed.toml`
 < `DOGBREED_<SECTION>__<KEY>` environment variables < command-line flags (`--backend`,
 `--set section.key=value`, each command's own options). `dogbreed config` prints the effective
-value of each and where it came from. Choices are checked when the file loads and after every
-override; an unknown key is an error.
+value of each and where it came from. Choices and ranges (`[a, b]` includes both ends, `(a, b)`
+excludes them) are checked when the file loads and after every override; a value outside them,
+or an unknown key, is an error that names the setting and what it allows.
 """
 
 
@@ -64,6 +67,19 @@ def _type_name(typ) -> str:
     return f"`{typ.__name__ if isinstance(typ, type) else str(typ).replace('typing.', '')}`"
 
 
+def _allowed(section: str, key: str) -> str:
+    """', in [0, 65535]': the setting's range (ops/settings_bounds.py, ops/hyperparameters.py)."""
+    if section == "hyperparameters" and key in SPEC and not SPEC[key].choices:
+        rule = SPEC[key]
+        if rule.low is None:
+            return ""
+        high = f"{rule.high:g}]" if rule.high is not None else "inf)"
+        text = f"{'(' if rule.low_open else '['}{rule.low:g}, {high}"
+        return f", in {text}" + (" or 0 (not sent)" if rule.optional else "")
+    text = describe(f"{section}.{key}")
+    return f", {text}" if text else ""
+
+
 def settings_markdown() -> str:
     """The whole docs/settings.md."""
     comments = field_comments()
@@ -83,7 +99,8 @@ def settings_markdown() -> str:
         typ = typing.get_type_hints(cls)[f.name]
         note = comments.get((cls.__name__, f.name), "").replace("|", "\\|")
         default = toml_value(_default(f)).replace("|", "\\|")
-        out.append(f"| `{section}.{f.name}` | {_type_name(typ)} | `{default}` | {note} |")
+        kind = _type_name(typ) + _allowed(section, f.name)
+        out.append(f"| `{section}.{f.name}` | {kind} | `{default}` | {note} |")
     return "\n".join(out) + "\n"
 
 

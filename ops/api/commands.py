@@ -13,6 +13,8 @@ from ops.context import pass_app
 from ops.endpoint.breed_table import show_results
 from ops.errors import DogbreedError
 from ops.options import (
+    FiniteRange,
+    HttpUrl,
     api_key_option,
     host_option,
     json_option,
@@ -30,13 +32,20 @@ BATCH = 16  # images per POST: the handler's default MAX_IMAGES
 )
 @click.option(
     "--url",
+    type=HttpUrl(),
     help="API root or .../classify URL (default: the running `serve --api`, else the deployment).",
 )
 @api_key_option("x-api-key for a deployed API (default: evaluate.api_key or the deployment's).")
 @click.option(
     "--top-k", type=click.IntRange(1, 20), default=5, show_default=True, help="Breeds per image."
 )
-@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds per request.")
+@click.option(
+    "--timeout",
+    type=FiniteRange(0, 3600, min_open=True),
+    default=30,
+    show_default=True,
+    help="Seconds per request.",
+)
 @json_option()
 @pass_app
 def classify(app, images, url, api_key, top_k, timeout, as_json):
@@ -90,6 +99,7 @@ def _classify_chunk(client, images: list[bytes], top_k: int) -> tuple[list, list
 @click.option(
     "--runtime-url",
     required=True,
+    type=HttpUrl(),
     help="The model server (SageMaker runtime API), e.g. http://127.0.0.1:8080.",
 )
 @click.option("--endpoint-name", help="Endpoint name to invoke (default: serve.endpoint_name).")
@@ -150,7 +160,11 @@ def api(app, runtime_url, endpoint_name, classes_path, host, port, api_key):
             pass
     finally:
         gateway.shutdown()
-        update_state("serve", {**record, "api_url": None})
+        update_state(  # only while the record is still this gateway's (see ops/state.py)
+            "serve",
+            {**record, "api_url": None},
+            only_if=lambda now: (now or {}).get("api_url") == gateway.url,
+        )
 
 
 def default_classes(settings) -> Path:

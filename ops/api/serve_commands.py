@@ -37,7 +37,9 @@ from ops.train.record import last_local_artifact
 )
 @port_option("Local API port (default: serve.api_port; 0 = any free).", name="--api-port")
 @click.option(
-    "--threads", type=int, help="ONNX Runtime threads (default: local.threads; 0 = all cores)."
+    "--threads",
+    type=click.IntRange(0, 1024),
+    help="ONNX Runtime threads (default: local.threads; 0 = all cores).",
 )
 @click.option(
     "--runtime",
@@ -87,8 +89,16 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
             pass
         click.echo("Stopping...")
     finally:
-        update_state("serve", stack.stop())
+        started = stack.record  # a second `serve` may have recorded itself since: leave it be
+        update_state("serve", stack.stop(), only_if=lambda now: _same_instance(now, started))
     click.echo("Stopped.")
+
+
+def _same_instance(current: dict | None, ours: dict) -> bool:
+    """Whether the state's "serve" record is still this instance's (same process and URL)."""
+    if not current:
+        return True
+    return all(current.get(k) == ours.get(k) for k in ("pid", "runtime_url"))
 
 
 def _print_banner(stack) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.context import pass_app
-from ops.options import data_option, out_option
+from ops.options import FiniteRange, data_option, out_option
 
 
 @click.command()
@@ -20,7 +20,7 @@ from ops.options import data_option, out_option
 )
 @click.option(
     "--dog-below",
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     default=0.05,
     show_default=True,
     help="Flag images whose ImageNet dog score is below this as probably not dogs.",

@@ -99,8 +99,10 @@ def fetch(app, sources, raw_dir, quiet):
     help="Remove validation images that duplicate a training image (exact or perceptual).",
 )
 @click.option("--classes", help="Comma-separated wnids or breed names to keep (data.classes).")
-@click.option("--num-classes", type=int, help="Keep the first N classes in wnid order.")
-@click.option("--workers", type=int, help="Decoding processes (data.workers).")
+@click.option(
+    "--num-classes", type=click.IntRange(min=1), help="Keep the first N classes in wnid order."
+)
+@click.option("--workers", type=click.IntRange(1, 256), help="Decoding processes (data.workers).")
 @click.option(
     "--raw",
     "raw_dir",

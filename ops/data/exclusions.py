@@ -62,6 +62,11 @@ def read_exclusions(path: Path) -> dict[str, str]:
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise DogbreedError(f"cannot read the exclusion list {path}: {exc.strerror}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:  # binary junk, NUL bytes
+        raise DogbreedError(
+            f"cannot read the exclusion list {path}: not CSV text ({exc.__class__.__name__})",
+            exit_code=2,
+        ) from exc
     out: dict[str, str] = {}
     for n, row in enumerate(rows, 2):
         file, action = (row.get("file") or "").strip(), (row.get("action") or "").strip()

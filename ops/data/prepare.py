@@ -18,6 +18,7 @@ from ops.data.decode import SPLITS, decode_split
 from ops.data.dedup import HashedImage, find_duplicates
 from ops.data.exclusions import apply_exclusions
 from ops.data.layout import Layout, check_list_files, read_layout
+from ops.data.prepare_checks import check_complete
 from ops.data.prepare_files import (
     REPORT_FILE,
     check_output,
@@ -38,6 +39,7 @@ from ops.data.split import (
 )
 from ops.data.validate import ImageResult
 from ops.errors import DogbreedError
+from ops.run_lock import WRITE_ERRORS, exclusive_run
 from ops.settings import Settings
 
 
@@ -96,12 +98,28 @@ def prepare(
     chosen = select(layout, options)
 
     partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    with exclusive_run(out_dir, "data prepare"):  # ops/run_lock.py: one run per output
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            return _build(raw_dir, out_dir, partial, layout, chosen, options, progress, warnings)
+        except BaseException as exc:  # any failure, Ctrl-C included: the previous output stays
+            shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in WRITE_ERRORS:  # full disk, read-only
+                raise DogbreedError(
+                    f"cannot write the prepared data to {out_dir}: {exc.strerror}; "
+                    "the previous prepared folder is kept"
+                ) from exc
+            raise
+
+
+def _build(raw_dir, out_dir, partial, layout, chosen, options, progress, warnings):
+    """Decode into `partial`, write its files, check it is complete, then swap it in."""
     decoded = decode_split(
         layout, chosen.split, partial, options.crop, options.workers, progress, warnings
     )
     good, label_of, classes = decoded.good, chosen.label_of, chosen.classes
     pairs, dropped = deduplicate(good, label_of, options, partial, warnings)
+    check_complete(classes, good, label_of, len(decoded.excluded))
 
     write_manifests(partial, classes, good, label_of)
     info = info_json(classes, good, label_of, options, len(decoded.excluded), pairs, dropped)

@@ -57,6 +57,11 @@ def select_classes(
     if first_n:
         if first_n < 0:
             raise DogbreedError("--num-classes must be positive", exit_code=2)
+        if first_n > len(chosen):
+            raise DogbreedError(
+                f"--num-classes {first_n} asks for more classes than the {len(chosen)} there are",
+                exit_code=2,
+            )
         chosen = chosen[:first_n]
     return chosen
 
@@ -69,7 +74,10 @@ def read_label_map(path: Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise DogbreedError(f"label map {path} not found", exit_code=2)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise DogbreedError(f"{path}: cannot read label map: not UTF-8 text", exit_code=2) from exc
     try:
         if path.suffix == ".json":
             data = json.loads(text)

@@ -52,7 +52,9 @@ from ops.options import (
     help="Which manifest to send.",
 )
 @click.option(
-    "--limit", type=int, help="At most N images, spread over all classes (evaluate.limit)."
+    "--limit",
+    type=click.IntRange(min=1),
+    help="At most N images, spread over all classes (evaluate.limit).",
 )
 @out_option("Report folder (default: <evaluate.reports_dir>/<split>-<run id>).")
 @api_key_option("x-api-key for a deployed API (default: evaluate.api_key or state).")

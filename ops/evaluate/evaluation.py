@@ -19,6 +19,7 @@ from ops.evaluate.report.write import ReportFiles, describe_images, write_report
 from ops.evaluate.runner import RunOutcome, evaluate_items
 from ops.evaluate.store import ResultStore, key_digest, results_file, run_key
 from ops.evaluate.targets import Target
+from ops.run_lock import WRITE_ERRORS, exclusive_run
 
 
 @dataclass
@@ -133,8 +134,22 @@ def run_evaluation(
     on_batch=None,
 ) -> EvaluationResult:
     """Send what is not answered yet, then write metrics.json, per_class.csv and report.html."""
-    ev = settings.evaluate
     plan = RunPlan.make(settings, prepared_dir, split, limit, target.key, out_dir)
+    with exclusive_run(plan.out_dir, "evaluate"):  # two runs into one folder sent images twice
+        try:
+            return _send_and_report(plan, target, progress, on_batch)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
+                raise
+            raise DogbreedError(
+                f"cannot write the report to {plan.out_dir}: {exc.strerror}",
+                hint="the answers saved so far are kept: free some space and re-run to continue",
+            ) from exc
+
+
+def _send_and_report(plan: RunPlan, target: Target, progress: bool, on_batch) -> EvaluationResult:
+    """run_evaluation's work, under the report folder's lock."""
+    ev = plan.settings.evaluate
     store = ResultStore(results_file(plan.out_dir, plan.key), plan.key)
     outcome = evaluate_items(
         plan.items,

@@ -8,6 +8,7 @@ from click.core import ParameterSource
 from ops.context import pass_app
 from ops.errors import DogbreedError
 from ops.options import data_option
+from ops.run_lock import exclusive_run
 from ops.state import update_state
 from ops.train.local.loop import fmt_eta
 from ops.train.local.run import train_local
@@ -18,6 +19,7 @@ BACKEND_OF_OPTION = {
     "mode": "local",
     "backbone": "local",
     "resume": "local",
+    "promote_anyway": "local",
     "wait": "sagemaker",
     "algorithm": "sagemaker",
 }
@@ -38,6 +40,18 @@ def check_backend_options(ctx: click.Context, backend: str, algorithm: str = "bu
                 exit_code=2,
                 hint=f"drop it, or pass --backend {owner}",
             )
+
+
+def refuse_unpromoted(record: dict) -> None:
+    """DogbreedError (exit 1) for a run that may not replace the model in use (promotion.py)."""
+    promotion = record.get("promotion") or {}
+    if promotion.get("promoted", True):
+        return
+    raise DogbreedError(
+        f"{promotion['reason']}: kept the previous model (latest and the state record are "
+        f"unchanged); this run's artifact is {record['artifact_dir']}",
+        hint="lower local.learning_rate, or pass --promote-anyway to use it",
+    )
 
 
 @click.command()
@@ -75,6 +89,12 @@ def check_backend_options(ctx: click.Context, backend: str, algorithm: str = "bu
     "(default: aws.algorithm, builtin).",
 )
 @click.option(
+    "--promote-anyway",
+    is_flag=True,
+    help="Local backend: make this run the latest model even if its validation top-1 ends "
+    "clearly below where it started (by default such a run keeps the previous model).",
+)
+@click.option(
     "--wait/--no-wait",
     default=True,
     show_default=True,
@@ -82,7 +102,7 @@ def check_backend_options(ctx: click.Context, backend: str, algorithm: str = "bu
 )
 @click.pass_context
 @pass_app
-def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, wait):
+def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, promote_anyway, wait):
     """Train a model on the prepared train/validation manifests.
 
     With backend "local" this trains here (PyTorch + timm) and writes a model artifact;
@@ -102,8 +122,10 @@ def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, wai
     )
     check_backend_options(ctx, settings.backend, settings.aws.algorithm)
     if settings.backend == "local":
-        record = train_local(settings, resume=resume)
-        update_state("training", record)
+        with exclusive_run(settings.resolve(settings.local.artifacts_dir), "train"):
+            record = train_local(settings, resume=resume, promote_anyway=promote_anyway)
+            refuse_unpromoted(record)
+            update_state("training", record)
         metrics = record["metrics"]
         top1 = metrics["validation_top1"]
         done = f"done in {fmt_eta(metrics['timings']['total_s'])}"

@@ -36,7 +36,8 @@ def holdout_split(num_images: int, fraction: float, seed: int) -> tuple[list[int
 
 
 def fit_temperature(logits, labels) -> float:
-    """The T > 0 minimising cross-entropy(logits / T, labels) (L-BFGS on log T)."""
+    """The T > 0 minimising cross-entropy(logits / T, labels) (L-BFGS on log T); ValueError
+    when the fit itself fails (logits so large that L-BFGS overflows)."""
     import torch
 
     logits, labels = logits.detach().float(), labels.detach()
@@ -49,7 +50,10 @@ def fit_temperature(logits, labels) -> float:
         loss.backward()
         return loss
 
-    optimizer.step(closure)
+    try:
+        optimizer.step(closure)
+    except RuntimeError as exc:  # L-BFGS's line search overflows on huge logits
+        raise ValueError(f"the temperature fit failed: {exc}") from exc
     t = float(log_t.detach().exp())
     if not math.isfinite(t):
         return 1.0

@@ -195,6 +195,10 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
     held_logits = _held_out_logits(
         fresh_head, views, y_train, (kept, held), recipe, epochs, settings.data.seed, device
     )
+    if not torch.isfinite(held_logits).all():  # diverged (a huge learning rate): nothing to fit
+        reason = "the held-out logits are not finite (training diverged)"
+        echo(f"calibration skipped: {reason}")
+        return uncalibrated(reason), None
     errors = int((held_logits.argmax(1) != y_train[held]).sum())
     if errors < MIN_ERRORS:
         reason = (
@@ -204,7 +208,11 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         echo(f"calibration skipped: {reason}")
         probs = torch.softmax(held_logits, 1).numpy()
         return uncalibrated(reason, holdout_images=len(held)), (held, probs)
-    temperature = fit_temperature(held_logits, y_train[held])
+    try:
+        temperature = fit_temperature(held_logits, y_train[held])
+    except ValueError as exc:
+        echo(f"calibration skipped: {exc}")
+        return uncalibrated(str(exc)), None
     before, after = _fold_measured(head, temperature, validation)
     echo(
         f"calibration: temperature {temperature:.3f} fitted on {len(held):,} held-out training "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ops.settings import Settings
 from ops.train.local.loop import echo
+from ops.train.local.promotion import unique_run_dir
 from ops.train.record import common_fields
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def write_artifact(run: Run, model, metrics: dict) -> tuple[Path, Path]:
     settings, built, prepared = run.settings, run.built, run.prepared
     local = settings.local
     run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{built.backbone}-{local.mode}"
-    out_dir = settings.resolve(local.artifacts_dir) / run_id
+    out_dir = unique_run_dir(settings.resolve(local.artifacts_dir), run_id)
     echo(f"exporting the artifact to {out_dir}")
     tar = export_artifact(
         model.cpu().eval(),

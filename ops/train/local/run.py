@@ -36,6 +36,7 @@ from ops.errors import DogbreedError
 from ops.settings import Settings, image_size
 from ops.train.local.distributed import World
 from ops.train.local.loop import Checkpointer, TrainingInterrupted, echo, fingerprint
+from ops.train.local.promotion import judge
 from ops.train.local.publish import link_latest, record_of_run, write_artifact
 from ops.train.local.recipe import Recipe, make_recipe
 
@@ -66,12 +67,15 @@ def train_local(
     *,
     world: World | None = None,
     checkpoint_root: Path | None = None,
+    promote_anyway: bool = False,
 ) -> dict:
     """Train with the local backend and export the artifact; returns the "training" record.
 
     `world` (distributed.py) makes this one of several data-parallel processes: only rank 0
     checkpoints and exports, and the other ranks return the metrics alone. `checkpoint_root`
     replaces <artifacts_dir>/.checkpoints (SageMaker's /opt/ml/checkpoints, synced with S3).
+    `latest` moves to the new artifact only when the run did not end clearly worse than it
+    started, or `promote_anyway` (promotion.py); the record's "promotion" says which and why.
     """
     world = world or World()
     _check_world(settings, world)
@@ -80,8 +84,10 @@ def train_local(
     if not world.is_writer:
         return {"rank": world.rank, "metrics": metrics}
     out_dir, tar = write_artifact(run, model, metrics)
-    link_latest(out_dir)
-    return record_of_run(settings, out_dir, tar, metrics)
+    promotion = judge(metrics, len(run.val_items), anyway=promote_anyway)
+    if promotion.promoted:
+        link_latest(out_dir)
+    return {**record_of_run(settings, out_dir, tar, metrics), "promotion": promotion.as_dict()}
 
 
 def _check_world(settings: Settings, world: World) -> None:

@@ -47,7 +47,13 @@ def tune(app, max_jobs, max_parallel_jobs, early_stopping, wait):
 
 
 @click.command()
-@click.option("--limit", default=10, show_default=True, help="How many jobs of each kind.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="How many jobs of each kind.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Every job, not only this project's.")
 @click.option(
     "--watch",
