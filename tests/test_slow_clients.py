@@ -402,3 +402,22 @@ def test_serve_with_a_setting_out_of_range_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert "serve.request_deadline_s must be between 1 and 600, not 0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_answer_to_connection_close_says_so_so_clients_do_not_reuse_the_socket(
+    strict_gateway,
+):
+    """RFC 9112 9.6: the server closes after the answer and SHOULD say `Connection: close`.
+    Without it, a pooled client sent its next request into the closing socket and got no answer
+    (1 in 50 requests under load: bench/slow_clients.py)."""
+    body = {"images": [base64.b64encode(good_image()).decode()]}
+    with requests.Session() as session:
+        for _ in range(20):
+            answer = session.post(
+                strict_gateway.classify_url,
+                json=body,
+                headers={"Connection": "close"},
+                timeout=30,
+            )
+            assert answer.status_code == 200
+            assert answer.headers["Connection"] == "close"
