@@ -200,6 +200,39 @@ def test_one_address_cannot_take_every_connection(strict_server, strict_gateway,
         assert status_and_json(again.recv(65536))[0] == 200
 
 
+def test_a_full_server_evicts_the_slowest_arriving_request_for_a_new_client(runtime, monkeypatch):
+    """Tricklers from as many addresses as there are slots (the per-address cap cannot help):
+    a new client still gets in, and the trickler that started first gets the 408."""
+    from ops.endpoint import http_hardening
+
+    monkeypatch.setattr(http_hardening.HardenedServer, "max_connections", 4)
+    with ModelServer(runtime, port=0, endpoint_name=ENDPOINT, max_batch_size=2) as srv:
+        tricklers = []
+        for i in range(4):  # 127.0.0.2 .. 127.0.0.5, one connection each
+            sock = connect(srv.port, source=f"127.0.0.{2 + i}")
+            sock.sendall(b"POST /invocations HTTP/1.1\r\n")
+            tricklers.append(sock)
+            time.sleep(0.3)
+        time.sleep(1.0)  # each has been arriving for over a second (EVICT_AFTER_S)
+        answer = requests.post(
+            f"{srv.url}/invocations",
+            data=good_image(),
+            headers={"Content-Type": "image/jpeg"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        first = tricklers[0]
+        first.settimeout(5)
+        status, body = status_and_json(first.recv(65536))
+        assert status == 408 and "arriving the longest" in body["message"]
+        for sock in tricklers[1:]:  # the others still hold their slots
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(100)
+        for sock in tricklers:
+            sock.close()
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -402,3 +435,22 @@ def test_serve_with_a_setting_out_of_range_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert "serve.request_deadline_s must be between 1 and 600, not 0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_answer_to_connection_close_says_so_so_clients_do_not_reuse_the_socket(
+    strict_gateway,
+):
+    """RFC 9112 9.6: the server closes after the answer and SHOULD say `Connection: close`.
+    Without it, a pooled client sent its next request into the closing socket and got no answer
+    (1 in 50 requests under load: bench/slow_clients.py)."""
+    body = {"images": [base64.b64encode(good_image()).decode()]}
+    with requests.Session() as session:
+        for _ in range(20):
+            answer = session.post(
+                strict_gateway.classify_url,
+                json=body,
+                headers={"Connection": "close"},
+                timeout=30,
+            )
+            assert answer.status_code == 200
+            assert answer.headers["Connection"] == "close"

@@ -124,6 +124,8 @@ class _Handler(HardenedHandler):
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # e.g. the request said Connection: close (RFC 9112 9.6)
+            self.send_header("Connection", "close")
         try:
             self.end_headers()
             self.wfile.write(body)

@@ -6,9 +6,9 @@ with HTML pages, keeps no socket timeout and starts a thread for every connectio
   - sockets time out (`timeout`), headers are bounded (`MAX_HEADER_BYTES`, and the stdlib's
     100 headers of 64 KiB a line), and at most `max_connections` are served at once (a 503 beyond);
   - `drain()` lets requests in flight finish while new ones get a 503 (SIGTERM, shutdown);
-  - a whole request (headers and body) must arrive within `request_deadline_s` (a 408), and one
-    client address holds at most `max_connections_per_client` connections (a 429):
-    ops/endpoint/slow_clients.py.
+  - a whole request (headers and body) must arrive within `request_deadline_s` (a 408), one
+    client address holds at most `max_connections_per_client` connections (a 429), and a full
+    server evicts the connection whose request has been arriving longest: ops/endpoint/slow_clients.py.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 from ops.endpoint.slow_clients import (
     MAX_CONNECTIONS_PER_CLIENT,
     REQUEST_DEADLINE_S,
+    Arriving,
     ClientSlots,
     deadline_rfile,
 )
@@ -68,6 +69,7 @@ class HardenedServer(ThreadingHTTPServer):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.client_slots = ClientSlots(self.max_connections_per_client)
+        self.arriving = Arriving()
         self.draining = False
         self._lock = threading.Lock()
         self._connections = 0
@@ -93,6 +95,10 @@ class HardenedServer(ThreadingHTTPServer):
             full = self._connections >= self.max_connections
             if not full:
                 self._connections += 1
+        if full and self.arriving.evict_slowest():  # its slot comes back as its thread ends
+            with self._lock:
+                self._connections += 1
+            full = False
         if full:
             self.refused_busy += 1
             self.client_slots.give_back(client_address[0])
@@ -162,6 +168,11 @@ class HardenedHandler(BaseHTTPRequestHandler):
         self.rfile, self._reader = deadline_rfile(
             self.connection, self.timeout, self.server.request_deadline_s
         )
+        self.server.arriving.add(self._reader)
+
+    def finish(self) -> None:
+        self.server.arriving.discard(self._reader)
+        super().finish()
 
     def handle_one_request(self) -> None:
         """One request; a JSON 408 when it was still arriving at its deadline."""
@@ -173,11 +184,12 @@ class HardenedHandler(BaseHTTPRequestHandler):
             if not hasattr(self, "requestline"):  # the request line never completed
                 self.requestline, self.request_version, self.command = "", "HTTP/1.1", None
             deadline = self.server.request_deadline_s
-            self.send_error(
-                408,
-                f"request not received within {deadline:g} s (serve.request_deadline_s): "
-                "send the headers and body without pausing",
+            why = (
+                "the server was full and this request had been arriving the longest"
+                if self._reader.evicted
+                else f"not received within {deadline:g} s (serve.request_deadline_s)"
             )
+            self.send_error(408, f"request {why}: send the headers and body without pausing")
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._responded = True

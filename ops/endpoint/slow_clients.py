@@ -6,7 +6,10 @@ thread (and a connection slot) forever. Here:
     first byte, and every read waits at most the idle timeout and never past the deadline, so
     headers plus body arrive within `request_deadline_s` whatever the byte rate (a JSON 408 then);
   - `ClientSlots` counts connections per client address, so one address holds at most
-    `max_connections_per_client` of the server's slots (a JSON 429 beyond).
+    `max_connections_per_client` of the server's slots (a JSON 429 beyond);
+  - `Arriving` knows which connections are waiting for their client's bytes: when every slot is
+    taken, a new connection evicts the one whose request has been arriving the longest (a 408;
+    an idle keep-alive is just closed), so tricklers from many addresses cannot lock others out.
 Both servers (ops/endpoint/server.py, ops/api/gateway.py) get these through
 ops/endpoint/http_hardening.py; the limits are settings (serve.request_deadline_s,
 serve.max_connections_per_client), bounded in ops/settings.py.
@@ -14,6 +17,7 @@ serve.max_connections_per_client), bounded in ops/settings.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
@@ -22,6 +26,7 @@ from collections import Counter
 
 REQUEST_DEADLINE_S = 30.0  # headers and body of one request, from its first byte
 MAX_CONNECTIONS_PER_CLIENT = 64  # of the server's 256: the local gateway pools 64 to the model
+EVICT_AFTER_S = 1.0  # a full server evicts only connections waiting on their client this long
 
 
 class RequestDeadline(TimeoutError):
@@ -39,15 +44,38 @@ class DeadlineReader(io.RawIOBase):
         self.deadline: float | None = None  # monotonic; set when a request's first byte arrives
         self.expired = False
         self.received = 0  # bytes of the current request
+        self.since: float | None = None  # when this request (or the wait for it) began
+        self.waiting = False  # blocked in recv: waiting for the client, not working for it
+        self.evicted = False
 
     def readable(self) -> bool:
         return True
 
     def start_request(self) -> None:
         """A new request on this connection: the clock starts again at its first byte."""
-        self.deadline, self.expired, self.received = None, False, 0
+        self.deadline, self.expired, self.received, self.since = None, False, 0, None
+
+    def evict(self) -> None:
+        """Wake the blocked read with end-of-file: the handler answers 408 (or closes if idle)."""
+        self.evicted = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RD)
 
     def readinto(self, buffer) -> int:  # noqa: ANN001 (io signature)
+        if self.since is None:
+            self.since = time.monotonic()
+        n = self._recv(buffer)
+        if self.evicted:
+            if not self.received:
+                return 0  # an idle keep-alive: closed without an answer
+            self.expired = True
+            raise RequestDeadline("evicted: the server was full and this request the slowest")
+        if n and self.deadline is None:
+            self.deadline = time.monotonic() + self.total_s
+        self.received += n
+        return n
+
+    def _recv(self, buffer) -> int:  # noqa: ANN001 (io signature)
         timeout = self.idle_s
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
@@ -56,19 +84,17 @@ class DeadlineReader(io.RawIOBase):
                 raise RequestDeadline(f"request not received within {self.total_s:g} s")
             timeout = left if timeout is None else min(timeout, left)
         self._sock.settimeout(timeout)
+        self.waiting = True
         try:
-            n = self._sock.recv_into(buffer)
+            return self._sock.recv_into(buffer)
         except TimeoutError:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 self.expired = True
                 raise RequestDeadline(f"request not received within {self.total_s:g} s") from None
             raise
         finally:
+            self.waiting = False
             self._sock.settimeout(self.idle_s)  # writes keep the idle timeout, not what was left
-        if n and self.deadline is None:
-            self.deadline = time.monotonic() + self.total_s
-        self.received += n
-        return n
 
 
 def deadline_rfile(sock: socket.socket, idle_s: float | None, total_s: float):
@@ -103,3 +129,37 @@ class ClientSlots:
     def held(self, address: str) -> int:
         with self._lock:
             return self._held.get(address, 0)
+
+
+class Arriving:
+    """The readers of a server's connections, to evict the slowest when every slot is taken."""
+
+    def __init__(self):
+        self._readers: set[DeadlineReader] = set()
+        self._lock = threading.Lock()
+        self.evicted = 0
+
+    def add(self, reader: DeadlineReader) -> None:
+        with self._lock:
+            self._readers.add(reader)
+
+    def discard(self, reader: DeadlineReader) -> None:
+        with self._lock:
+            self._readers.discard(reader)
+
+    def evict_slowest(self, min_age_s: float = EVICT_AFTER_S) -> bool:
+        """Evict the connection waiting on its client whose request began first (at least
+        `min_age_s` ago); False when none is (every slot is doing work: answer 503)."""
+        oldest = time.monotonic() - min_age_s
+        with self._lock:
+            waiting = [
+                r
+                for r in self._readers
+                if r.waiting and not r.evicted and r.since is not None and r.since <= oldest
+            ]
+            if not waiting:
+                return False
+            victim = min(waiting, key=lambda r: r.since)
+            victim.evict()
+            self.evicted += 1
+        return True
