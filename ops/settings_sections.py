@@ -199,9 +199,6 @@ class ServeSettings:
     # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
     # at GET / is same-origin and needs none.
     cors_origins: list[str] = field(default_factory=list)
-    # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
-    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
-    runtime: Literal["onnx", "container"] = "onnx"
     # how full photos become model inputs (ops/local/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
 
@@ -211,8 +208,8 @@ class DeploySettings:
     terraform_dir: str = "terraform"
     endpoint_mode: Literal["serverless", "instance"] = "serverless"
     endpoint_instance_type: str = "ml.m5.large"
-    # 0 = chosen for the model: the measured need of a local model's container package
-    # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
+    # 0 = chosen for the model: the measured need of the serving image
+    # (ops/local/container_image.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
     serverless_memory_mb: int = 0
     serverless_max_concurrency: int = 5
     api_key_required: bool = True
@@ -224,11 +221,8 @@ class DeploySettings:
     # The Lambda's "no dog recognised" cut on the top probability, for endpoints that answer no
     # dog score (the built-in algorithm; docs/real-photos.md); 0 = a local model's own threshold
     dog_min_top_probability: float = 0.0
-    # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
-    # the image comes from the SageMaker SDK's table for this framework version (CPU for
-    # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.
-    pytorch_version: str = "2.6.0"
-    pytorch_py_version: str = "py312"
+    # A locally trained model runs in the project's serving image (Dockerfile, by digest); its
+    # ONNX files go to s3://<bucket>/<model_prefix>/<sha256[:12]>/model.tar.gz.
     model_prefix: str = "models"
     # Production: CloudWatch alarms + dashboard (terraform/modules/monitoring), the e-mail they
     # notify ("" = no SNS subscription), instance-mode autoscaling, serverless warm capacity.

@@ -38,6 +38,17 @@ module "storage" {
   abort_incomplete_multipart_upload_days = var.s3_lifecycle_rules ? 7 : null
 }
 
+# The serving image's repository (Dockerfile at the repository root). Created with the bucket, so
+# an image can be pushed before the first deploy of a locally trained model.
+module "ecr" {
+  source = "./modules/ecr"
+
+  name         = "${var.project}-serving"
+  kms_key_arn  = var.kms_key_arn
+  force_delete = var.force_destroy
+  tags         = { Name = "${var.project}-serving" }
+}
+
 module "sagemaker_role" {
   source = "./modules/sagemaker_role"
 

@@ -10,7 +10,8 @@ The contract (written by ops/local/export.py):
     metrics.json        (optional here)
 
 Every problem is a DogbreedError that names the file and says how to fix it. The servers
-(ops/local/runtime.py, ops/local/container_runtime.py) and deploy read artifacts through here.
+(ops/local/runtime.py, the serving image's ops/local/container_entrypoint.py) and deploy read
+artifacts through here.
 """
 
 from __future__ import annotations

@@ -23,6 +23,16 @@ DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
 SERVING_FILES = ("model.onnx", "classes.json", "preprocessing.json", "metadata.json")
 TAG_PREFIX = "ctx-"
+# The endpoint's environment (ops/local/container_entrypoint.py reads it): the toolkit's INFO log
+# level and invocation timeout, and a fixed batch size, so a cold start spends no time timing one.
+CONTAINER_ENVIRONMENT = {
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+    "SAGEMAKER_MODEL_SERVER_TIMEOUT": "60",
+    "DOGBREED_SERVE__MAX_BATCH_SIZE": "4",
+}
+# Serverless memory for this image (deploy.serverless_memory_mb = 0): the smallest SageMaker
+# size above the server's measured peak (docs/deploy-local-model.md, bench/container_fit.py).
+SERVERLESS_MEMORY_MB = 2048
 
 
 def context_files(root: Path = REPO_ROOT) -> list[str]:
@@ -88,9 +98,3 @@ def write_model_data(artifact: Path | str, target: Path) -> Path:
     from ops.local.export import deterministic_tar
 
     return deterministic_tar(target, serving_members(resolve_artifact_dir(artifact)))
-
-
-def model_name(project: str, image_digest: str, model_data_sha256: str) -> str:
-    """A SageMaker model name (<= 63 characters) from the image and model data digests."""
-    image = image_digest.removeprefix("sha256:")[:12]
-    return f"{project[:30]}-{image}-{model_data_sha256[:12]}"

@@ -73,21 +73,13 @@ def start_local_stack(
     from ops.local.runtime import load_runtime
     from ops.local.server import ModelServer, serve_settings_kwargs
 
-    if settings.serve.runtime == "container":  # the deploy package's own handler
-        from ops.local.container_runtime import load_container_runtime
-        from ops.state import state_path
-        from ops.training_record import last_local_artifact
-
-        build = state_path().parent / "build"
-        runtime = load_container_runtime(artifact or last_local_artifact(), build)
-    else:
-        # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
-        runtime = load_runtime(
-            artifact,
-            threads=settings.local.threads,
-            spin=False,
-            photo_policy=settings.serve.photo_policy,
-        )
+    # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
+    runtime = load_runtime(
+        artifact,
+        threads=settings.local.threads,
+        spin=False,
+        photo_policy=settings.serve.photo_policy,
+    )
     s = settings.serve
     try:
         server = ModelServer(runtime, **serve_settings_kwargs(settings)).start()
@@ -120,7 +112,7 @@ def _running_record(settings, stack: LocalStack) -> dict[str, Any]:
         "max_batch_size": stack.server.batcher.max_batch_size,
         "artifact": str(runtime.source),
         "model_identity": getattr(runtime, "identity", None) or artifact_digest(runtime.source),
-        "runtime": settings.serve.runtime,
+        "runtime": "onnx",
         "pid": os.getpid(),
         "started_at": _now(),
     }

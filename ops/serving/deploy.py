@@ -3,9 +3,10 @@
 deploy = build the Lambda zip (deterministic) -> terraform init -> apply with the model ->
 record the outputs in the state file ("deployment": API URL, endpoint, Lambda; "infrastructure":
 bucket, SageMaker role). The model is a SageMaker training job's artifact + the built-in
-algorithm's image, or a locally trained artifact packaged for AWS's PyTorch inference container
-(ops/local/container_package.py), uploaded to the project bucket first (created by an apply
-without a model when it does not exist yet). With `infra_only` the apply has no model, so it
+algorithm's image, or a locally trained artifact: its ONNX files as model data in the project
+bucket (ops/local/container_image.py) served by the project's own image, named by digest
+(ops/serving/serving_image.py); the bucket and ECR repository come first (an apply without a
+model) when they do not exist yet. With `infra_only` the apply has no model, so it
 creates just the bucket and role that training needs.
 """
 
@@ -28,6 +29,7 @@ EMULATED_SERVICES = (
     "applicationautoscaling",
     "cloudwatch",
     "cloudwatchlogs",
+    "ecr",
     "iam",
     "lambda",
     "s3",
@@ -52,13 +54,13 @@ class ServingModel:
     model_data_url: str
     image_uri: str
     environment: dict[str, str] = field(default_factory=dict)
-    package: Path | None = None  # the container model.tar.gz, uploaded to model_data_url
+    package: Path | None = None  # a local model's model.tar.gz, uploaded to model_data_url
     classes: Path | None = None  # the artifact's classes.json, for the Lambda
     serverless_memory_mb: int = (
         BUILT_IN_SERVERLESS_MEMORY_MB  # when deploy.serverless_memory_mb = 0
     )
-    # The Lambda's "no dog" cut on the top probability (lambda_src/answer.py): the container
-    # answers no dog score, so a local artifact brings the fallback threshold it was trained with.
+    # The Lambda's "no dog" cut on the top probability (lambda_src/answer.py), for an artifact
+    # without a dog score: the fallback threshold it was trained with.
     dog_min_top_probability: float = 0.0
 
 
@@ -88,29 +90,24 @@ def model_from_training(model_data_url: str | None, image_uri: str | None) -> tu
 def local_model(
     settings: Settings, artifact: Path | str, bucket: str, image_uri: str | None = None
 ) -> ServingModel:
-    """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
-    from ops.aws.images import pytorch_inference_image
+    """A local artifact as model data in `bucket` for the serving image; the image is checked
+    here when given (URI@sha256:...), else resolved after `terraform init` (deploy_stack)."""
     from ops.local.artifact import dog_settings, resolve_artifact_dir
-    from ops.local.container_package import (
+    from ops.local.container_image import (
         CONTAINER_ENVIRONMENT,
         SERVERLESS_MEMORY_MB,
-        package_digest,
-        write_package,
+        write_model_data,
     )
+    from ops.local.export import sha256_file
+    from ops.serving.serving_image import check_digest_uri
 
     root = resolve_artifact_dir(artifact)
-    package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
-    key = f"{settings.deploy.model_prefix.strip('/')}/{package_digest(package)}/model.tar.gz"
-    environment = {
-        **CONTAINER_ENVIRONMENT,
-        "SAGEMAKER_REGION": settings.aws.region,
-        # One model server worker: the memory measured (docs/deploy-local-model.md) is one model.
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-    }
+    package = write_model_data(root, build_dir() / "sagemaker-model" / "model.tar.gz")
+    key = f"{settings.deploy.model_prefix.strip('/')}/{sha256_file(package)[:12]}/model.tar.gz"
     return ServingModel(
         model_data_url=f"s3://{bucket}/{key}",
-        image_uri=image_uri or pytorch_inference_image(settings),
-        environment=environment,
+        image_uri=check_digest_uri(image_uri) if image_uri else "",
+        environment=dict(CONTAINER_ENVIRONMENT),
         package=package,
         classes=root / "classes.json",
         serverless_memory_mb=SERVERLESS_MEMORY_MB,
@@ -135,6 +132,10 @@ def resolve_model(
         if model_data_url:
             raise DogbreedError("pass --artifact or --model-data-url, not both", exit_code=2)
         from ops.aws.session import resolve_bucket
+        from ops.serving.serving_image import check_digest_uri
+
+        if image_uri:  # before any AWS call
+            check_digest_uri(image_uri)
 
         return local_model(settings, artifact, resolve_bucket(settings), image_uri)
     url, image = model_from_training(model_data_url, image_uri)
@@ -302,17 +303,18 @@ def deploy_stack(
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
     model = None
-    if infra_only:
-        variables = terraform_variables(settings)
-    else:
+    if not infra_only:
         model = resolve_model(settings, model_data_url, image_uri, artifact)
-        variables = _model_variables(settings, model, echo)
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
     if model is not None and model.package is not None:
-        _upload_package_first(settings, tf, model, echo)
+        model = _upload_package_first(settings, tf, model, echo)
+    variables = _model_variables(settings, model, echo) if model else terraform_variables(settings)
     model_data_url = model.model_data_url if model else None
-    echo("terraform apply" + (" (bucket + role only)" if infra_only else f" with {model_data_url}"))
+    echo(
+        "terraform apply"
+        + (" (bucket + role + ECR repository only)" if infra_only else f" with {model_data_url}")
+    )
     tf.apply(variables)
     return _deploy_records(tf.output(), str(tf.working_dir), model, variables)
 
@@ -337,14 +339,20 @@ def _model_variables(
     )
 
 
-def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> None:
-    """Upload a local artifact's container package, applying the bucket + role first when the
-    project bucket that must hold it does not exist yet."""
+def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> ServingModel:
+    """Upload a local artifact's model data and find its serving image, applying the bucket,
+    role and ECR repository first when the bucket does not exist yet; the model with its image."""
+    from dataclasses import replace
+
+    from ops.serving.serving_image import repository_exists, resolve_serving_image
+
     bucket = model.model_data_url.removeprefix("s3://").split("/", 1)[0]
-    if not bucket_exists(settings, bucket):
-        echo(f"terraform apply (bucket + role first: {bucket} holds the model package)")
+    if not bucket_exists(settings, bucket) or not repository_exists(settings):
+        echo(f"terraform apply (bucket, role, ECR repository first: {bucket} holds the model)")
         tf.apply(terraform_variables(settings))
     upload_package(settings, model, echo)
+    context = build_dir() / "image"
+    return replace(model, image_uri=resolve_serving_image(settings, context, echo, model.image_uri))
 
 
 def _deploy_records(
