@@ -315,7 +315,7 @@ def deploy_stack(
         "terraform apply"
         + (" (bucket + role + ECR repository only)" if infra_only else f" with {model_data_url}")
     )
-    tf.apply(variables)
+    tf.apply(variables, echo)
     return _deploy_records(tf.output(), str(tf.working_dir), model, variables)
 
 
@@ -349,7 +349,7 @@ def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> 
     bucket = model.model_data_url.removeprefix("s3://").split("/", 1)[0]
     if not bucket_exists(settings, bucket) or not repository_exists(settings):
         echo(f"terraform apply (bucket, role, ECR repository first: {bucket} holds the model)")
-        tf.apply(terraform_variables(settings))
+        tf.apply(terraform_variables(settings), echo)
     upload_package(settings, model, echo)
     context = build_dir() / "image"
     return replace(model, image_uri=resolve_serving_image(settings, context, echo, model.image_uri))
@@ -403,5 +403,5 @@ def destroy_stack(settings: Settings, echo: Callable[[str], Any] = print) -> str
         build_lambda_zip(Path(zip_path))
     tf.init()
     echo(f"terraform destroy ({tf.working_dir})")
-    tf.destroy(variables)
+    tf.destroy(variables, echo)
     return datetime.now(UTC).isoformat(timespec="seconds")
