@@ -194,7 +194,7 @@ class ServeSettings:
     endpoint_name: str = "dogbreed-local"
     max_batch_size: int = 0  # 0 = auto: the batch size the model runs fastest at, timed at start
     max_batch_delay_ms: float = 5.0
-    max_image_bytes: int = 4 * 1024 * 1024
+    max_image_bytes: int = 4 * 1000 * 1000  # SageMaker serverless's request limit (4 MB)
     api_key: str = ""  # when set, POST /classify requires it in x-api-key (as API Gateway does)
     # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
     # at GET / is same-origin and needs none.

@@ -110,9 +110,11 @@ module "lambda" {
   max_images               = var.max_images
   max_image_bytes          = var.max_image_bytes
   max_payload_bytes        = var.max_payload_bytes
-  cors_allowed_origins     = var.cors_allowed_origins
-  environment              = var.lambda_environment
-  log_retention_days       = var.log_retention_days
+  # SageMaker's InvokeEndpoint request limit: serverless 4 MB, real-time 6 MB (docs/aws-rules.md)
+  endpoint_max_request_bytes = local.serverless_endpoint ? 4000000 : 6000000
+  cors_allowed_origins       = var.cors_allowed_origins
+  environment                = var.lambda_environment
+  log_retention_days         = var.log_retention_days
 }
 
 module "api" {

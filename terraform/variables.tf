@@ -210,9 +210,9 @@ variable "max_images" {
 }
 
 variable "max_image_bytes" {
-  description = "Bytes per decoded image (handler MAX_IMAGE_BYTES); base64-encoded it must fit in max_payload_bytes."
+  description = "Bytes per image (handler MAX_IMAGE_BYTES): at most the endpoint's request limit (SageMaker serverless 4 MB, real-time 6 MB); base64-encoded it must fit in max_payload_bytes."
   type        = number
-  default     = 4194304
+  default     = 4000000
 }
 
 variable "max_payload_bytes" {

@@ -30,9 +30,10 @@ CONTAINER_ENVIRONMENT = {
     "SAGEMAKER_MODEL_SERVER_TIMEOUT": "60",
     "DOGBREED_SERVE__MAX_BATCH_SIZE": "4",
 }
-# Serverless memory for this image (deploy.serverless_memory_mb = 0): the smallest SageMaker
-# size above the server's measured peak (docs/deploy-local-model.md, bench/container_fit.py).
-SERVERLESS_MEMORY_MB = 2048
+# Serverless memory for this image (deploy.serverless_memory_mb = 0): the smallest SageMaker size
+# above the server's measured peak, Lite2 with the deploy environment 218 MB (664 MB even when
+# the batch size is timed at start; docs/deploy-local-model.md, bench/container_fit.py).
+SERVERLESS_MEMORY_MB = 1024
 
 
 def context_files(root: Path = REPO_ROOT) -> list[str]:

@@ -107,12 +107,21 @@ def local_model(
     return ServingModel(
         model_data_url=f"s3://{bucket}/{key}",
         image_uri=check_digest_uri(image_uri) if image_uri else "",
-        environment=dict(CONTAINER_ENVIRONMENT),
+        environment={**CONTAINER_ENVIRONMENT, **request_limit(settings)},
         package=package,
         classes=root / "classes.json",
         serverless_memory_mb=SERVERLESS_MEMORY_MB,
         dog_min_top_probability=dog_settings(root, outputs=[])["top_probability_threshold"],
     )
+
+
+def request_limit(settings: Settings) -> dict[str, str]:
+    """The serving image's per-request limit: SageMaker's InvokeEndpoint limit for the mode."""
+    from ops.serving.photo_size import REALTIME_INVOKE_BYTES, SERVERLESS_INVOKE_BYTES
+
+    serverless = settings.deploy.endpoint_mode == "serverless"
+    limit = SERVERLESS_INVOKE_BYTES if serverless else REALTIME_INVOKE_BYTES
+    return {"DOGBREED_SERVE__MAX_IMAGE_BYTES": str(limit)}
 
 
 def resolve_model(
