@@ -263,6 +263,8 @@ class EvaluateSettings:
     top_k: int = 5
     worst_classes: int = 10
     limit: int = 0  # 0 = every image of the manifest
+    # send photos as they are; false = longest side over 1024 px resized first, as the page does
+    original_photos: bool = False
     # `evaluate --batch-transform`: a SageMaker batch transform job over the validation channel.
     transform_instance_type: str = "ml.m5.xlarge"
     transform_instance_count: int = 1

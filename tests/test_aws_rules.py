@@ -484,7 +484,7 @@ def test_an_image_limit_over_serverless_4_mb_request_is_refused(root_plan, deplo
 
 def test_the_serving_image_refuses_what_its_endpoint_mode_would():
     """The container's own limit is SageMaker's InvokeEndpoint limit for the mode."""
-    from ops.serving.deploy import request_limit
+    from ops.serving.local_model import request_limit
 
     settings = Settings()
     assert request_limit(settings) == {"DOGBREED_SERVE__MAX_IMAGE_BYTES": "4000000"}

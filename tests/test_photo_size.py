@@ -4,6 +4,7 @@ goes through the local stack resized, as the page sends it; --original refuses i
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -98,3 +99,18 @@ def test_requests_split_before_lambdas_6_mb():
     for start, end in batches:
         assert sum(encoded_size(p) for p in photos[start:end]) < LAMBDA_SYNC_BYTES
     assert list(request_batches([b"x"] * 20, max_images=16)) == [(0, 16), (16, 20)]
+
+
+def test_evaluate_sends_large_photos_resized_unless_original(stack, big_photo):
+    """The evaluation runner's requests, through the local stack: resized by default (the
+    server's answer), sent as they are with original=True (over the limit: an error record)."""
+    from ops.evaluate.records import EvalItem
+    from ops.evaluate.runner import _BatchSender
+    from ops.serving.client import ClassifyClient
+
+    item = EvalItem(index=0, rel="phone.jpg", path=big_photo, label=0)
+    factory = lambda: ClassifyClient(stack.api_url)  # noqa: E731
+    (resized,) = _BatchSender(factory, top_k=3)([item])
+    assert resized["ok"] is True, resized
+    (original,) = _BatchSender(factory, top_k=3, original=True)([item])
+    assert original["ok"] is False and "over the limit" in json.dumps(original), original

@@ -145,6 +145,7 @@ def run_evaluation(
         top_k=ev.top_k,
         progress=progress,
         on_batch=on_batch,
+        original=ev.original_photos,
     )
     route = {"route": target.route, "model": target.model, "url": target.url}
     return plan.report(
