@@ -304,3 +304,11 @@ def test_the_same_artifact_gives_the_same_model_data(tmp_path, dog_artifact):
     members = serving_members(dog_artifact)
     assert sorted(members) == ["classes.json", "metadata.json", "model.onnx", "preprocessing.json"]
     assert set(json.loads(members["metadata.json"])["sha256"]) <= set(members)
+
+
+def test_the_server_keeps_no_cpu_arena_between_batches():
+    """ONNX Runtime's CPU arena would keep the batch-size timing's largest buffers for the life of
+    the process (Lite2: 1094 MB at rest instead of 174 MB; docs/local-serving.md)."""
+    from ops.local.runtime import session_options
+
+    assert session_options(threads=1, spin=False).enable_cpu_mem_arena is False

@@ -119,7 +119,7 @@ def model_source(model_dir: Path) -> Path:
 def start_server(config: ContainerConfig, environ: dict[str, str]):
     """The runtime loaded from the model folder and the model server listening (not yet serving)."""
     from ops.local.runtime import load_runtime
-    from ops.local.server import ModelServer
+    from ops.local.server import ModelServer, serve_settings_kwargs
     from ops.settings import load_settings
 
     settings = load_settings(environ=environ)
@@ -131,16 +131,8 @@ def start_server(config: ContainerConfig, environ: dict[str, str]):
         photo_policy=s.photo_policy,
     )
     try:
-        return ModelServer(
-            runtime,
-            host=HOST,
-            port=config.port,
-            endpoint_name=s.endpoint_name,
-            max_batch_size=s.max_batch_size,
-            max_batch_delay_ms=s.max_batch_delay_ms,
-            max_image_bytes=s.max_image_bytes,
-            request_timeout_s=config.timeout_s,
-        )
+        kwargs = {**serve_settings_kwargs(settings), "host": HOST, "port": config.port}
+        return ModelServer(runtime, **kwargs, request_timeout_s=config.timeout_s)
     except OSError as exc:
         raise DogbreedError(f"cannot listen on port {config.port}: {exc.strerror}") from exc
 
