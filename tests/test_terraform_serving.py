@@ -355,9 +355,15 @@ def test_local_model_deploys_the_serving_image_by_digest_on_moto(tf_copy, moto_u
     (variant,) = cfg["ProductionVariants"]
     model = sm.describe_model(ModelName=variant["ModelName"])
     container = model["PrimaryContainer"]
-    assert container["Image"] == f"{repo}@{digest}" and "pytorch" not in json.dumps(model, default=str)
+    assert container["Image"] == f"{repo}@{digest}" and "pytorch" not in json.dumps(
+        model, default=str
+    )
     assert container["ModelDataUrl"] == dep["model_data_url"]
     assert container["Environment"]["DOGBREED_SERVE__MAX_BATCH_SIZE"] == "4"
+    assert container["Environment"]["DOGBREED_SERVE__MAX_IMAGE_BYTES"] == "4000000"  # serverless
+    from ops.local.container_image import SERVERLESS_MEMORY_MB
+
+    assert variant["ServerlessConfig"]["MemorySizeInMB"] == SERVERLESS_MEMORY_MB == 1024
 
     # The inference role, as applied: pull from this repository only, read this object only.
     policy = _applied_policy(tf_copy, "module.inference_role[0]")
