@@ -1,14 +1,20 @@
-"""Serverless fit of a local model's container package: size, cold load time, memory, latency.
+"""The serving image's fit for a SageMaker endpoint: size, cold start, steady latency, memory.
 
-    python bench/container_fit.py [ARTIFACT] [--runs 3] [--requests 20]
+    python bench/container_fit.py [ARTIFACT] [--runs 5] [--requests 20] [--arena]
+    python bench/container_fit.py --export-lite2 /tmp/lite2      # no trained model at hand
 
-ARTIFACT defaults to artifacts/latest. The package `deploy` uploads is built and extracted, then
-each run starts a fresh Python process the way the PyTorch container's worker starts: code/ on
-PYTHONPATH, sagemaker-pytorch-inference's HandlerService initialised on the folder (imports,
-toolkit, model_fn), then requests through handle() with 500x375 JPEGs (the dataset's typical
-size). Printed: package sizes, cold load (process start -> model loaded), first and steady
-request latency, the worker's peak RSS, TorchScript's forward pass against ONNX Runtime's, and the smallest serverless memory setting that holds
-the worker plus an allowance for TorchServe's Java frontend and the OS (not measurable here).
+ARTIFACT defaults to artifacts/latest; --export-lite2 DIR first exports EfficientNet-Lite2
+(offline ImageNet weights, the 120-way head from ImageNet rows: a trained model's graph and size,
+not its accuracy). The image's entrypoint (the Dockerfile's ENTRYPOINT + `serve`) runs as a
+process on the staged build context, with /opt/ml holding the model data `deploy` uploads, under
+each environment: the one `deploy` gives the endpoint (batch size 4) and the defaults (batch size
+timed at start). Printed per environment:
+  - cold start: process start -> first answer to POST /invocations, median of --runs;
+  - steady latency: --requests sequential 500x375 JPEGs (the dataset's typical size);
+  - memory: RSS at rest after start, at rest after the requests, and the peak (VmHWM);
+and the image size estimate: the base image (not measurable without Docker) + the installed
+serving packages + the context. --arena runs the same with ONNX Runtime's CPU arena on (what the
+server did before), for the before/after figures.
 """
 
 from __future__ import annotations
@@ -16,197 +22,194 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
-import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)  # API_ProductionVariantServerlessConfig
-FRONTEND_ALLOWANCE_MB = 1024  # TorchServe's JVM + OS + a second request's buffers (unmeasured)
-MAX_SERVERLESS_IMAGE_GB = 10  # the serverless container image limit (the DLC is AWS's)
-
-WORKER = textwrap.dedent(
-    """
-    import io, json, resource, sys, time
-    t0 = float(sys.argv[3])
-
-    def peak_mb():
-        # VmHWM is this process image's own peak; ru_maxrss also keeps the forking parent's
-        # (the bench process, torch and ONNX Runtime loaded), which it inherits across exec.
-        try:
-            for line in open("/proc/self/status"):
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    sys.modules["timm"] = None  # the container has no timm
-    sys.path.append(sys.argv[4])
-    from container_toolkit import context
-    from sagemaker_pytorch_serving_container.handler_service import HandlerService
-    service = HandlerService()
-    service.initialize(context(sys.argv[1]))
-    loaded = time.time() - t0
-    rss_loaded = peak_mb()
-    bodies = json.load(open(sys.argv[2]))
-    latencies = []
-    for path in bodies:
-        body = open(path, "rb").read()
-        ctx = context(sys.argv[1], {"Content-Type": "image/jpeg"})
-        start = time.perf_counter()
-        (out,) = service.handle([{"body": body}], ctx)
-        latencies.append(time.perf_counter() - start)
-        assert ctx.get_response_status(0)[0] == 200, out
-    print(json.dumps({
-        "cold_load_s": loaded,
-        "rss_loaded_mb": rss_loaded,
-        "rss_peak_mb": peak_mb(),
-        "latencies_s": latencies,
-    }))
-    """
+# python:3.11-slim-bookworm, uncompressed (Docker Hub lists ~45 MB compressed); not measured here
+BASE_IMAGE_MB = 125
+SERVING_PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "PIL", "pillow.libs")
+ENVIRONMENTS = {
+    "deploy (batch 4)": {"DOGBREED_SERVE__MAX_BATCH_SIZE": "4", "DOGBREED_LOCAL__THREADS": "0"},
+    "defaults (batch timed)": {
+        "DOGBREED_SERVE__MAX_BATCH_SIZE": "0",
+        "DOGBREED_LOCAL__THREADS": "0",
+    },
+}
+# --arena: the entrypoint with ONNX Runtime's CPU arena back on (the server before this change)
+ARENA_WRAPPER = (
+    "import runpy, ops.endpoint.onnx_runtime as r; o = r.session_options\n"
+    "def s(*a, **k):\n    x = o(*a, **k); x.enable_cpu_mem_arena = True; return x\n"
+    "r.session_options = s; runpy.run_module('ops.endpoint.container_entrypoint', run_name='__main__')"
 )
 
 
-def make_images(folder: Path, n: int) -> list[str]:
-    """n different 500x375 JPEGs (smooth random colour fields, quality 90)."""
+def _mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def image_estimate(context: Path) -> dict[str, float]:
+    """MB: the installed serving packages (this venv's copies), the context, and the total."""
+    import numpy
+
+    site = Path(numpy.__file__).parents[1]
+    packages = sum(_mb(site / name) for name in SERVING_PACKAGES if (site / name).exists())
+    return {
+        "packages": packages,
+        "context": _mb(context),
+        "total": BASE_IMAGE_MB + packages + _mb(context),
+    }
+
+
+def export_lite2(dest: Path) -> Path:
+    """EfficientNet-Lite2 with its head from ImageNet rows, exported as `dogbreed train` does."""
+    from ops.artifact.export import export_artifact
+    from ops.data.manifest import load_classes
+    from ops.model.network import build_model
+
+    images = Path("/work/shared/stanford-dogs/Images")
+    if not images.is_dir():
+        images = REPO.parent / "shared" / "stanford-dogs" / "Images"
+    folders = sorted(p.name for p in images.iterdir() if p.is_dir())
+    classes = [
+        {"index": i, "wnid": f.split("-", 1)[0], "name": f.split("-", 1)[1]}
+        for i, f in enumerate(folders)
+    ]
+    dest.mkdir(parents=True, exist_ok=True)
+    classes_json = dest.parent / f"{dest.name}-classes.json"
+    classes_json.write_text(json.dumps(classes))
+    built = build_model("tf_efficientnet_lite2", load_classes(classes_json), image_size=260)
+    meta = {"backbone": built.backbone, "bench": "untrained: head from ImageNet rows"}
+    export_artifact(built.model, classes_json, built.preprocessing, dest, meta, {})
+    return dest
+
+
+def jpeg(seed: int) -> bytes:
     import numpy as np
     from PIL import Image
 
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        small = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
-        img = Image.fromarray(small).resize((500, 375), Image.BICUBIC)
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=90)
-        path = folder / f"img{i}.jpg"
-        path.write_bytes(buf.getvalue())
-        paths.append(str(path))
-    return paths
+    pixels = np.random.default_rng(seed).integers(0, 255, (375, 500, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
 
 
-def run_worker(model_dir: Path, images: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "SAGEMAKER_PROGRAM"}
-    env["PYTHONPATH"] = str(model_dir / "code")
-    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")
-    script = model_dir.parent / "worker.py"
-    script.write_text(WORKER)
-    t0 = time.time()
-    proc = subprocess.run(
-        [sys.executable, str(script), str(model_dir), str(images), str(t0), str(REPO / "tests")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
+def invoke(url: str, body: bytes) -> None:
+    req = urllib.request.Request(
+        url + "/invocations", data=body, headers={"Content-Type": "image/jpeg"}
     )
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        resp.read()
 
 
-def forward_times(root: Path, batch: int = 8, repeats: int = 3) -> dict[str, list[float]]:
-    """Seconds per forward pass of one batch: the package's TorchScript vs the artifact's ONNX."""
-    import warnings
+def status_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
-    import numpy as np
-    import onnxruntime as ort
-    import torch
 
-    size = json.loads((root / "preprocessing.json").read_text())["input_size"]
-    x = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        module = torch.jit.load(str(root / "model.ts")).eval()
-    session = ort.InferenceSession(str(root / "model.onnx"), providers=["CPUExecutionProvider"])
-    out: dict[str, list[float]] = {"torchscript": [], "onnxruntime": []}
-    for _ in range(repeats + 1):  # the first of each is a warm-up
-        start = time.perf_counter()
-        with torch.inference_mode():
-            module(torch.from_numpy(x))
-        out["torchscript"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        session.run(None, {"input": x})
-        out["onnxruntime"].append(time.perf_counter() - start)
-    return {k: v[1:] for k, v in out.items()}
+def one_start(context, opt_ml, env, arena: bool, log: Path, body: bytes):
+    """Start the entrypoint; (its Entrypoint, seconds from start to the first answer)."""
+    from tests.container_helpers import start_entrypoint
+
+    t0 = time.perf_counter()
+    ep = start_entrypoint(context, opt_ml, log, env=env)
+    if arena:  # same process, same environment, the arena wrapper as the program
+        ep.proc.kill()
+        ep.proc.wait()
+        ep.proc = subprocess.Popen(
+            [sys.executable, "-c", ARENA_WRAPPER, "serve"],
+            cwd=context,
+            env=ep.env,
+            stdout=open(log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        t0 = time.perf_counter()
+    while True:
+        if ep.proc.poll() is not None:
+            raise SystemExit(f"entrypoint exited: {ep.output()}")
+        try:
+            invoke(ep.url, body)
+            return ep, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.05)
+
+
+def measure(context, opt_ml, env, args, tmp: Path) -> dict:
+    """Cold starts (median), then on the last start: memory at rest, steady latency, memory."""
+    bodies = [jpeg(i) for i in range(args.requests)]
+    colds, result = [], {}
+    for run in range(args.runs):
+        ep, cold = one_start(context, opt_ml, env, args.arena, tmp / f"run{run}.log", bodies[0])
+        colds.append(cold)
+        if run < args.runs - 1:
+            ep.stop()
+            continue
+        time.sleep(2)
+        result["rest_after_start_mb"] = status_mb(ep.proc.pid, "VmRSS")
+        latencies = []
+        for body in bodies:
+            t0 = time.perf_counter()
+            invoke(ep.url, body)
+            latencies.append(time.perf_counter() - t0)
+        time.sleep(2)
+        result["rest_after_requests_mb"] = status_mb(ep.proc.pid, "VmRSS")
+        result["peak_mb"] = status_mb(ep.proc.pid, "VmHWM")
+        result["latency_median_ms"] = 1000 * statistics.median(latencies)
+        result["latency_p90_ms"] = 1000 * sorted(latencies)[int(0.9 * (len(latencies) - 1))]
+        ep.stop()
+    result["cold_start_median_s"] = statistics.median(colds)
+    result["cold_starts_s"] = [round(c, 2) for c in colds]
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact", nargs="?", default=str(REPO / "artifacts" / "latest"))
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--export-lite2", type=Path, help="export Lite2 here and measure it")
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument(
-        "--forward-only", action="store_true", help="only TorchScript vs ONNX Runtime, batch 8"
-    )
+    parser.add_argument("--arena", action="store_true", help="ONNX Runtime's CPU arena on")
+    parser.add_argument("--only", choices=sorted(ENVIRONMENTS), help="one environment")
     args = parser.parse_args()
 
-    from ops.artifact.container_package import extract_package, write_package
-    from ops.artifact.reader import resolve_artifact_dir
+    from ops.deploy.container_image import image_tag
+    from tests.container_helpers import opt_ml_layout, staged_context
 
-    root = resolve_artifact_dir(args.artifact)
-    times = forward_times(root)
-    print(
-        "forward pass, batch of 8: "
-        + ", ".join(
-            f"{name} median {statistics.median(v):.2f} s ({8 / statistics.median(v):.1f} img/s)"
-            for name, v in times.items()
-        )
-    )
-    if args.forward_only:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
+    artifact = export_lite2(args.export_lite2) if args.export_lite2 else Path(args.artifact)
+    with tempfile.TemporaryDirectory(prefix="container-fit-") as tmp:
         tmp = Path(tmp)
-        started = time.perf_counter()
-        package = write_package(root, tmp / "model.tar.gz")
-        build_s = time.perf_counter() - started
-        package_bytes = package.stat().st_size
-        with tarfile.open(package) as tar:
-            uncompressed = sum(m.size for m in tar.getmembers())
-        model_dir = extract_package(package, tmp / "model")
-        images = tmp / "images.json"
-        images.write_text(json.dumps(make_images(tmp, args.requests)))
-        runs = [run_worker(model_dir, images) for _ in range(args.runs)]
-
-    mb = 1e6
-    cold = [r["cold_load_s"] for r in runs]
-    first = [r["latencies_s"][0] for r in runs]
-    steady = [x for r in runs for x in r["latencies_s"][1:]]
-    peak = max(r["rss_peak_mb"] for r in runs)
-    need = peak + FRONTEND_ALLOWANCE_MB
-    pick = next((m for m in SERVERLESS_MEMORY_MB if m >= need), None)
-    print(f"artifact: {root}")
-    print(
-        f"package: {package_bytes / mb:.1f} MB model.tar.gz, {uncompressed / mb:.1f} MB "
-        f"extracted (model.ts {(root / 'model.ts').stat().st_size / mb:.1f} MB); built in "
-        f"{build_s:.1f} s"
-    )
-    print(
-        f"cold load (process start -> HandlerService initialised, model_fn done), {args.runs} "
-        f"runs: median {statistics.median(cold):.2f} s (min {min(cold):.2f}, max {max(cold):.2f})"
-    )
-    print(
-        f"first request: median {statistics.median(first) * 1000:.0f} ms; steady: median "
-        f"{statistics.median(steady) * 1000:.0f} ms, max {max(steady) * 1000:.0f} ms "
-        f"({len(steady)} requests, one at a time)"
-    )
-    print(
-        f"worker RSS: {max(r['rss_loaded_mb'] for r in runs):.0f} MB after model_fn, "
-        f"{peak:.0f} MB peak after the requests"
-    )
-    print(
-        f"serverless memory: worker peak {peak:.0f} MB + {FRONTEND_ALLOWANCE_MB} MB allowance "
-        f"= {need:.0f} MB -> smallest setting that holds it: {pick} MB "
-        f"(settings: 1024-6144 in steps of 1024)"
-    )
+        context = staged_context(tmp / "context")
+        opt_ml = opt_ml_layout(tmp, artifact)
+        size = image_estimate(context)
+        data_mb = (tmp / "upload" / "model.tar.gz").stat().st_size / 1e6
+        print(
+            f"artifact {artifact}; image tag {image_tag()}; arena {'on' if args.arena else 'off'}"
+        )
+        print(
+            f"image estimate {size['total']:.0f} MB = base ~{BASE_IMAGE_MB} MB (unmeasured) + "
+            f"serving packages {size['packages']:.0f} MB + context {size['context']:.2f} MB; "
+            f"model data {data_mb:.1f} MB"
+        )
+        for name, env in ENVIRONMENTS.items():
+            if args.only and name != args.only:
+                continue
+            r = measure(context, opt_ml, env, args, tmp)
+            print(
+                f"{name}: cold start median {r['cold_start_median_s']:.2f} s "
+                f"{r['cold_starts_s']}; steady latency median {r['latency_median_ms']:.0f} ms, "
+                f"p90 {r['latency_p90_ms']:.0f} ms; RSS at rest {r['rest_after_start_mb']:.0f} MB "
+                f"after start, {r['rest_after_requests_mb']:.0f} MB after {args.requests} "
+                f"requests; peak {r['peak_mb']:.0f} MB"
+            )
 
 
 if __name__ == "__main__":

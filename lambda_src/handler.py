@@ -16,7 +16,7 @@ Configuration (environment; the local gateway sets the same variables):
   CLASSES_S3_URI       s3://bucket/key of classes.json (optional; else CLASSES_PATH)
   CLASSES_PATH         classes.json path (default: classes.json beside this file, shipped in the zip)
   MAX_IMAGES           images per request (default 16)
-  MAX_IMAGE_BYTES      bytes per decoded image (default 4 MiB)
+  MAX_IMAGE_BYTES      bytes per decoded image (default 4 MB, SageMaker serverless's request limit)
   MAX_PAYLOAD_BYTES    request body as received (default 6 MB, Lambda's synchronous limit)
   MAX_POOL_CONNECTIONS keep-alive connections to the endpoint per process (default MAX_CONCURRENCY)
   MAX_CONCURRENCY      parallel invoke_endpoint calls per request (default 5; Terraform derives it
@@ -129,7 +129,7 @@ def settings() -> dict[str, Any]:
     return {
         "endpoint_name": os.environ.get("ENDPOINT_NAME", ""),
         "max_images": _int_env("MAX_IMAGES", 16),
-        "max_image_bytes": _int_env("MAX_IMAGE_BYTES", 4 * 1024 * 1024),
+        "max_image_bytes": _int_env("MAX_IMAGE_BYTES", 4 * 1000 * 1000),  # serverless: 4 MB
         "max_payload_bytes": _int_env("MAX_PAYLOAD_BYTES", 6 * 1000 * 1000),
         "max_concurrency": max(1, _int_env("MAX_CONCURRENCY", 5)),
         # Keep-alive connections to the endpoint, shared by the requests of one process: one

@@ -204,16 +204,13 @@ class ServeSettings:
     endpoint_name: str = "dogbreed-local"
     max_batch_size: int = 0  # 0 = auto: the batch size the model runs fastest at, timed at start
     max_batch_delay_ms: float = 5.0
-    max_image_bytes: int = 4 * 1024 * 1024
+    max_image_bytes: int = 4 * 1000 * 1000  # SageMaker serverless's request limit (4 MB)
     # when set, POST /classify requires it in x-api-key (as API Gateway does), and so does the
     # model server when it listens beyond loopback (with --api it listens on 127.0.0.1)
     api_key: str = ""
     # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
     # at GET / is same-origin and needs none.
     cors_origins: list[str] = field(default_factory=list)
-    # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
-    # model.ts, the code a deployed local model runs (ops/endpoint/container_runtime.py)
-    runtime: Literal["onnx", "container"] = "onnx"
     # how full photos become model inputs (ops/model/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
     # seconds from a request's first byte until its headers and body must have arrived, on the
@@ -229,8 +226,8 @@ class DeploySettings:
     terraform_dir: str = "terraform"
     endpoint_mode: Literal["serverless", "instance"] = "serverless"
     endpoint_instance_type: str = "ml.m5.large"
-    # 0 = chosen for the model: the measured need of a local model's container package
-    # (ops/artifact/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
+    # 0 = chosen for the model: the measured need of the serving image
+    # (ops/deploy/container_image.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
     serverless_memory_mb: int = 0
     serverless_max_concurrency: int = 5
     api_key_required: bool = True
@@ -242,11 +239,8 @@ class DeploySettings:
     # The Lambda's "no dog recognised" cut on the top probability, for endpoints that answer no
     # dog score (the built-in algorithm; docs/real-photos.md); 0 = a local model's own threshold
     dog_min_top_probability: float = 0.0
-    # A locally trained model runs in AWS's PyTorch inference container (TorchScript + code/):
-    # the image comes from the SageMaker SDK's table for this framework version (CPU for
-    # serverless), and the package goes to s3://<bucket>/<model_prefix>/<sha256[:12]>/.
-    pytorch_version: str = "2.6.0"
-    pytorch_py_version: str = "py312"
+    # A locally trained model runs in the project's serving image (Dockerfile, by digest); its
+    # ONNX files go to s3://<bucket>/<model_prefix>/<sha256[:12]>/model.tar.gz.
     model_prefix: str = "models"
     # Production: CloudWatch alarms + dashboard (terraform/modules/monitoring), the e-mail they
     # notify ("" = no SNS subscription), instance-mode autoscaling, serverless warm capacity.
@@ -306,6 +300,8 @@ class EvaluateSettings:
     top_k: int = 5
     worst_classes: int = 10
     limit: int = 0  # 0 = every image of the manifest
+    # send photos as they are; false = longest side over 1024 px resized first, as the page does
+    original_photos: bool = False
     # `evaluate --batch-transform`: a SageMaker batch transform job over the validation channel.
     transform_instance_type: str = "ml.m5.xlarge"
     transform_instance_count: int = 1

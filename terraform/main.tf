@@ -38,6 +38,17 @@ module "storage" {
   abort_incomplete_multipart_upload_days = var.s3_lifecycle_rules ? 7 : null
 }
 
+# The serving image's repository (Dockerfile at the repository root). Created with the bucket, so
+# an image can be pushed before the first deploy of a locally trained model.
+module "ecr" {
+  source = "./modules/ecr"
+
+  name         = "${var.project}-serving"
+  kms_key_arn  = var.kms_key_arn
+  force_delete = var.force_destroy
+  tags         = { Name = "${var.project}-serving" }
+}
+
 module "sagemaker_role" {
   source = "./modules/sagemaker_role"
 
@@ -99,9 +110,11 @@ module "lambda" {
   max_images               = var.max_images
   max_image_bytes          = var.max_image_bytes
   max_payload_bytes        = var.max_payload_bytes
-  cors_allowed_origins     = var.cors_allowed_origins
-  environment              = var.lambda_environment
-  log_retention_days       = var.log_retention_days
+  # SageMaker's InvokeEndpoint request limit: serverless 4 MB, real-time 6 MB (docs/aws-rules.md)
+  endpoint_max_request_bytes = local.serverless_endpoint ? 4000000 : 6000000
+  cors_allowed_origins       = var.cors_allowed_origins
+  environment                = var.lambda_environment
+  log_retention_days         = var.log_retention_days
 }
 
 module "api" {

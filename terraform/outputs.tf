@@ -8,6 +8,11 @@ output "sagemaker_role_arn" {
   value       = module.sagemaker_role.role_arn
 }
 
+output "ecr_repository_url" {
+  description = "Repository of the serving image: docker push <url>:<tag>, then deploy with <url>@sha256:<digest>."
+  value       = module.ecr.repository_url
+}
+
 output "api_url" {
   description = "Invoke URL of the API stage (POST <api_url>/classify); null until a model is deployed."
   value       = local.serving ? module.api[0].invoke_url : null

@@ -87,13 +87,18 @@ variable "model_data_url" {
 }
 
 variable "image_uri" {
-  description = "Inference image URI: the built-in image-classification image of a SageMaker training job, or AWS's PyTorch inference image for a locally trained model."
+  description = "Inference image URI: the serving image of a locally trained model by digest (<ecr_repository_url>@sha256:...), or the built-in image-classification image of a SageMaker training job."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.image_uri == "" || can(regex("^[^@]+@sha256:[0-9a-f]{64}$", var.image_uri)) || can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/image-classification:[0-9]+$", var.image_uri))
+    error_message = "image_uri must name the serving image by digest (<repository>@sha256:<64 hex digits>): a tag can be moved under a running endpoint. Only AWS's built-in image-classification image is named by its documented tag."
+  }
 }
 
 variable "model_environment" {
-  description = "Environment of the inference container: {} for the built-in algorithm; SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY, ... for the PyTorch container running code/inference.py."
+  description = "Environment of the inference container: {} for the built-in algorithm; SAGEMAKER_* and DOGBREED_SERVE__* variables for the serving image (ops/endpoint/container_entrypoint.py)."
   type        = map(string)
   default     = {}
 }
@@ -205,9 +210,9 @@ variable "max_images" {
 }
 
 variable "max_image_bytes" {
-  description = "Bytes per decoded image (handler MAX_IMAGE_BYTES); base64-encoded it must fit in max_payload_bytes."
+  description = "Bytes per image (handler MAX_IMAGE_BYTES): at most the endpoint's request limit (SageMaker serverless 4 MB, real-time 6 MB); base64-encoded it must fit in max_payload_bytes."
   type        = number
-  default     = 4194304
+  default     = 4000000
 }
 
 variable "max_payload_bytes" {
@@ -260,8 +265,8 @@ variable "endpoints" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "iam", "lambda", "s3", "sagemaker", "sns", "sts"], k)])
-    error_message = "endpoints keys must be among apigateway, applicationautoscaling, cloudwatch, cloudwatchlogs, iam, lambda, s3, sagemaker, sns, sts."
+    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "ecr", "iam", "lambda", "s3", "sagemaker", "sns", "sts"], k)])
+    error_message = "endpoints keys must be among apigateway, applicationautoscaling, cloudwatch, cloudwatchlogs, ecr, iam, lambda, s3, sagemaker, sns, sts."
   }
 }
 

@@ -470,3 +470,24 @@ def test_the_image_uri_needs_no_sagemaker_sdk():
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["685385470294.dkr.ecr.eu-west-1.amazonaws.com/image-classification:1", "False"]
+
+
+# --- payload: each route's own limit (docs/aws-rules.md) -----------------------------------------
+
+
+@pytest.mark.terraform
+@needs_terraform
+def test_an_image_limit_over_serverless_4_mb_request_is_refused(root_plan, deploy_vars):
+    error = root_plan.refused(deploy_vars(max_image_bytes=4 * 1024 * 1024))
+    assert "over the endpoint's request limit (4000000 bytes" in error
+
+
+def test_the_serving_image_refuses_what_its_endpoint_mode_would():
+    """The container's own limit is SageMaker's InvokeEndpoint limit for the mode."""
+    from ops.deploy.local_model import request_limit
+
+    settings = Settings()
+    assert request_limit(settings) == {"DOGBREED_SERVE__MAX_IMAGE_BYTES": "4000000"}
+    settings.deploy.endpoint_mode = "instance"
+    assert request_limit(settings) == {"DOGBREED_SERVE__MAX_IMAGE_BYTES": "6000000"}
+    assert Settings().serve.max_image_bytes == 4_000_000  # `serve` answers as serverless does

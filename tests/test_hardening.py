@@ -472,7 +472,6 @@ def test_export_records_the_sha256_of_every_file(artifact):
         "preprocessing.json",
         "classes.json",
         "model.pt",
-        "model.ts",
         "metrics.json",
     }
     for name, digest in sums.items():

@@ -238,105 +238,151 @@ def test_deploy_and_destroy_the_serving_stack_on_moto(tf_copy, moto_url, tmp_pat
     assert not list(REPO_ROOT.joinpath("terraform").glob("*.tfstate"))
 
 
-# --- a locally trained model on the PyTorch inference container ---------------------------------
+# --- a locally trained model on the project's serving image ------------------------------------
 
-PYTORCH_CPU_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
+
+def test_deploy_refuses_an_image_that_is_not_named_by_digest(tmp_path):
+    """--image for a local model must be URI@sha256:...: refused before any AWS or Terraform."""
+    from tests.dog_artifacts import make_dog_artifact
+
+    artifact = make_dog_artifact(tmp_path / "model")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dogbreed-serving:latest"
+    config = tmp_path / "dogbreed.toml"
+    config.write_text(f'[deploy]\nterraform_dir = "{REPO_ROOT / "terraform"}"\n')
+    deploy = ["--config", str(config), "deploy", "--artifact", str(artifact), "--image", image]
+    result = CliRunner().invoke(cli, deploy)
+    assert result.exit_code == 2
+    assert "must name the serving image by digest" in result.output
+    assert "Traceback" not in result.output
+
+
+def _push_like_ci(moto_url: str, tag: str) -> str:
+    """What `docker push` of the serving image leaves in ECR (a manifest under this code's tag);
+    returns its digest."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": "x"},
+        "layers": [],
+    }
+    ecr = client(moto_url, "ecr")
+    image = ecr.put_image(
+        repositoryName="dogbreed-serving", imageManifest=json.dumps(manifest), imageTag=tag
+    )["image"]
+    return image["imageId"]["imageDigest"]
+
+
+def _applied_policy(tf_dir: Path, module: str) -> dict:
+    """The inline policy of `module`'s aws_iam_role_policy, read from the applied Terraform state."""
+    state = json.loads(tf(tf_dir, "show", "-json").stdout)
+    modules = state["values"]["root_module"]["child_modules"]
+    (found,) = [
+        r
+        for m in modules
+        if m["address"] == module
+        for r in m["resources"]
+        if r["type"] == "aws_iam_role_policy"
+    ]
+    return json.loads(found["values"]["policy"])
 
 
 @pytest.mark.slow
 @pytest.mark.terraform
 @needs_terraform
-def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared_dir, tmp_path):
-    """`dogbreed train` (local) then `dogbreed deploy`: the container package in the project
-    bucket, the model on AWS's PyTorch inference image with the toolkit's environment, an
-    inference role that reads only that object, the artifact's class names in the Lambda; the same
-    model as --artifact model.tar.gz is the same upload; `destroy` cleans up."""
+def test_local_model_deploys_the_serving_image_by_digest_on_moto(tf_copy, moto_url, tmp_path):
+    """`dogbreed deploy --artifact` of a local model: with no Docker daemon and no image in ECR,
+    the ECR repository is created and the two commands to build and push are printed; once this
+    code's tag is in ECR (as CI pushes it), the model runs that image by digest, its ONNX files in
+    the bucket, an inference role that pulls only that repository; `destroy` removes it all."""
     import tarfile
 
+    from ops.deploy.container_image import image_tag
+    from ops.deploy.serving_stack import resolve_model
+    from ops.settings import load_settings
+    from tests.dog_artifacts import make_dog_artifact
+
+    artifact = make_dog_artifact(tmp_path / "model")
     config = tmp_path / "dogbreed.toml"
     config.write_text(
         f'[aws]\nendpoint_url = "{moto_url}"\n[deploy]\nterraform_dir = "{tf_copy}"\n'
-        f'[data]\nprepared_dir = "{prepared_dir}"\n'
-        f'[local]\nbackbone = "tf_efficientnet_lite0"\nweights = "none"\n'
-        f'artifacts_dir = "{tmp_path / "artifacts"}"\ncache_dir = "{tmp_path / "cache"}"\n'
-        f"num_workers = 0\ncalibrate = false\n"
-        f'[hyperparameters]\nimage_shape = "3,64,64"\nepochs = 1\nmini_batch_size = 8\n'
     )
-    result = CliRunner().invoke(cli, ["--config", str(config), "train", "--no-resume"])
-    assert result.exit_code == 0, result.output
-    artifact = Path(load_state()["training"]["artifact_dir"])
-    assert (artifact / "model.ts").is_file()
+    deploy = ["--config", str(config), "deploy", "--artifact", str(artifact)]
+    repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dogbreed-serving"
 
-    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    result = CliRunner().invoke(cli, deploy)
+    assert result.exit_code == 1
+    (error,) = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert f"docker build -t {repo}:{image_tag()} " in error
+    assert f"docker push {repo}:{image_tag()}" in error
+    ecr = client(moto_url, "ecr")
+    (repository,) = ecr.describe_repositories()["repositories"]
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository["encryptionConfiguration"]["encryptionType"] == "AES256"
+    rules = json.loads(
+        ecr.get_lifecycle_policy(repositoryName="dogbreed-serving")["lifecyclePolicyText"]
+    )["rules"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
+
+    digest = _push_like_ci(moto_url, image_tag())
+    result = CliRunner().invoke(cli, deploy)
     assert result.exit_code == 0, result.output
+    assert f"Serving image {repo}:{image_tag()} is in ECR ({digest})" in result.output
     dep = load_state()["deployment"]
+    assert dep["image_uri"] == f"{repo}@{digest}"
+
+    # S3: the artifact's ONNX files only, at a content-addressed key; the same artifact given as
+    # model.tar.gz gives the same bytes and key.
     bucket = "dogbreed-123456789012-us-east-1"
-    assert dep["model_data_url"].startswith(f"s3://{bucket}/models/")
-    assert dep["image_uri"] == PYTORCH_CPU_IMAGE
-
-    # S3: the package deploy built, byte for byte, at a content-addressed key.
-    s3 = client(moto_url, "s3")
     key = dep["model_data_url"].removeprefix(f"s3://{bucket}/")
-    uploaded = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert uploaded == Path(dep["model_package"]).read_bytes()
-    package = tmp_path / "uploaded.tar.gz"
-    package.write_bytes(uploaded)
-    with tarfile.open(package) as tar:
-        names = set(tar.getnames())
-    assert {"model.ts", "classes.json", "preprocessing.json", "code/inference.py"} <= names
+    s3 = client(moto_url, "s3")
+    (tmp_path / "uploaded.tar.gz").write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    with tarfile.open(tmp_path / "uploaded.tar.gz") as tar:
+        assert sorted(tar.getnames()) == [
+            "classes.json",
+            "metadata.json",
+            "model.onnx",
+            "preprocessing.json",
+        ]
+    settings = load_settings(config, environ={})
+    again = resolve_model(settings, artifact=artifact / "model.tar.gz", image_uri=dep["image_uri"])
+    assert again.model_data_url == dep["model_data_url"]
 
-    # SageMaker: the PyTorch image, the package, the toolkit's environment; serverless.
+    # SageMaker: the serving image by digest, no PyTorch container, the contract's environment.
     sm = client(moto_url, "sagemaker")
     endpoint = sm.describe_endpoint(EndpointName="dogbreed-classifier")
     cfg = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     (variant,) = cfg["ProductionVariants"]
-    from ops.artifact.container_package import SERVERLESS_MEMORY_MB
-
-    assert (
-        variant["ServerlessConfig"]["MemorySizeInMB"] == SERVERLESS_MEMORY_MB
-    )  # the measured need
     model = sm.describe_model(ModelName=variant["ModelName"])
     container = model["PrimaryContainer"]
-    assert container["Image"] == PYTORCH_CPU_IMAGE
+    assert container["Image"] == f"{repo}@{digest}" and "pytorch" not in json.dumps(
+        model, default=str
+    )
     assert container["ModelDataUrl"] == dep["model_data_url"]
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert container["Environment"]["DOGBREED_SERVE__MAX_BATCH_SIZE"] == "4"
+    assert container["Environment"]["DOGBREED_SERVE__MAX_IMAGE_BYTES"] == "4000000"  # serverless
+    from ops.deploy.container_image import SERVERLESS_MEMORY_MB
 
-    # The inference role: s3:GetObject on exactly this object, nothing else in S3.
-    iam = client(moto_url, "iam")
-    assert grants(iam, model["ExecutionRoleArn"], "s3:") == [
-        {
-            "Sid": "ReadModelArtifact",
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": f"arn:aws:s3:::{bucket}/{key}",
-        }
-    ]
+    assert variant["ServerlessConfig"]["MemorySizeInMB"] == SERVERLESS_MEMORY_MB == 1024
+
+    # The inference role, as applied: pull from this repository only, read this object only.
+    policy = _applied_policy(tf_copy, "module.inference_role[0]")
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["PullImage"]["Resource"] == repository["repositoryArn"]
+    assert by_sid["ReadModelArtifact"]["Resource"] == f"arn:aws:s3:::{bucket}/{key}"
+    ecr_resources = [s["Resource"] for s in policy["Statement"] if "ecr:" in json.dumps(s)]
+    assert sorted(ecr_resources) == sorted(["*", repository["repositoryArn"]])  # "*": login only
 
     # The Lambda ships the artifact's class names.
     with zipfile.ZipFile(dep["variables"]["lambda_zip_path"]) as zf:
         shipped = json.loads(zf.read("classes.json"))
     assert shipped == json.loads((artifact / "classes.json").read_text())
 
-    # The same model given as --artifact model.tar.gz: the same package and key, no new upload
-    # (checked without a second apply, which moto does not bring to an end).
-    from ops.deploy.serving_stack import resolve_model, upload_package
-    from ops.settings import load_settings
-
-    settings = load_settings(config, environ={})
-    again = resolve_model(settings, artifact=load_state()["training"]["model_tar"])
-    assert again.model_data_url == dep["model_data_url"]
-    said: list[str] = []
-    upload_package(settings, again, said.append)
-    assert said == [f"Model package already at {dep['model_data_url']}"]
-
     result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
     assert result.exit_code == 0, result.output
     assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    assert ecr.describe_repositories()["repositories"] == []
     assert s3.list_buckets()["Buckets"] == []
-    assert [
-        r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("dogbreed")
-    ] == []
 
 
 @pytest.mark.slow
@@ -353,7 +399,7 @@ def test_deploy_infra_only_creates_the_bucket_and_role_and_nothing_else(
     )
     result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--infra-only"])
     assert result.exit_code == 0, result.output
-    assert "terraform apply (bucket + role only)" in result.output
+    assert "terraform apply (bucket + role + ECR repository only)" in result.output
     state = load_state()
     assert state["deployment"]["status"] == "infrastructure-only"
     assert state["deployment"]["api_url"] is None and "training" not in state
@@ -366,6 +412,10 @@ def test_deploy_infra_only_creates_the_bucket_and_role_and_nothing_else(
     assert client(moto_url, "lambda").list_functions()["Functions"] == []
     assert client(moto_url, "apigateway").get_rest_apis()["items"] == []
     assert client(moto_url, "sagemaker").list_endpoints()["Endpoints"] == []
+    ecr = client(moto_url, "ecr")  # the serving image can be pushed before the first model
+    assert [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]] == [
+        "dogbreed-serving"
+    ]
 
     result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
     assert result.exit_code == 0, result.output

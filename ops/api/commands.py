@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ops.api.gateway import start_gateway
+from ops.api.photo_size import photos_to_send, request_batches
 from ops.context import pass_app
 from ops.endpoint.breed_table import show_results
 from ops.errors import DogbreedError
@@ -46,15 +47,24 @@ BATCH = 16  # images per POST: the handler's default MAX_IMAGES
     show_default=True,
     help="Seconds per request.",
 )
+@click.option(
+    "--original",
+    is_flag=True,
+    help="Send photos as they are (default: longest side over 1024 px resized, as the page does).",
+)
 @json_option()
 @pass_app
-def classify(app, images, url, api_key, top_k, timeout, as_json):
+def classify(app, images, url, api_key, top_k, timeout, original, as_json):
     """Send local images to POST /classify and print the top-k breeds of each.
 
-    Images go in batches of 16 per request (JSON, base64). An image the API could not classify
-    is reported on its own and makes the exit code 1; the others are still printed.
+    Images go in batches of up to 16 per request (JSON, base64), split to stay within Lambda's
+    6 MB request; photos over 1024 px are resized first unless --original, and one still over
+    the 4 MB image limit is refused before anything is sent. An image the API could not
+    classify is reported on its own and makes the exit code 1; the others are still printed.
     """
     from ops.api.client import ClassifyClient, default_api
+
+    photos = photos_to_send(list(images), original=original)
 
     if not url:
         url, stored_key = default_api(app.settings)
@@ -63,9 +73,9 @@ def classify(app, images, url, api_key, top_k, timeout, as_json):
     with ClassifyClient(
         url, api_key=api_key, timeout=timeout, retries=app.settings.evaluate.retries
     ) as client:
-        for start in range(0, len(images), BATCH):
-            chunk = images[start : start + BATCH]
-            answers, verdicts = _classify_chunk(client, [p.read_bytes() for p in chunk], top_k)
+        for start, end in request_batches(photos, BATCH):
+            chunk = images[start:end]
+            answers, verdicts = _classify_chunk(client, photos[start:end], top_k)
             for path, answer, verdict in zip(chunk, answers, verdicts, strict=True):
                 if isinstance(answer, dict):
                     results.append({"image": str(path), "error": answer.get("error", str(answer))})

@@ -17,8 +17,6 @@ from typing import Any
 
 from ops.api.gateway import start_gateway
 from ops.errors import DogbreedError
-from ops.state import state_path
-from ops.train.record import last_local_artifact
 
 
 def _now() -> str:
@@ -77,20 +75,14 @@ def start_local_stack(
     from ops.endpoint.onnx_runtime import load_runtime
     from ops.endpoint.server import ModelServer, serve_settings_kwargs
 
-    if settings.serve.runtime == "container":  # the deploy package's own handler
-        from ops.endpoint.container_runtime import load_container_runtime
-
-        build = state_path().parent / "build"
-        runtime = load_container_runtime(artifact or last_local_artifact(), build, settings)
-    else:
-        # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
-        runtime = load_runtime(
-            artifact,
-            threads=settings.local.threads,
-            spin=False,
-            photo_policy=settings.serve.photo_policy,
-            limits=artifact_limits(settings),
-        )
+    # No spinning: idle ONNX Runtime threads would take the cycles that decoding needs.
+    runtime = load_runtime(
+        artifact,
+        threads=settings.local.threads,
+        spin=False,
+        photo_policy=settings.serve.photo_policy,
+        limits=artifact_limits(settings),
+    )
     s = settings.serve
     server_kwargs = serve_settings_kwargs(settings)
     if api:  # the gateway is the exposed part (serve.host); the model server stays on loopback
@@ -126,7 +118,7 @@ def _running_record(settings, stack: LocalStack) -> dict[str, Any]:
         "max_batch_size": stack.server.batcher.max_batch_size,
         "artifact": str(runtime.source),
         "model_identity": getattr(runtime, "identity", None) or artifact_digest(runtime.source),
-        "runtime": settings.serve.runtime,
+        "runtime": "onnx",
         "pid": os.getpid(),
         "started_at": _now(),
     }

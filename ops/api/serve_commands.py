@@ -41,14 +41,8 @@ from ops.train.record import last_local_artifact
     type=click.IntRange(0, 1024),
     help="ONNX Runtime threads (default: local.threads; 0 = all cores).",
 )
-@click.option(
-    "--runtime",
-    type=click.Choice(["onnx", "container"]),
-    help="onnx = model.onnx in ONNX Runtime; container = the package `deploy` uploads, run "
-    "through its code/inference.py as on the endpoint (default: serve.runtime).",
-)
 @pass_app
-def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runtime):
+def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
     """Serve a trained model locally through the SageMaker runtime API.
 
     \b
@@ -67,7 +61,6 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runt
         port=port,
         endpoint_name=endpoint_name,
         api_port=api_port,
-        runtime=runtime,
     )
     settings = app.override(**serve_flags, local__threads=threads)
 

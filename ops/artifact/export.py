@@ -9,16 +9,14 @@ Contract (read by ops/artifact/reader.py and ops/endpoint/onnx_runtime.py):
     <out_dir>/preprocessing.json  ops.model.preprocess.Preprocessing
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
-    <out_dir>/model.ts            TorchScript of the same graph as model.onnx (softmax inside): what
-                                  the SageMaker PyTorch inference container runs, without timm
     <out_dir>/metadata.json       backbone, num_classes, mode, hyperparameters, created, onnx_max_abs_diff,
                                   sha256 {file: hex digest} of every other file (checked on load),
                                   "dog": the dog signal and its thresholds (ops/model/dogness.py)
     <out_dir>/metrics.json        training history + final validation top-1/top-5
     <out_dir>/model.tar.gz        all of the above, deterministic (sorted, mtime 0, uid 0)
 
-The export is checked: ONNX Runtime, the TorchScript module and PyTorch must agree to 1e-4 on the
-same input, otherwise the artifact is not written as valid (a DogbreedError is raised).
+The export is checked: ONNX Runtime and PyTorch must agree to 1e-4 on the same input, otherwise
+the artifact is not written as valid (a DogbreedError is raised).
 """
 
 from __future__ import annotations
@@ -46,11 +44,9 @@ ARTIFACT_FILES = (
     "preprocessing.json",
     "classes.json",
     "model.pt",
-    "model.ts",
     "metadata.json",
     "metrics.json",
 )
-TORCHSCRIPT_NAME = "model.ts"
 
 
 def _softmax_wrapper(model):
@@ -136,55 +132,6 @@ def onnx_max_abs_diff(
             raise DogbreedError(f"ONNX output shape {g.shape} != PyTorch {e.shape}")
         diff = max(diff, float(np.max(np.abs(g - e))))
     return max(diff, float(np.max(np.abs(got[0] - plain))))
-
-
-def export_torchscript(model, path: Path, input_size: int) -> None:
-    """Write model (logits) + softmax as a traced TorchScript module (any batch size, CPU)."""
-    import torch
-
-    class ProbabilitiesOnly(torch.nn.Module):
-        """The class probabilities alone: the container's predict_fn answers the built-in
-        algorithm's list, so a model with a dog head drops its second output here."""
-
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            out = self.inner(x)
-            return out[0] if isinstance(out, tuple) else out
-
-    wrapped = ProbabilitiesOnly(_softmax_wrapper(model))
-    dummy = torch.randn(2, 3, input_size, input_size)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notices
-        traced = torch.jit.trace(wrapped, dummy, check_trace=False)
-    traced.save(str(path))
-
-
-def torchscript_max_abs_diff(
-    onnx_path: Path, ts_path: Path, input_size: int, seed: int = 1
-) -> float:
-    """Largest |TorchScript - ONNX Runtime| over random batches of 1 and 3 (not the traced 2)."""
-    import numpy as np
-    import onnxruntime as ort
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
-        module = torch.jit.load(str(ts_path), map_location="cpu").eval()
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
-    worst = 0.0
-    for batch in (1, 3):
-        x = rng.standard_normal((batch, 3, input_size, input_size)).astype(np.float32)
-        with torch.no_grad():
-            got = module(torch.from_numpy(x)).numpy()
-        expected = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-        if got.shape != expected.shape:
-            raise DogbreedError(f"TorchScript output shape {got.shape} != ONNX {expected.shape}")
-        worst = max(worst, float(np.max(np.abs(got - expected))))
-    return worst
 
 
 # The code base's one streaming sha256 (also what `data fetch` checks downloads with).
@@ -293,18 +240,12 @@ def _check_output_shape(cpu_model, size: int, num_classes: int, classes_json: Pa
 
 
 def _export_graphs(cpu_model, out_dir: Path, size: int) -> dict[str, float]:
-    """Write model.onnx and the TorchScript module, each checked against its reference; their
-    largest differences, as metadata.json records them."""
+    """Write model.onnx, checked against PyTorch; the largest difference, for metadata.json."""
     onnx_path = out_dir / "model.onnx"
     export_onnx(cpu_model, onnx_path, size)
     diff = onnx_max_abs_diff(cpu_model, onnx_path, size)
     _require_close(diff, "ONNX (ONNX Runtime vs PyTorch)")
-
-    ts_path = out_dir / TORCHSCRIPT_NAME
-    export_torchscript(cpu_model, ts_path, size)
-    ts_diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
-    _require_close(ts_diff, "TorchScript (TorchScript vs ONNX Runtime)")
-    return {"onnx_max_abs_diff": diff, "torchscript_max_abs_diff": ts_diff}
+    return {"onnx_max_abs_diff": diff}
 
 
 def artifact_digest(artifact: Path | str) -> str | None:

@@ -10,7 +10,8 @@ The contract (written by ops/artifact/export.py):
     metrics.json        (optional here)
 
 Every problem is a DogbreedError that names the file and says how to fix it. The servers
-(ops/endpoint/onnx_runtime.py, ops/endpoint/container_runtime.py) and deploy read artifacts through here.
+(ops/endpoint/onnx_runtime.py, the serving image's ops/endpoint/container_entrypoint.py) and deploy read
+artifacts through here.
 """
 
 from __future__ import annotations

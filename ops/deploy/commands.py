@@ -21,7 +21,9 @@ from ops.state import update_state
 @click.option(
     "--image",
     "image_uri",
-    help="Inference image URI (default: the training job's, or AWS's PyTorch inference image).",
+    help="Inference image: for a local model the serving image by digest, URI@sha256:... "
+    "(default: this code's image in ECR, else built and pushed with Docker); for a SageMaker "
+    "job its image.",
 )
 @click.option(
     "--infra-only",
@@ -35,8 +37,8 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
     \b
     The model is the last training's (state "training") unless given:
       SageMaker job   its model.tar.gz + the built-in algorithm's image
-      local model     packaged for AWS's PyTorch inference container (TorchScript +
-                      code/inference.py), uploaded to s3://<bucket>/<deploy.model_prefix>/
+      local model     the serving image (Dockerfile: the `dogbreed serve` model server) by
+                      digest + the artifact's ONNX files in s3://<bucket>/<deploy.model_prefix>/
     It builds the Lambda zip (deterministic) with the model's class names and records the outputs
     (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes

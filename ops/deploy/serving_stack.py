@@ -3,9 +3,10 @@
 deploy = build the Lambda zip (deterministic) -> terraform init -> apply with the model ->
 record the outputs in the state file ("deployment": API URL, endpoint, Lambda; "infrastructure":
 bucket, SageMaker role). The model is a SageMaker training job's artifact + the built-in
-algorithm's image, or a locally trained artifact packaged for AWS's PyTorch inference container
-(ops/artifact/container_package.py), uploaded to the project bucket first (created by an apply
-without a model when it does not exist yet). With `infra_only` the apply has no model, so it
+algorithm's image, or a locally trained artifact: its ONNX files as model data in the project
+bucket (ops/deploy/container_image.py) served by the project's own image, named by digest
+(ops/deploy/serving_image.py); the bucket and ECR repository come first (an apply without a
+model) when they do not exist yet. With `infra_only` the apply has no model, so it
 creates just the bucket and role that training needs.
 """
 
@@ -14,28 +15,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ops.api.lambda_package import build_lambda_zip, sha256_b64
-from ops.aws.pytorch_images import pytorch_inference_image
+from ops.deploy.local_model import local_model
+from ops.deploy.serving_image import check_digest_uri, repository_exists, resolve_serving_image
+from ops.deploy.serving_model import BUILT_IN_SERVERLESS_MEMORY_MB, ServingModel, build_dir
 from ops.deploy.terraform import Terraform
 from ops.errors import DogbreedError
 from ops.hashing import sha256_file
 from ops.records import read_deployment
 from ops.settings import Settings
 from ops.settings_sections import DEPLOY_TERRAFORM_NAMES
-from ops.state import state_path
 from ops.train.record import last_local_artifact, read_training
 
-BUILT_IN_SERVERLESS_MEMORY_MB = 3072  # the built-in algorithm's MXNet ResNet (not measured here)
 EMULATED_SERVICES = (
     "apigateway",
     "applicationautoscaling",
     "cloudwatch",
     "cloudwatchlogs",
+    "ecr",
     "iam",
     "lambda",
     "s3",
@@ -50,24 +52,6 @@ def terraform_dir(settings: Settings) -> Path:
     if not (path / "main.tf").is_file():
         raise DogbreedError(f"{path} is not the dogbreed Terraform configuration (no main.tf)")
     return path
-
-
-@dataclass(frozen=True)
-class ServingModel:
-    """What the endpoint runs: model data + image + container environment, and for a local
-    artifact the package to upload and the class names it was trained on."""
-
-    model_data_url: str
-    image_uri: str
-    environment: dict[str, str] = field(default_factory=dict)
-    package: Path | None = None  # the container model.tar.gz, uploaded to model_data_url
-    classes: Path | None = None  # the artifact's classes.json, for the Lambda
-    serverless_memory_mb: int = (
-        BUILT_IN_SERVERLESS_MEMORY_MB  # when deploy.serverless_memory_mb = 0
-    )
-    # The Lambda's "no dog" cut on the top probability (lambda_src/answer.py): the container
-    # answers no dog score, so a local artifact brings the fallback threshold it was trained with.
-    dog_min_top_probability: float = 0.0
 
 
 def model_from_training(model_data_url: str | None, image_uri: str | None) -> tuple[str, str]:
@@ -92,38 +76,6 @@ def model_from_training(model_data_url: str | None, image_uri: str | None) -> tu
     return model_data_url, image_uri
 
 
-def local_model(
-    settings: Settings, artifact: Path | str, bucket: str, image_uri: str | None = None
-) -> ServingModel:
-    """A local artifact (folder or model.tar.gz) as a PyTorch-container model in `bucket`."""
-    from ops.artifact.container_package import (
-        CONTAINER_ENVIRONMENT,
-        SERVERLESS_MEMORY_MB,
-        package_digest,
-        write_package,
-    )
-    from ops.artifact.reader import artifact_limits, dog_settings, resolve_artifact_dir
-
-    root = resolve_artifact_dir(artifact, artifact_limits(settings))
-    package = write_package(root, build_dir() / "sagemaker-model" / "model.tar.gz")
-    key = f"{settings.deploy.model_prefix.strip('/')}/{package_digest(package)}/model.tar.gz"
-    environment = {
-        **CONTAINER_ENVIRONMENT,
-        "SAGEMAKER_REGION": settings.aws.region,
-        # One model server worker: the memory measured (docs/deploy-local-model.md) is one model.
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-    }
-    return ServingModel(
-        model_data_url=f"s3://{bucket}/{key}",
-        image_uri=image_uri or pytorch_inference_image(settings),
-        environment=environment,
-        package=package,
-        classes=root / "classes.json",
-        serverless_memory_mb=SERVERLESS_MEMORY_MB,
-        dog_min_top_probability=dog_settings(root, outputs=[])["top_probability_threshold"],
-    )
-
-
 def resolve_model(
     settings: Settings,
     model_data_url: str | None = None,
@@ -140,6 +92,9 @@ def resolve_model(
         if model_data_url:
             raise DogbreedError("pass --artifact or --model-data-url, not both", exit_code=2)
         from ops.aws.session import resolve_bucket
+
+        if image_uri:  # before any AWS call
+            check_digest_uri(image_uri)
 
         return local_model(settings, artifact, resolve_bucket(settings), image_uri)
     url, image = model_from_training(model_data_url, image_uri)
@@ -214,11 +169,6 @@ def classes_file(settings: Settings) -> Path:
             hint="prepare the data the model was trained on (same data.* settings), or retrain",
         )
     return path
-
-
-def build_dir() -> Path:
-
-    return state_path().parent / "build"
 
 
 def lambda_environment(settings: Settings, model_threshold: float = 0.0) -> dict[str, str]:
@@ -303,18 +253,19 @@ def deploy_stack(
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
     model = None
-    if infra_only:
-        variables = terraform_variables(settings)
-    else:
+    if not infra_only:
         model = resolve_model(settings, model_data_url, image_uri, artifact)
-        variables = _model_variables(settings, model, echo)
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
     if model is not None and model.package is not None:
-        _upload_package_first(settings, tf, model, echo)
+        model = _upload_package_first(settings, tf, model, echo)
+    variables = _model_variables(settings, model, echo) if model else terraform_variables(settings)
     model_data_url = model.model_data_url if model else None
-    echo("terraform apply" + (" (bucket + role only)" if infra_only else f" with {model_data_url}"))
-    tf.apply(variables)
+    echo(
+        "terraform apply"
+        + (" (bucket + role + ECR repository only)" if infra_only else f" with {model_data_url}")
+    )
+    tf.apply(variables, echo)
     return _deploy_records(tf.output(), str(tf.working_dir), model, variables)
 
 
@@ -337,14 +288,17 @@ def _model_variables(
     )
 
 
-def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> None:
-    """Upload a local artifact's container package, applying the bucket + role first when the
-    project bucket that must hold it does not exist yet."""
+def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> ServingModel:
+    """Upload a local artifact's model data and find its serving image, applying the bucket,
+    role and ECR repository first when the bucket does not exist yet; the model with its image."""
+
     bucket = model.model_data_url.removeprefix("s3://").split("/", 1)[0]
-    if not bucket_exists(settings, bucket):
-        echo(f"terraform apply (bucket + role first: {bucket} holds the model package)")
-        tf.apply(terraform_variables(settings))
+    if not bucket_exists(settings, bucket) or not repository_exists(settings):
+        echo(f"terraform apply (bucket, role, ECR repository first: {bucket} holds the model)")
+        tf.apply(terraform_variables(settings), echo)
     upload_package(settings, model, echo)
+    context = build_dir() / "image"
+    return replace(model, image_uri=resolve_serving_image(settings, context, echo, model.image_uri))
 
 
 def _deploy_records(
@@ -392,5 +346,5 @@ def destroy_stack(settings: Settings, echo: Callable[[str], Any] = print) -> str
         build_lambda_zip(Path(zip_path))
     tf.init()
     echo(f"terraform destroy ({tf.working_dir})")
-    tf.destroy(variables)
+    tf.destroy(variables, echo)
     return datetime.now(UTC).isoformat(timespec="seconds")

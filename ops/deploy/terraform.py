@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ops.deploy.terraform_progress import stream
 from ops.errors import DogbreedError
 
 STDERR_TAIL = 1500
@@ -79,19 +80,35 @@ class Terraform:
             kwargs["upgrade"] = _flag()
         return self._run("init", lambda: self._tf.init(**kwargs))
 
-    def apply(self, variables: dict[str, Any] | None = None) -> str:
-        """Non-interactive apply (-auto-approve) with `variables` (any JSON-able values)."""
-        return self._run(
-            "apply",
-            lambda: self._tf.apply(skip_plan=True, var=_clean(variables), capture_output=True),
-        )
+    def apply(self, variables: dict[str, Any] | None = None, echo=None) -> str:
+        """Non-interactive apply (-auto-approve) with `variables` (any JSON-able values); a line
+        per resource goes to `echo` as it happens (ops/deploy/terraform_progress.py)."""
+        return self._streamed("apply", {"auto-approve": True}, variables, echo)
 
-    def destroy(self, variables: dict[str, Any] | None = None) -> str:
+    def destroy(self, variables: dict[str, Any] | None = None, echo=None) -> str:
         # force=None: Terraform 1.x removed -force; -auto-approve replaces it.
-        return self._run(
-            "destroy",
-            lambda: self._tf.destroy(force=None, auto_approve=True, var=_clean(variables)),
+        return self._streamed("destroy", {"auto-approve": True, "force": None}, variables, echo)
+
+    def _streamed(self, action: str, options: dict[str, Any], variables, echo) -> str:
+        """`action` with -json, its events streamed as progress lines; the change summary.
+
+        python-terraform builds the command line and the var file; it only runs commands to
+        their end, so this runs the one it built and reads its events as they come."""
+
+        opts = self._tf._generate_default_options(
+            {**options, "var": _clean(variables), "json": _flag()}
         )
+        cmds = self._tf.generate_cmd_string(action, **opts)
+
+        def call():
+            try:
+                said = echo or (lambda _line: None)
+                events = stream(cmds, str(self.working_dir), dict(os.environ), said, action)
+            finally:
+                self._tf.temp_var_files.clean_up()
+            return 0, events.summary, ""
+
+        return self._run(action, call)
 
     def output(self) -> dict[str, Any]:
         """{name: value} of the root outputs ({} when nothing was applied yet)."""

@@ -279,7 +279,7 @@ class ModelServer:
         endpoint_name: str = "dogbreed-local",
         max_batch_size: int = 8,
         max_batch_delay_ms: float = 5.0,
-        max_image_bytes: int = 4 * 1024 * 1024,
+        max_image_bytes: int = 4 * 1000 * 1000,
         request_timeout_s: float = 120.0,
         api_key: str = "",
         request_deadline_s: float = REQUEST_DEADLINE_S,

@@ -64,6 +64,12 @@ from ops.options import (
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), help="Requests in flight (evaluate.concurrency)."
 )
+@click.option(
+    "--original",
+    is_flag=True,
+    default=None,
+    help="Send photos as they are (default: longest side over 1024 px resized, as the page does).",
+)
 @quiet_option()
 @pass_app
 def evaluate(
@@ -81,6 +87,7 @@ def evaluate(
     api_key,
     batch_size,
     concurrency,
+    original,
     quiet,
 ):
     """Send every image of the validation manifest through the API and write an HTML report.
@@ -105,9 +112,8 @@ def evaluate(
     from ops.evaluate.evaluation import resolve_prepared, run_evaluation
 
     _check_route_options(url, endpoint, local_stack, batch_transform, artifact, model_name)
-    settings = _evaluate_settings(
-        app, url=url, api_key=api_key, limit=limit, batch_size=batch_size, concurrency=concurrency
-    )
+    flags = {"url": url, "api_key": api_key, "limit": limit, "batch_size": batch_size}
+    settings = _evaluate_settings(app, concurrency=concurrency, original_photos=original, **flags)
     prepared = resolve_prepared(settings, prepared_dir)
     run = dict(split=split, limit=settings.evaluate.limit, out_dir=out_dir, progress=not quiet)
     if batch_transform:

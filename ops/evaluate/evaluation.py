@@ -160,6 +160,7 @@ def _send_and_report(plan: RunPlan, target: Target, progress: bool, on_batch) ->
         top_k=ev.top_k,
         progress=progress,
         on_batch=on_batch,
+        original=ev.original_photos,
     )
     route = {"route": target.route, "model": target.model, "url": target.url}
     return plan.report(

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
+from ops.api.photo_size import shrink
 from ops.errors import DogbreedError
 from ops.evaluate.records import (
     EvalItem,
@@ -59,9 +60,10 @@ class _BatchSender:
     """Sends one batch with a per-thread client; splits a batch the API refused as a whole into
     single images so one bad image does not fail its neighbours."""
 
-    def __init__(self, client_factory: Callable[[], Any], top_k: int):
+    def __init__(self, client_factory: Callable[[], Any], top_k: int, original: bool = False):
         self.client_factory = client_factory
         self.top_k = top_k
+        self.original = original  # False: photos over 1024 px are resized (ops/api/photo_size)
         self.local = threading.local()
         self.lock = threading.Lock()
         self.unreachable_streak = 0  # consecutive requests that were unreachable or refused
@@ -87,7 +89,8 @@ class _BatchSender:
         payload: list[tuple[EvalItem, bytes]] = []
         for item in batch:
             try:
-                payload.append((item, item.path.read_bytes()))
+                data = item.path.read_bytes()
+                payload.append((item, data if self.original else shrink(data)))
             except FileNotFoundError:
                 records[item.index] = failure_record(
                     item, "missing", f"image not found: {item.path}"
@@ -223,6 +226,7 @@ def evaluate_items(
     top_k: int = 5,
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    original: bool = False,
 ) -> RunOutcome:
     """Send the items not yet answered in `store`, `concurrency` requests at a time.
 
@@ -233,7 +237,7 @@ def evaluate_items(
     answered = store.answered()
     todo = [item for item in items if item.index not in answered]
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), max(1, batch_size))]
-    sender = _BatchSender(client_factory, top_k)
+    sender = _BatchSender(client_factory, top_k, original)
     save = _Saver(store, total=len(items), initial=len(items) - len(todo), progress=progress)
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="evaluate")
     try:

@@ -5,8 +5,6 @@ The artifact is the local trainer's format (ops/artifact/export.py), so serve, p
 
     model.onnx          MXNet's own ONNX export, input "input" [N,3,S,S], output "probabilities"
                         (the algorithm's softmax), checked against MXNet's forward pass to 1e-4
-    model.ts            the same graph as TorchScript (for deploy's PyTorch container), checked
-                        against ONNX Runtime to 1e-4
     preprocessing.json  the algorithm's input: RGB, raw 0-255 (mean 0, std 1/255), shorter side to
                         S and the centre square; its normalisation is the graph's bn_data layer
     classes.json        the given / recorded / prepared classes.json, checked against the graph
@@ -23,7 +21,6 @@ import json
 import shutil
 import tempfile
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -164,28 +161,6 @@ def validation_metrics(
     }
 
 
-def write_torchscript(onnx_path: Path, ts_path: Path, size: int) -> float:
-    """model.ts from the ONNX graph (onnx2torch, traced), what a deployed model runs in AWS's
-    PyTorch container (ops/artifact/container_package.py); checked against ONNX Runtime to 1e-4.
-    onnx2torch has no opset-19 Identity, so the graph is converted down to opset 17 first."""
-
-    import onnx
-    import onnx2torch
-    import torch
-    from onnx import version_converter
-
-    from ops.artifact.export import _require_close, torchscript_max_abs_diff
-
-    graph = version_converter.convert_version(onnx.load(str(onnx_path)), 17)
-    module = onnx2torch.convert(graph).eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notices
-        torch.jit.trace(module, torch.zeros(2, 3, size, size), check_trace=False).save(str(ts_path))
-    diff = torchscript_max_abs_diff(onnx_path, ts_path, size)
-    _require_close(diff, "TorchScript (TorchScript vs ONNX Runtime)")
-    return diff
-
-
 def _staging(out_dir: Path) -> Path:
     """A fresh sibling folder to write into; `out_dir` is replaced only when all is written."""
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "model.onnx").is_file():
@@ -209,17 +184,13 @@ def write_artifact(
         shutil.copyfile(conversion["onnx"], stage / "model.onnx")
         shutil.copyfile(classes, stage / "classes.json")
         conversion["preprocessing"].save(stage / "preprocessing.json")
-        size = conversion["preprocessing"].input_size
-        meta["torchscript_max_abs_diff"] = write_torchscript(
-            stage / "model.onnx", stage / "model.ts", size
-        )
         onnx, prep = stage / "model.onnx", conversion["preprocessing"]
         meta["dog"] = dog_record(onnx, prep, data, limit)
         threshold = meta["dog"]["top_probability_threshold"]
         metrics = validation_metrics(onnx, prep, data, limit, threshold) if data else {}
         meta["metrics"] = metrics
         (stage / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        names = ("model.onnx", "model.ts", "preprocessing.json", "classes.json", "metrics.json")
+        names = ("model.onnx", "preprocessing.json", "classes.json", "metrics.json")
         meta["sha256"] = {name: sha256_file(stage / name) for name in names}
         (stage / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
         write_tar(stage, (*names, "metadata.json"))

@@ -134,5 +134,10 @@ resource "aws_lambda_function" "this" {
       condition     = ceil(var.max_image_bytes / 3) * 4 <= var.max_payload_bytes
       error_message = "max_image_bytes (${var.max_image_bytes}) base64-encoded does not fit in max_payload_bytes (${var.max_payload_bytes})."
     }
+    # The handler sends one image per InvokeEndpoint call: the endpoint's request limit bounds it.
+    precondition {
+      condition     = var.max_image_bytes <= var.endpoint_max_request_bytes
+      error_message = "max_image_bytes (${var.max_image_bytes}) is over the endpoint's request limit (${var.endpoint_max_request_bytes} bytes: SageMaker serverless 4 MB, real-time 6 MB)."
+    }
   }
 }

@@ -102,7 +102,7 @@ variable "max_images" {
 variable "max_image_bytes" {
   description = "Bytes per decoded image (handler MAX_IMAGE_BYTES)."
   type        = number
-  default     = 4194304
+  default     = 4000000
 
   validation {
     condition     = var.max_image_bytes >= 1024 && var.max_image_bytes <= 6000000
@@ -136,6 +136,12 @@ variable "api_timeout_ms" {
     condition     = var.api_timeout_ms >= 50 && var.api_timeout_ms <= 29000
     error_message = "api_timeout_ms must be 50-29000 (API Gateway's integration timeout range)."
   }
+}
+
+variable "endpoint_max_request_bytes" {
+  description = "The endpoint's InvokeEndpoint request limit: 4000000 for SageMaker serverless, 6000000 for real-time (instance) endpoints."
+  type        = number
+  default     = 6000000
 }
 
 variable "max_payload_bytes" {

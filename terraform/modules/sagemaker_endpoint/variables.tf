@@ -11,12 +11,12 @@ variable "name" {
 }
 
 variable "image_uri" {
-  description = "Inference image URI: for the built-in image-classification algorithm the training image; for a model package with code/inference.py AWS's PyTorch inference image."
+  description = "Inference image URI: the serving image by digest (<repository>@sha256:...), or for the built-in image-classification algorithm AWS's image by its documented tag."
   type        = string
 
   validation {
-    condition     = length(var.image_uri) > 0
-    error_message = "image_uri must not be empty."
+    condition     = can(regex("^[^@]+@sha256:[0-9a-f]{64}$", var.image_uri)) || can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/image-classification:[0-9]+$", var.image_uri))
+    error_message = "image_uri must name the image by digest (<repository>@sha256:<64 hex digits>), so a moved tag cannot change a running endpoint; only AWS's built-in image-classification image is named by its tag."
   }
 }
 
