@@ -35,7 +35,7 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "pid": INT,
     "metrics": DICT,
     "settings": DICT,
-    "alarm_names": LIST,
+    "alarm_names": DICT,  # the alarms keyed by what they watch (terraform output)
 }
 NAMES = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
 

@@ -4,7 +4,6 @@ one-line error naming the record, not a traceback in the stage that reads it."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from click.testing import CliRunner
@@ -44,17 +43,22 @@ def test_no_record_reads_as_none():
 @pytest.mark.parametrize(
     ("key", "record", "message"),
     [
-        ("serve", {"status": "running", "pid": "12"}, "pid = '12', not a int"),
-        ("serve", {"api_url": ["http://x"]}, "api_url = ['http://x'], not a str"),
-        ("deployment", {"variables": "x"}, "variables = 'x', not a dict"),
-        ("infrastructure", {"sagemaker_role_arn": 5}, "sagemaker_role_arn = 5, not a str"),
+        ("serve", {"status": "running", "pid": "12"}, "pid"),
+        ("serve", {"api_url": ["http://x"]}, "api_url"),
+        ("deployment", {"variables": "x"}, "variables"),
+        ("deployment", {"alarm_names": ["a"]}, "alarm_names"),
+        ("infrastructure", {"sagemaker_role_arn": 5}, "sagemaker_role_arn"),
     ],
 )
 def test_a_field_of_the_wrong_type_is_one_line_naming_the_record(key, record, message):
-    update_state(key, record)
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({key: record}))  # as a hand edit would leave it
     reader = {"serve": read_serve, "deployment": read_deployment}.get(key, read_infrastructure)
-    with pytest.raises(DogbreedError, match=re.escape(f'"{key}" record has {message}')):
+    with pytest.raises(DogbreedError) as caught:
         reader()
+    assert key in caught.value.message and message in caught.value.message
+    assert "\n" not in str(caught.value)
 
 
 def test_classify_with_a_damaged_serve_record_prints_one_line(tmp_path):
@@ -65,5 +69,5 @@ def test_classify_with_a_damaged_serve_record_prints_one_line(tmp_path):
     img.write_bytes(b"\xff\xd8\xff")
     result = CliRunner().invoke(cli, ["classify", str(img)])
     assert result.exit_code == 1
-    assert '"serve" record has api_url = 8081, not a str' in result.output
+    assert "serve" in result.output and "api_url" in result.output
     assert "Traceback" not in result.output
