@@ -1,7 +1,8 @@
 """The endpoint client: each image one SageMaker invoke_endpoint call, fanned out on a bounded
 thread pool, throttling retried with jittered backoff until the answer deadline.
 
-The scorer behind the handler for a deployment with a SageMaker endpoint:
+One of the two scorers behind the handler (the other, the model inside the Lambda, is model.py),
+chosen by CLASSIFY_BACKEND=endpoint (the default): `configuration_problem(limits)` and
 `score(images, limits)` -> per image (class probabilities, dog fields) or an EndpointError.
 AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (read by boto3 itself) points it elsewhere, e.g. at the local
 model server.
@@ -167,6 +168,11 @@ def read_scores(raw: bytes) -> tuple[list[float], dict[str, Any]]:
         return answer.read_endpoint_body(parsed)
     except (ValueError, TypeError, IndexError, StopIteration):
         raise EndpointError(502, f"endpoint answered an unreadable body: {raw[:120]!r}") from None
+
+
+def configuration_problem(limits: dict[str, Any]) -> str | None:
+    """Why this scorer cannot answer (no endpoint named), else None."""
+    return None if limits["endpoint_name"] else "ENDPOINT_NAME is not configured"
 
 
 def score(images: list[bytes], limits: dict[str, Any]) -> list:

@@ -11,8 +11,9 @@ The answer keeps input order and reports an image the endpoint rejected in place
 is a 4xx JSON error; endpoint failures are 502/503. GET / answers the try-it page.
 
 The modules: config.py (environment, limits, errors, classes), request.py (parsing and the JSON
-guard), endpoint.py (the SageMaker endpoint client), answer.py (the verdict), page.py (the page,
-CORS, the JSON response); this file only wires them.
+guard), the scorer CLASSIFY_BACKEND names (endpoint.py: the SageMaker endpoint client, the
+default; model.py: the model inside the Lambda), answer.py (the verdict), page.py (the page, CORS,
+the JSON response); this file only wires them.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import uuid
 from typing import Any
 
 try:
-    from lambda_src import answer, config, endpoint, page, request
+    from lambda_src import answer, config, endpoint, model, page, request
     from lambda_src.request import parse_request
 except ImportError:  # in the deployment zip the modules sit at the archive's root
     import answer
     import config
     import endpoint
+    import model
     import page
     import request
     from request import parse_request
@@ -40,6 +42,20 @@ except ImportError:  # in the deployment zip the modules sit at the archive's ro
 RequestError = config.RequestError
 EndpointError = config.EndpointError
 logger = logging.getLogger("dogbreed.classify")
+SCORERS = {"endpoint": endpoint, "model": model}
+
+
+def scorer() -> Any:
+    """The scorer module CLASSIFY_BACKEND names: "endpoint" (default) or "model"."""
+    name = os.environ.get("CLASSIFY_BACKEND") or "endpoint"
+    if name not in SCORERS:
+        raise EndpointError(503, f"CLASSIFY_BACKEND must be one of {sorted(SCORERS)}, not {name!r}")
+    return SCORERS[name]
+
+
+if os.environ.get("CLASSIFY_BACKEND") == "model":  # load it in the Lambda's init phase
+    with contextlib.suppress(Exception):  # a failure is answered per request (a 503)
+        model.load_runtime()
 
 
 def top_predictions(scores: list[float], classes: list[dict[str, str]], k: int) -> list[dict]:
@@ -61,13 +77,17 @@ def top_predictions(scores: list[float], classes: list[dict[str, str]], k: int) 
 
 
 def classify(
-    images: list[bytes], top_k: int, classes: list[dict[str, str]], limits: dict[str, Any]
+    images: list[bytes],
+    top_k: int,
+    classes: list[dict[str, str]],
+    limits: dict[str, Any],
+    scores_of: Any = endpoint.score,
 ) -> list:
     """(top-k, verdict) per image in input order; an image the scorer could not answer holds
     its EndpointError (a NotClassified when the deadline came first). The verdict (answer.py)
     says dog or not and flags close top-two breeds."""
     results: list = []
-    for scored in endpoint.score(images, limits):
+    for scored in scores_of(images, limits):
         try:
             if isinstance(scored, EndpointError):
                 raise scored
@@ -118,15 +138,17 @@ def classify_request(event: dict[str, Any], context: Any = None) -> dict[str, An
     try:
         if not isinstance(event, dict):
             raise RequestError(400, "not an API Gateway proxy event")
-        if not limits["endpoint_name"]:
-            raise EndpointError(503, "ENDPOINT_NAME is not configured")
+        backend = scorer()
+        problem = backend.configuration_problem(limits)
+        if problem:
+            raise EndpointError(503, problem)
         try:
             classes = config.load_classes()
         except Exception as exc:  # noqa: BLE001 (a deployment problem, reported as such)
             raise EndpointError(503, f"cannot load class names: {exc}") from None
         images, top_k = parse_request(event, limits, len(classes))
         n_images = len(images)
-        results = classify(images, top_k, classes, limits)
+        results = classify(images, top_k, classes, limits, backend.score)
         failures = [r for r in results if isinstance(r, EndpointError)]
         if failures and len(failures) == len(results):
             worst = max(failures, key=lambda e: (e.status >= 500, e.status == 503))

@@ -200,8 +200,10 @@ class ServeSettings:
     # at GET / is same-origin and needs none.
     cors_origins: list[str] = field(default_factory=list)
     # "onnx": ONNX Runtime on model.onnx; "container": the deploy package's code/inference.py on
-    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py)
-    runtime: Literal["onnx", "container"] = "onnx"
+    # model.ts, the code a deployed local model runs (ops/local/container_runtime.py); "lambda":
+    # as "onnx", but the API's handler runs the model itself (lambda_src/model.py), as a
+    # deploy.endpoint_mode = "lambda" function does
+    runtime: Literal["onnx", "container", "lambda"] = "onnx"
     # how full photos become model inputs (ops/local/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
 

@@ -36,9 +36,10 @@ from ops.training_record import last_local_artifact
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["onnx", "container"]),
+    type=click.Choice(["onnx", "container", "lambda"]),
     help="onnx = model.onnx in ONNX Runtime; container = the package `deploy` uploads, run "
-    "through its code/inference.py as on the endpoint (default: serve.runtime).",
+    "through its code/inference.py as on the endpoint; lambda = with --api, the handler runs the "
+    "model itself, as in deploy.endpoint_mode = lambda (default: serve.runtime).",
 )
 @pass_app
 def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runtime):
