@@ -211,7 +211,9 @@ class ServeSettings:
 @dataclass
 class DeploySettings:
     terraform_dir: str = "terraform"
-    endpoint_mode: Literal["serverless", "instance"] = "serverless"
+    # "serverless" / "instance": a SageMaker endpoint; "lambda": a local model runs inside the
+    # classify Lambda (no endpoint; docs/serving.md "The model inside the Lambda")
+    endpoint_mode: Literal["serverless", "instance", "lambda"] = "serverless"
     endpoint_instance_type: str = "ml.m5.large"
     # 0 = chosen for the model: the measured need of a local model's container package
     # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
@@ -240,6 +242,11 @@ class DeploySettings:
     autoscaling_min_capacity: int = 1
     autoscaling_max_capacity: int = 4
     serverless_provisioned_concurrency: int = 0
+    # endpoint_mode = "lambda": the function's memory (MB; 1769 = one full vCPU, measured in
+    # bench/lambda_mode.py) and a prebuilt layer zip ("" = deploy builds it: pip fetches numpy,
+    # Pillow and ONNX Runtime wheels for the Lambda's Python 3.12 on x86_64)
+    lambda_model_memory_mb: int = 1769
+    lambda_layer_zip: str = ""
     # What the deployed stack costs per month with no traffic, printed by `deploy` (USD,
     # us-east-1 on-demand list prices; check https://aws.amazon.com/sagemaker/pricing/ for yours).
     endpoint_instance_prices: dict[str, float] = field(
@@ -256,6 +263,7 @@ class DeploySettings:
         0.0168  # provisioned concurrency, per GB of memory
     )
     alarm_price_month: float = 0.10  # one standard-resolution CloudWatch alarm
+    lambda_price_gb_second: float = 0.0000166667  # Lambda on x86_64, per GB-second
     dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
 
 

@@ -2,11 +2,10 @@
 
 deploy = build the Lambda zip (deterministic) -> terraform init -> apply with the model ->
 record the outputs in the state file ("deployment": API URL, endpoint, Lambda; "infrastructure":
-bucket, SageMaker role). The model is a SageMaker training job's artifact + the built-in
-algorithm's image, or a locally trained artifact packaged for AWS's PyTorch inference container
-(ops/local/container_package.py), uploaded to the project bucket first (created by an apply
-without a model when it does not exist yet). With `infra_only` the apply has no model, so it
-creates just the bucket and role that training needs.
+bucket, SageMaker role). The model is a SageMaker job's artifact + the built-in algorithm's image,
+or a local artifact packaged for AWS's PyTorch inference container (ops/local/container_package.py)
+uploaded to the project bucket first (an apply without a model creates it), or in lambda mode a
+local artifact inside the Lambda (ops/serving/lambda_mode.py). `infra_only`: bucket + role only.
 """
 
 from __future__ import annotations
@@ -54,9 +53,7 @@ class ServingModel:
     environment: dict[str, str] = field(default_factory=dict)
     package: Path | None = None  # the container model.tar.gz, uploaded to model_data_url
     classes: Path | None = None  # the artifact's classes.json, for the Lambda
-    serverless_memory_mb: int = (
-        BUILT_IN_SERVERLESS_MEMORY_MB  # when deploy.serverless_memory_mb = 0
-    )
+    serverless_memory_mb: int = BUILT_IN_SERVERLESS_MEMORY_MB  # deploy.serverless_memory_mb = 0
     # The Lambda's "no dog" cut on the top probability (lambda_src/answer.py): the container
     # answers no dog score, so a local artifact brings the fallback threshold it was trained with.
     dog_min_top_probability: float = 0.0
@@ -304,6 +301,10 @@ def deploy_stack(
     model = None
     if infra_only:
         variables = terraform_variables(settings)
+    elif settings.deploy.endpoint_mode == "lambda":  # no endpoint (imported here: a cycle)
+        from ops.serving.lambda_mode import lambda_mode_variables
+
+        model, variables = lambda_mode_variables(settings, artifact, echo)
     else:
         model = resolve_model(settings, model_data_url, image_uri, artifact)
         variables = _model_variables(settings, model, echo)
@@ -311,7 +312,7 @@ def deploy_stack(
     tf.init()
     if model is not None and model.package is not None:
         _upload_package_first(settings, tf, model, echo)
-    model_data_url = model.model_data_url if model else None
+    model_data_url = (model.model_data_url or "the model inside the Lambda") if model else None
     echo("terraform apply" + (" (bucket + role only)" if infra_only else f" with {model_data_url}"))
     tf.apply(variables)
     return _deploy_records(tf.output(), str(tf.working_dir), model, variables)
