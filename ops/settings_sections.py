@@ -242,10 +242,11 @@ class DeploySettings:
     autoscaling_min_capacity: int = 1
     autoscaling_max_capacity: int = 4
     serverless_provisioned_concurrency: int = 0
-    # endpoint_mode = "lambda": the function's memory (MB; 1769 = one full vCPU, measured in
-    # bench/lambda_mode.py) and a prebuilt layer zip ("" = deploy builds it: pip fetches numpy,
-    # Pillow and ONNX Runtime wheels for the Lambda's Python 3.12 on x86_64)
+    # endpoint_mode = "lambda": the function's memory in MB (1769 = one full vCPU; figures in
+    # docs/serving.md, from bench/lambda_mode.py)
     lambda_model_memory_mb: int = 1769
+    # endpoint_mode = "lambda": a prebuilt layer zip; "" = deploy builds it (pip fetches numpy,
+    # Pillow and ONNX Runtime wheels for the Lambda's Python 3.12 on x86_64, cached)
     lambda_layer_zip: str = ""
     # What the deployed stack costs per month with no traffic, printed by `deploy` (USD,
     # us-east-1 on-demand list prices; check https://aws.amazon.com/sagemaker/pricing/ for yours).
