@@ -21,9 +21,11 @@ locals {
   # The Lambda's fan-out and reserved concurrency come from the endpoint's concurrency: a
   # serverless endpoint throttles above MaxConcurrency, so reserved x fan-out stays within it and
   # one full request of max_images cannot throttle itself. Instance endpoints queue instead.
+  # Lambda mode has no endpoint to protect: reserved = the stage's burst limit, so the function
+  # never throttles what API Gateway admitted, and runs no more copies than it can admit.
   serverless_endpoint  = var.endpoint_mode == "serverless"
   lambda_fanout        = coalesce(var.lambda_max_concurrency, local.serverless_endpoint ? min(var.max_images, var.serverless_max_concurrency) : 8)
-  lambda_reserved      = coalesce(var.lambda_reserved_concurrency, local.serverless_endpoint ? max(1, floor(var.serverless_max_concurrency / local.lambda_fanout)) : 10)
+  lambda_reserved      = coalesce(var.lambda_reserved_concurrency, local.model_in_lambda ? var.throttle_burst_limit : (local.serverless_endpoint ? max(1, floor(var.serverless_max_concurrency / local.lambda_fanout)) : 10))
   layer_key            = local.model_in_lambda && var.lambda_layer_zip_path != "" ? "lambda-layers/${local.names.lambda}-runtime.zip" : null
   endpoint_concurrency = local.serverless_endpoint ? var.serverless_max_concurrency : null
 }

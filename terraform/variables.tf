@@ -215,7 +215,7 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency of the Lambda; null = serverless_max_concurrency / fan-out in serverless mode (so the endpoint is never asked for more), 10 in instance mode."
+  description = "Reserved concurrency of the Lambda; null = serverless_max_concurrency / fan-out in serverless mode (so the endpoint is never asked for more), 10 in instance mode, throttle_burst_limit in lambda mode (docs/serving.md)."
   type        = number
   default     = null
 }

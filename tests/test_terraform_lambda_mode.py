@@ -76,6 +76,8 @@ def test_lambda_mode_deploys_without_sagemaker_and_destroys(tf_copy, moto_url, t
     env = conf["Environment"]["Variables"]
     assert env["CLASSIFY_BACKEND"] == "model" and "ENDPOINT_NAME" not in env
     assert conf["MemorySize"] == 1769 and conf["Architectures"] == ["x86_64"]
+    reserved = lam.get_function_concurrency(FunctionName="dogbreed-classify")
+    assert reserved["ReservedConcurrentExecutions"] == 20  # the stage's burst limit
     (attached,) = conf["Layers"]
     versions = lam.list_layer_versions(LayerName="dogbreed-classify-runtime")["LayerVersions"]
     assert [v["LayerVersionArn"] for v in versions] == [attached["Arn"]]
