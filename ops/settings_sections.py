@@ -212,8 +212,9 @@ class ServeSettings:
 class DeploySettings:
     terraform_dir: str = "terraform"
     # "serverless" / "instance": a SageMaker endpoint; "lambda": a local model runs inside the
-    # classify Lambda (no endpoint; docs/serving.md "The model inside the Lambda")
-    endpoint_mode: Literal["serverless", "instance", "lambda"] = "serverless"
+    # classify Lambda (no endpoint; docs/serving.md "The model inside the Lambda"); "auto":
+    # lambda for a local model, serverless for a SageMaker built-in one (MXNet: no Lambda)
+    endpoint_mode: Literal["serverless", "instance", "lambda", "auto"] = "auto"
     endpoint_instance_type: str = "ml.m5.large"
     # 0 = chosen for the model: the measured need of a local model's container package
     # (ops/local/container_package.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm

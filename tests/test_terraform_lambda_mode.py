@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from ops.cli import cli
 from ops.serving.lambda_layer import build_layer, pip_command
-from ops.state import load_state
+from ops.state import load_state, update_state
 from tests.aws_helpers import client
+from tests.conftest import REPO_ROOT
 from tests.dog_artifacts import make_dog_artifact
 from tests.test_terraform_deploy_modes import LAMBDA_RUNTIME_CALLS, needs_terraform
 
@@ -33,6 +34,42 @@ def test_the_deploy_layer_is_fetched_for_the_lambdas_python_and_platform(tmp_pat
     assert "--python-version 3.12 --implementation cp" in joined
     assert "--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64" in joined
     assert {c.split("==")[0] for c in cmd if "==" in c} == {"numpy", "pillow", "onnxruntime"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "training", "args", "expected"),
+    [
+        ("auto", "local", {}, True),
+        ("auto", None, {"artifact": "model.tar.gz"}, True),
+        ("auto", "sagemaker", {}, False),
+        ("auto", "local", {"model_data_url": "s3://b/model.tar.gz"}, False),
+        ("auto", None, {}, False),  # deploy then explains that no training is recorded
+        ("lambda", "sagemaker", {}, True),  # deploy then explains it needs a local model
+        ("serverless", "local", {}, False),
+        ("instance", "local", {}, False),
+    ],
+)
+def test_auto_puts_a_local_model_in_the_lambda_and_a_sagemaker_one_on_an_endpoint(
+    mode, training, args, expected
+):
+    from ops.serving.lambda_mode import picks_lambda
+    from ops.settings import Settings
+    from ops.state import update_state
+
+    if training:
+        update_state("training", {"backend": training, "artifact_dir": "/nowhere"})
+    settings = Settings().with_overrides({"deploy.endpoint_mode": mode})
+    assert picks_lambda(settings, args.get("artifact"), args.get("model_data_url")) is expected
+
+
+def test_lambda_mode_refuses_a_sagemaker_built_in_model_in_one_line(tmp_path):
+    update_state("training", {"backend": "sagemaker", "model_data_url": "s3://b/m.tar.gz"})
+    config = tmp_path / "dogbreed.toml"
+    terraform = REPO_ROOT / "terraform"  # read only: the refusal comes before terraform init
+    config.write_text(f'[deploy]\nterraform_dir = "{terraform}"\nendpoint_mode = "lambda"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "runs a local model (ONNX) inside the Lambda" in result.output
 
 
 def role_actions(iam, role: str) -> set[str]:
@@ -54,7 +91,7 @@ def test_lambda_mode_deploys_without_sagemaker_and_destroys(tf_copy, moto_url, t
     config = tmp_path / "dogbreed.toml"
     config.write_text(
         f'[aws]\nendpoint_url = "{moto_url}"\n'
-        f'[deploy]\nterraform_dir = "{tf_copy}"\nendpoint_mode = "lambda"\n'
+        f'[deploy]\nterraform_dir = "{tf_copy}"\n'  # endpoint_mode "auto": a local model -> lambda
         f'lambda_layer_zip = "{layer}"\nmonitoring = true\nautoscaling = false\n'
     )
     result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--artifact", artifact])
@@ -64,6 +101,7 @@ def test_lambda_mode_deploys_without_sagemaker_and_destroys(tf_copy, moto_url, t
         result.output
     )
     dep = load_state()["deployment"]
+    assert dep["variables"]["endpoint_mode"] == "lambda"
     assert dep["api_url"] and dep["endpoint_name"] is None and dep["model_name"] is None
 
     sm = client(moto_url, "sagemaker")

@@ -256,6 +256,7 @@ def test_local_train_then_deploy_and_destroy_on_moto(tf_copy, moto_url, prepared
     config = tmp_path / "dogbreed.toml"
     config.write_text(
         f'[aws]\nendpoint_url = "{moto_url}"\n[deploy]\nterraform_dir = "{tf_copy}"\n'
+        'endpoint_mode = "serverless"\n'  # the container path ("auto" puts it in the Lambda)
         f'[data]\nprepared_dir = "{prepared_dir}"\n'
         f'[local]\nbackbone = "tf_efficientnet_lite0"\nweights = "none"\n'
         f'artifacts_dir = "{tmp_path / "artifacts"}"\ncache_dir = "{tmp_path / "cache"}"\n'

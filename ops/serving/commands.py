@@ -108,8 +108,10 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
     \b
     The model is the last training's (state "training") unless given:
       SageMaker job   its model.tar.gz + the built-in algorithm's image
-      local model     packaged for AWS's PyTorch inference container (TorchScript +
-                      code/inference.py), uploaded to s3://<bucket>/<deploy.model_prefix>/
+      local model     deploy.endpoint_mode "auto" (default) or "lambda": inside the
+                      classify Lambda (ONNX Runtime in a layer, the model in the zip; no
+                      endpoint); "serverless"/"instance": packaged for AWS's PyTorch inference
+                      container, uploaded to s3://<bucket>/<deploy.model_prefix>/
     It builds the Lambda zip (deterministic) with the model's class names and records the outputs
     (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
@@ -142,7 +144,8 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
 
         alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
         memory = record["variables"].get("serverless_memory_mb", 0)
-        cost = idle_cost(app.settings, alarms, dashboards, serverless_memory_mb=memory)
+        mode = {"deploy.endpoint_mode": record["variables"]["endpoint_mode"]}  # "auto" resolved
+        cost = idle_cost(app.settings.with_overrides(mode), alarms, dashboards, memory)
         click.echo(describe_idle_cost(cost))
     click.echo(f"Recorded in {path}")
 

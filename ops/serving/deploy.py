@@ -244,7 +244,7 @@ def terraform_variables(
         "model_environment": dict(environment or {}),
         "lambda_environment": lambda_environment(settings, dog_min_top_probability),
         "lambda_zip_path": str(zip_path) if zip_path else "",
-        "endpoint_mode": dep.endpoint_mode,
+        "endpoint_mode": "serverless" if dep.endpoint_mode == "auto" else dep.endpoint_mode,
         "endpoint_instance_type": dep.endpoint_instance_type,
         "serverless_memory_mb": dep.serverless_memory_mb or model_memory_mb,
         "serverless_max_concurrency": dep.serverless_max_concurrency,
@@ -301,10 +301,10 @@ def deploy_stack(
     model = None
     if infra_only:
         variables = terraform_variables(settings)
-    elif settings.deploy.endpoint_mode == "lambda":  # no endpoint (imported here: a cycle)
-        from ops.serving.lambda_mode import lambda_mode_variables
+    elif settings.deploy.endpoint_mode in ("lambda", "auto"):  # (imported here: a cycle)
+        from ops.serving.lambda_mode import auto_variables
 
-        model, variables = lambda_mode_variables(settings, artifact, echo)
+        model, variables = auto_variables(settings, artifact, echo, model_data_url, image_uri)
     else:
         model = resolve_model(settings, model_data_url, image_uri, artifact)
         variables = _model_variables(settings, model, echo)

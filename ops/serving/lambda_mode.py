@@ -1,5 +1,9 @@
 """`deploy` with deploy.endpoint_mode = "lambda": a local model runs inside the classify Lambda.
 
+The default, "auto", picks it for a local model and a serverless endpoint for a SageMaker
+built-in one (measured in bench/lambda_mode.py, docs/serving.md: no endpoint to create or pay
+for, one hop fewer, a cold start of seconds).
+
 No SageMaker model or endpoint: the function zip holds the handler, the artifact's model files and
 the runtime code of `dogbreed serve` (ops/serving/lambda_layer.py), and a layer holds numpy,
 Pillow and ONNX Runtime for the Lambda's Python. Both are checked against Lambda's 250 MB
@@ -14,7 +18,13 @@ from typing import Any
 
 from ops.errors import DogbreedError
 from ops.local.artifact import dog_settings, resolve_artifact_dir
-from ops.serving.deploy import ServingModel, build_dir, terraform_variables
+from ops.serving.deploy import (
+    ServingModel,
+    _model_variables,
+    build_dir,
+    resolve_model,
+    terraform_variables,
+)
 from ops.serving.lambda_layer import (
     LAMBDA_PYTHON,
     build_layer,
@@ -23,6 +33,39 @@ from ops.serving.lambda_layer import (
 )
 from ops.serving.lambda_package import build_lambda_zip, sha256_b64
 from ops.settings import Settings
+
+
+def picks_lambda(settings: Settings, artifact, model_data_url: str | None = None) -> bool:
+    """Whether the model runs inside the Lambda: deploy.endpoint_mode = "lambda", or "auto" with
+    a local model (--artifact, or a last training of the local backend)."""
+    from ops.training_record import read_training
+
+    mode = settings.deploy.endpoint_mode
+    if mode != "auto":
+        return mode == "lambda"
+    if model_data_url:
+        return False
+    if artifact is not None:
+        return True
+    record = read_training()
+    return record is not None and record.backend == "local"
+
+
+def auto_variables(
+    settings: Settings,
+    artifact: Path | str | None,
+    echo: Callable[[str], Any],
+    model_data_url: str | None = None,
+    image_uri: str | None = None,
+) -> tuple[ServingModel, dict[str, Any]]:
+    """deploy.endpoint_mode "lambda" or "auto": the model and the variables of the mode it means
+    (a SageMaker built-in model under "auto": a serverless endpoint, as before "auto" existed)."""
+    if picks_lambda(settings, artifact, model_data_url):
+        lam = settings.with_overrides({"deploy.endpoint_mode": "lambda"})
+        return lambda_mode_variables(lam, artifact, echo)
+    serverless = settings.with_overrides({"deploy.endpoint_mode": "serverless"})
+    model = resolve_model(serverless, model_data_url, image_uri, artifact)
+    return model, _model_variables(serverless, model, echo)
 
 
 def lambda_artifact(artifact: Path | str | None) -> Path:
