@@ -56,18 +56,21 @@ import handler
 events = json.load(open(sys.argv[4]))
 first = handler.handler(events[0], None)
 cold = time.time() - t0
+cold_cpu = time.process_time()
 assert first["statusCode"] == 200, first
-warm = {}
+warm, cpu = {}, {}
 for name in ("one", "sixteen"):
-    times = []
+    times, cpus = [], []
     for _ in range(int(sys.argv[5])):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = handler.handler(events[1 if name == "one" else 2], None)
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
         assert out["statusCode"] == 200, out
     warm[name] = sorted(times)[len(times) // 2]
+    cpu[name] = sorted(cpus)[len(cpus) // 2]
 peak = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
-print(json.dumps({"cold": cold, "warm": warm, "peak_mb": peak / 1024}))
+print(json.dumps({"cold": cold, "cold_cpu": cold_cpu, "warm": warm, "cpu": cpu, "peak_mb": peak / 1024}))
 """
 
 
@@ -164,6 +167,12 @@ def lambda_runs(function: Path, layer: Path, evs: list[dict], args, work: Path) 
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its reaped children (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -213,20 +222,25 @@ def serve_runs(artifact: Path, evs: list[dict], args, work: Path) -> list[dict]:
                 except requests.ConnectionError:
                     time.sleep(0.05)
             cold = time.time() - t0
-            warm = {}
+            cold_cpu = cpu_seconds(proc.pid)
+            warm, cpu = {}, {}
             for name, body in (("one", bodies[1]), ("sixteen", bodies[2])):
-                times = []
+                times, cpus = [], []
                 for _ in range(args.requests):
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), cpu_seconds(proc.pid)
                     requests.post(url, data=body, headers=headers, timeout=60).raise_for_status()
                     times.append(time.perf_counter() - start)
+                    cpus.append(cpu_seconds(proc.pid) - start_cpu)
                 warm[name] = sorted(times)[len(times) // 2]
+                cpu[name] = sorted(cpus)[len(cpus) // 2]
             status = Path(f"/proc/{proc.pid}/status").read_text()
             peak = [int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM:")][0]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-        out.append({"cold": cold, "warm": warm, "peak_mb": peak / 1024})
+        out.append(
+            {"cold": cold, "cold_cpu": cold_cpu, "warm": warm, "cpu": cpu, "peak_mb": peak / 1024}
+        )
     return out
 
 
@@ -238,53 +252,61 @@ LAMBDA_PER_REQUEST = 0.20 / 1e6
 LAMBDA_GB_S = 0.0000166667
 SERVERLESS_GB_S = 0.00002
 M5_LARGE_HOUR = 0.115
-# The serverless endpoint's figures from docs/deploy-local-model.md (bench/container_fit.py):
-# 2048 MB picked, 36 ms steady per image in the PyTorch container; the classify Lambda (256 MB)
-# waits for it, fanning 16 images out 5 at a time (MAX_CONCURRENCY), plus ~20 ms of its own.
-SERVERLESS_GB, SERVERLESS_IMAGE_S, FANOUT, HANDLER_S = 2.0, 0.036, 5, 0.020
+# The same model's compute per image on both (measured here: the warm CPU time of the packaged
+# handler); a serverless endpoint at 2048 MB (ops/local/container_package.SERVERLESS_MEMORY_MB)
+# bills it per GB-second, and the classify Lambda (256 MB) waits for it, fanning 16 images out
+# 5 at a time (MAX_CONCURRENCY), plus ~20 ms of its own. Lambda mode bills 1769 MB for the
+# whole request. Data processing ($0.016/GB) and cold starts are left out on every side.
+SERVERLESS_GB, FANOUT, HANDLER_S = 2.0, 5, 0.020
 
 
-def cost_table(lambda_one_s: float, lambda_sixteen_s: float, lambda_gb: float = 1.769) -> None:
-    """USD per 1,000 images of each mode, 1 and 16 images per request, from the figures above."""
+def cost_table(one_s: float, sixteen_s: float, lambda_gb: float = 1.769) -> None:
+    """USD per 1,000 images of each mode at 1 and 16 images per request; one_s / sixteen_s: the
+    model's time for a request of 1 / 16 images."""
     print("cost per 1,000 images (USD, list prices; instance: at 1,000 / 100,000 images a day):")
-    for per_request, lam_s in ((1, lambda_one_s), (16, lambda_sixteen_s)):
+    for per_request, request_s in ((1, one_s), (16, sixteen_s)):
         requests_ = 1000 / per_request
         fixed = requests_ * (API_PER_REQUEST + LAMBDA_PER_REQUEST)
-        in_lambda = fixed + requests_ * lam_s * lambda_gb * LAMBDA_GB_S
-        waves = -(-per_request // FANOUT)
-        wait_s = waves * SERVERLESS_IMAGE_S + HANDLER_S
-        serverless = (
-            fixed
-            + requests_ * wait_s * 0.25 * LAMBDA_GB_S
-            + 1000 * SERVERLESS_IMAGE_S * SERVERLESS_GB * SERVERLESS_GB_S
-        )
-        instance_fixed = fixed + requests_ * wait_s * 0.25 * LAMBDA_GB_S
-        per_day = [instance_fixed + M5_LARGE_HOUR * 24 / (n / 1000) for n in (1000, 100000)]
+        in_lambda = fixed + requests_ * request_s * lambda_gb * LAMBDA_GB_S
+        image_s = request_s / per_request
+        wait_s = -(-per_request // FANOUT) * image_s + HANDLER_S
+        waiting = requests_ * wait_s * 0.25 * LAMBDA_GB_S
+        serverless = fixed + waiting + 1000 * image_s * SERVERLESS_GB * SERVERLESS_GB_S
+        per_day = [fixed + waiting + M5_LARGE_HOUR * 24 * 1000 / n for n in (1000, 100000)]
         print(
             f"  {per_request:>2} image(s)/request: lambda ${in_lambda:.4f}, serverless"
             f" ${serverless:.4f}, instance ${per_day[0]:.2f} / ${per_day[1]:.4f}"
         )
 
 
-def report(name: str, runs: list[dict]) -> tuple[float, float]:
+def report(name: str, runs: list[dict]) -> None:
     colds = sorted(r["cold"] for r in runs)
     one = statistics.median(r["warm"]["one"] for r in runs)
     sixteen = statistics.median(r["warm"]["sixteen"] for r in runs)
     peak = max(r["peak_mb"] for r in runs)
+    if "cpu" in runs[0]:  # CPU seconds: what one idle vCPU would take, whatever the load here
+        print(
+            f"{name}, CPU time: cold start median"
+            f" {statistics.median(r['cold_cpu'] for r in runs):.2f} s; warm 1 image"
+            f" {statistics.median(r['cpu']['one'] for r in runs) * 1000:.0f} ms, 16 images"
+            f" {statistics.median(r['cpu']['sixteen'] for r in runs) * 1000:.0f} ms"
+        )
     print(
         f"{name}: cold start median {statistics.median(colds):.2f} s"
         f" (min {colds[0]:.2f}, max {colds[-1]:.2f}, {len(runs)} fresh processes);"
         f" warm 1 image {one * 1000:.0f} ms, 16 images {sixteen * 1000:.0f} ms"
         f" ({sixteen / 16 * 1000:.0f} ms/image); peak RSS {peak:.0f} MB"
     )
-    return one, sixteen
 
 
 def s3_fetch(artifact: Path, runs: int) -> None:
     """What a model-from-S3 cold start adds: GetObject of model.onnx (moto server, loopback)."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     port = free_port()
     server = ThreadedMotoServer(port=port, verbose=False)
     server.start()
@@ -327,11 +349,22 @@ def main() -> None:
     )
     parser.add_argument(
         "--clean-python",
-        required=True,
         help="an interpreter with only boto3 installed (python -m venv + pip)",
     )
     parser.add_argument("--work", type=Path, default=Path("build/bench-lambda-mode"))
+    parser.add_argument(
+        "--cost-only",
+        nargs=2,
+        type=float,
+        metavar=("ONE_S", "SIXTEEN_S"),
+        help="print only the cost table, for these model times of a 1- and a 16-image request",
+    )
     args = parser.parse_args()
+    if args.cost_only:
+        cost_table(*args.cost_only)
+        return
+    if not args.clean_python:
+        parser.error("--clean-python is required (python -m venv DIR && DIR/bin/pip install boto3)")
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     artifact = args.artifact or args.work / "lite2"
@@ -341,12 +374,12 @@ def main() -> None:
     print(f"artifact: {artifact} (model.onnx {mib((artifact / 'model.onnx').stat().st_size)})")
     function, layer = package_sizes(artifact, args.work)
     evs = events(dog_images())
-    one, sixteen = report(
-        "lambda mode (packaged handler)", lambda_runs(function, layer, evs, args, args.work)
-    )
+    runs = lambda_runs(function, layer, evs, args, args.work)
+    report("lambda mode (packaged handler)", runs)
     report("dogbreed serve --api", serve_runs(artifact, evs, args, args.work))
     s3_fetch(artifact, args.runs)
-    cost_table(one, sixteen)
+    cpu = [statistics.median(r["cpu"][k] for r in runs) for k in ("one", "sixteen")]
+    cost_table(*cpu)  # CPU seconds: what an idle vCPU takes, whatever the load here
 
 
 if __name__ == "__main__":

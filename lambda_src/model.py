@@ -11,7 +11,8 @@ deadline. numpy, Pillow and ONNX Runtime come from the Lambda layer
   MODEL_DIR     the artifact folder (model.onnx, classes.json, preprocessing.json,
                 metadata.json); default model/ beside this file, shipped in the zip
   MODEL_THREADS ONNX Runtime intra-op threads (default 0: the cores Lambda gives the function)
-  MODEL_BATCH   views per forward pass (default 16)
+  MODEL_BATCH   views per forward pass (default 8: a batch of 16 Lite2 views took 622 MB
+                peak RSS, as `serve` batches at most 8 here; bench/lambda_mode.py)
   PHOTO_POLICY  the photo policy (default "resize", as serve.photo_policy)
 """
 
@@ -103,7 +104,7 @@ def _forward(runtime: Any, batch: Any) -> list:
     """The model's (probabilities, dog score) rows for every view, MODEL_BATCH views a pass."""
     if batch is None:
         return []
-    size = max(1, int(os.environ.get("MODEL_BATCH") or 16))
+    size = max(1, int(os.environ.get("MODEL_BATCH") or 8))
     rows: list = []
     for i in range(0, len(batch), size):
         rows += runtime.predict_rows(batch[i : i + size])
