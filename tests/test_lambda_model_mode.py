@@ -33,7 +33,7 @@ from tests.bad_inputs import http_request_cases, json_body_cases, raw_image_case
 from tests.conftest import REPO_ROOT
 from tests.dog_artifacts import make_dog_artifact
 from tests.local_artifacts import jpeg_bytes, png_bytes
-from tests.test_bad_inputs import check_answer
+from tests.test_bad_inputs import _handler_call, check_answer
 
 PHOTO = (REPO_ROOT / "tests" / "fixtures" / "golden_retriever_n02099601_1442.jpg").read_bytes()
 IMAGES = {
@@ -211,12 +211,6 @@ RAW_IMAGES = raw_image_cases()
 HTTP_CASES = http_request_cases("/classify")
 
 
-def _handler_call(event) -> tuple[int, dict]:
-    result = lambda_handler.handler(event, None)
-    assert result["headers"]["Content-Type"] == "application/json"
-    return result["statusCode"], json.loads(result["body"])
-
-
 @pytest.mark.parametrize("case", BODIES, ids=lambda c: c.name)
 def test_model_mode_answers_every_bad_json_body_with_a_4xx(model_env, case):
     headers = {"Content-Type": case.content_type}
@@ -279,3 +273,36 @@ def test_gateway_in_lambda_mode_answers_broken_http_with_json(lambda_gateway, na
     assert status is not None, f"no answer to {name}"
     assert 400 <= status < 500, (status, body[:200])
     assert headers["content-type"] == "application/json"
+
+
+def test_serve_api_runtime_lambda_answers_through_the_model_inside_the_handler(artifact):
+    """`dogbreed serve --api --runtime lambda`: the stack's gateway gives the handler the model
+    (CLASSIFY_BACKEND=model on this artifact), so its answers need no model server call."""
+    from ops.pipeline.local_stack import start_local_stack
+    from ops.settings import Settings
+
+    settings = Settings().with_overrides(
+        {
+            "serve.runtime": "lambda",
+            "serve.port": 0,
+            "serve.api_port": 0,
+            "serve.api_key": "",
+            "serve.max_batch_size": 2,
+            "local.threads": 1,
+        }
+    )
+    with start_local_stack(settings, artifact, api=True) as stack:
+        assert os.environ["CLASSIFY_BACKEND"] == "model"
+        assert os.environ["MODEL_DIR"] == str(stack.runtime.artifact_dir)
+        before = requests.get(f"{stack.runtime_url}/stats", timeout=10).json()
+        resp = requests.post(
+            f"{stack.api_url}/classify",
+            json={"images": [b64(IMAGES["jpeg"])], "top_k": 2},
+            timeout=60,
+        )
+        after = requests.get(f"{stack.runtime_url}/stats", timeout=10).json()
+        assert stack.record["runtime"] == "lambda"
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["answers"][0]["label"]
+    assert before == after, "the model server was not called"
+    assert "CLASSIFY_BACKEND" not in os.environ  # the gateway restored the environment
