@@ -1,6 +1,8 @@
-"""POST /classify: API Gateway (REST, Lambda proxy) -> this handler -> SageMaker endpoint, in batches.
+"""POST /classify: API Gateway (REST, Lambda proxy) -> this handler -> SageMaker endpoint, or the
+model inside the function (deploy.endpoint_mode = "lambda").
 
-Only boto3 and the standard library, so it runs on the stock Python Lambda runtime. Accepts
+Only boto3 and the standard library, so it runs on the stock Python Lambda runtime (the model
+inside it brings numpy, Pillow and ONNX Runtime in a layer). Accepts
   (a) JSON {"images": ["<base64>", ...], "top_k": 5}, and
   (b) one raw image body (Content-Type image/jpeg, image/png or application/x-image, which API
       Gateway delivers base64-encoded with isBase64Encoded=true thanks to binary media types).
