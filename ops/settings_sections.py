@@ -211,6 +211,10 @@ class ServeSettings:
     # Origins whose pages may call the local API (CORS), as a list; empty = CORS off. The page
     # at GET / is same-origin and needs none.
     cors_origins: list[str] = field(default_factory=list)
+    # "onnx": ONNX Runtime on model.onnx behind the API's endpoint client; "lambda": the same,
+    # but the API's handler runs the model itself (lambda_src/model.py), as a
+    # deploy.endpoint_mode = "lambda" function does
+    runtime: Literal["onnx", "lambda"] = "onnx"
     # how full photos become model inputs (ops/model/photo_policy.py; used by serve and predict)
     photo_policy: str = "resize"
     # seconds from a request's first byte until its headers and body must have arrived, on the
@@ -224,7 +228,10 @@ class ServeSettings:
 @dataclass
 class DeploySettings:
     terraform_dir: str = "terraform"
-    endpoint_mode: Literal["serverless", "instance"] = "serverless"
+    # "serverless" / "instance": a SageMaker endpoint; "lambda": a local model runs inside the
+    # classify Lambda (no endpoint; docs/serving.md "The model inside the Lambda"); "auto":
+    # lambda for a local model, serverless for a SageMaker built-in one (MXNet: no Lambda)
+    endpoint_mode: Literal["serverless", "instance", "lambda", "auto"] = "auto"
     endpoint_instance_type: str = "ml.m5.large"
     # 0 = chosen for the model: the measured need of the serving image
     # (ops/deploy/container_image.SERVERLESS_MEMORY_MB), 3072 for the built-in algorithm
@@ -250,6 +257,12 @@ class DeploySettings:
     autoscaling_min_capacity: int = 1
     autoscaling_max_capacity: int = 4
     serverless_provisioned_concurrency: int = 0
+    # endpoint_mode = "lambda": the function's memory in MB (1769 = one full vCPU; figures in
+    # docs/serving.md, from bench/lambda_mode.py)
+    lambda_model_memory_mb: int = 1769
+    # endpoint_mode = "lambda": a prebuilt layer zip; "" = deploy builds it (pip fetches numpy,
+    # Pillow and ONNX Runtime wheels for the Lambda's Python 3.12 on x86_64, cached)
+    lambda_layer_zip: str = ""
     # What the deployed stack costs per month with no traffic, printed by `deploy` (USD,
     # us-east-1 on-demand list prices; check https://aws.amazon.com/sagemaker/pricing/ for yours).
     endpoint_instance_prices: dict[str, float] = field(
@@ -266,6 +279,7 @@ class DeploySettings:
         0.0168  # provisioned concurrency, per GB of memory
     )
     alarm_price_month: float = 0.10  # one standard-resolution CloudWatch alarm
+    lambda_price_gb_second: float = 0.0000166667  # Lambda on x86_64, per GB-second
     dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
 
 
@@ -285,6 +299,8 @@ DEPLOY_TERRAFORM_NAMES: dict[str, str | None] = {
     "serverless_provisioned_price_gb_hour": None,
     "alarm_price_month": None,
     "dashboard_price_month": None,
+    "lambda_price_gb_second": None,
+    "lambda_layer_zip": None,  # -> lambda_layer_zip_path, built when empty (lambda mode)
 }
 
 

@@ -1,13 +1,17 @@
 # Dog Breed ID on AWS: the training infrastructure (bucket + SageMaker role) and, once a model
 # exists (model_data_url set), the serving stack: SageMaker endpoint <- Lambda <- API Gateway
-# POST /classify. `dogbreed deploy` drives this configuration; `terraform apply` works as well.
+# POST /classify; in endpoint_mode "lambda" (lambda_layer_zip_path set) the Lambda runs the
+# model itself and no SageMaker resource is created. `dogbreed deploy` drives this configuration; `terraform apply` works as well.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
   bucket_name = coalesce(var.bucket_name, lower("${var.project}-${data.aws_caller_identity.current.account_id}-${var.region}"))
-  serving     = var.model_data_url != ""
+  # lambda mode: the model runs inside the classify Lambda (function zip + layer), no endpoint
+  model_in_lambda   = var.endpoint_mode == "lambda"
+  serving           = local.model_in_lambda ? var.lambda_layer_zip_path != "" : var.model_data_url != ""
+  sagemaker_serving = local.serving && !local.model_in_lambda
   names = {
     endpoint  = "${var.project}-classifier"
     lambda    = "${var.project}-classify"
@@ -17,9 +21,12 @@ locals {
   # The Lambda's fan-out and reserved concurrency come from the endpoint's concurrency: a
   # serverless endpoint throttles above MaxConcurrency, so reserved x fan-out stays within it and
   # one full request of max_images cannot throttle itself. Instance endpoints queue instead.
+  # Lambda mode has no endpoint to protect: reserved = the stage's burst limit, so the function
+  # never throttles what API Gateway admitted, and runs no more copies than it can admit.
   serverless_endpoint  = var.endpoint_mode == "serverless"
   lambda_fanout        = coalesce(var.lambda_max_concurrency, local.serverless_endpoint ? min(var.max_images, var.serverless_max_concurrency) : 8)
-  lambda_reserved      = coalesce(var.lambda_reserved_concurrency, local.serverless_endpoint ? max(1, floor(var.serverless_max_concurrency / local.lambda_fanout)) : 10)
+  lambda_reserved      = coalesce(var.lambda_reserved_concurrency, local.model_in_lambda ? var.throttle_burst_limit : (local.serverless_endpoint ? max(1, floor(var.serverless_max_concurrency / local.lambda_fanout)) : 10))
+  layer_key            = local.model_in_lambda && var.lambda_layer_zip_path != "" ? "lambda-layers/${local.names.lambda}-runtime.zip" : null
   endpoint_concurrency = local.serverless_endpoint ? var.serverless_max_concurrency : null
 }
 
@@ -63,7 +70,7 @@ module "sagemaker_role" {
 
 module "inference_role" {
   source = "./modules/sagemaker_inference_role"
-  count  = local.serving ? 1 : 0
+  count  = local.sagemaker_serving ? 1 : 0
 
   name           = local.names.inference
   endpoint_name  = local.names.endpoint
@@ -75,7 +82,7 @@ module "inference_role" {
 
 module "endpoint" {
   source = "./modules/sagemaker_endpoint"
-  count  = local.serving ? 1 : 0
+  count  = local.sagemaker_serving ? 1 : 0
 
   name                       = local.names.endpoint
   image_uri                  = var.image_uri
@@ -99,10 +106,14 @@ module "lambda" {
 
   function_name            = local.names.lambda
   zip_path                 = var.lambda_zip_path
-  endpoint_name            = module.endpoint[0].endpoint_name
-  endpoint_arn             = module.endpoint[0].endpoint_arn
+  endpoint_name            = local.sagemaker_serving ? module.endpoint[0].endpoint_name : null
+  endpoint_arn             = local.sagemaker_serving ? module.endpoint[0].endpoint_arn : null
+  layer_s3_bucket          = local.layer_key == null ? null : module.storage.bucket_name
+  layer_s3_key             = local.layer_key
+  layer_zip_path           = local.layer_key == null ? null : var.lambda_layer_zip_path
+  architecture             = local.model_in_lambda ? "x86_64" : "arm64" # the layer's wheels are x86_64
   timeout                  = var.lambda_timeout
-  memory_size              = var.lambda_memory_size
+  memory_size              = local.model_in_lambda ? var.lambda_model_memory_mb : var.lambda_memory_size
   reserved_concurrency     = local.lambda_reserved
   max_concurrency          = local.lambda_fanout
   endpoint_max_concurrency = local.endpoint_concurrency
@@ -147,7 +158,7 @@ module "monitoring" {
   api_stage              = module.api[0].stage_name
   lambda_function_name   = module.lambda[0].function_name
   lambda_timeout_seconds = var.lambda_timeout
-  endpoint_name          = module.endpoint[0].endpoint_name
+  endpoint_name          = local.sagemaker_serving ? module.endpoint[0].endpoint_name : null
   endpoint_mode          = var.endpoint_mode
   create_sns_topic       = var.alarm_sns_topic
   alarm_email            = var.alarm_email

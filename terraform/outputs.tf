@@ -30,8 +30,8 @@ output "api_key" {
 }
 
 output "endpoint_name" {
-  description = "SageMaker endpoint name; null until a model is deployed."
-  value       = local.serving ? module.endpoint[0].endpoint_name : null
+  description = "SageMaker endpoint name; null until a model is deployed, and in endpoint_mode \"lambda\"."
+  value       = local.sagemaker_serving ? module.endpoint[0].endpoint_name : null
 }
 
 output "lambda_name" {
@@ -40,13 +40,13 @@ output "lambda_name" {
 }
 
 output "inference_role_arn" {
-  description = "Role the SageMaker model runs with (read its artifact, pull its image, write logs); null until a model is deployed."
-  value       = local.serving ? module.inference_role[0].role_arn : null
+  description = "Role the SageMaker model runs with (read its artifact, pull its image, write logs); null until a model is deployed, and in endpoint_mode \"lambda\"."
+  value       = local.sagemaker_serving ? module.inference_role[0].role_arn : null
 }
 
 output "model_name" {
-  description = "SageMaker model behind the endpoint (what `dogbreed evaluate --batch-transform` runs); null until a model is deployed."
-  value       = local.serving ? module.endpoint[0].model_name : null
+  description = "SageMaker model behind the endpoint (what `dogbreed evaluate --batch-transform` runs); null until a model is deployed, and in endpoint_mode \"lambda\"."
+  value       = local.sagemaker_serving ? module.endpoint[0].model_name : null
 }
 
 output "alarm_names" {

@@ -110,13 +110,35 @@ variable "lambda_environment" {
 }
 
 variable "endpoint_mode" {
-  description = "\"serverless\" or \"instance\" (dogbreed setting deploy.endpoint_mode)."
+  description = "\"serverless\" or \"instance\" (a SageMaker endpoint), or \"lambda\" (the model runs inside the classify Lambda: no SageMaker resources); dogbreed setting deploy.endpoint_mode."
   type        = string
   default     = "serverless"
 
   validation {
-    condition     = contains(["serverless", "instance"], var.endpoint_mode)
-    error_message = "endpoint_mode must be \"serverless\" or \"instance\"."
+    condition     = contains(["serverless", "instance", "lambda"], var.endpoint_mode)
+    error_message = "endpoint_mode must be \"serverless\", \"instance\" or \"lambda\"."
+  }
+}
+
+variable "lambda_layer_zip_path" {
+  description = "endpoint_mode = \"lambda\": the layer zip (numpy, Pillow, ONNX Runtime for the Lambda's Python, built by `dogbreed deploy`); uploaded to the bucket, since it is over the 50 MB of a direct upload. Serving starts once it is set, with lambda_zip_path holding the model."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.lambda_layer_zip_path == "" || can(regex("\\.zip$", var.lambda_layer_zip_path))
+    error_message = "lambda_layer_zip_path must name a .zip file."
+  }
+}
+
+variable "lambda_model_memory_mb" {
+  description = "Lambda memory in MB when the model runs inside it (endpoint_mode = \"lambda\"): 1769 MB is one full vCPU, where a CPU-bound invocation costs the same GB-seconds as at less memory and answers fastest before a second core (docs/serving.md, bench/lambda_mode.py)."
+  type        = number
+  default     = 1769
+
+  validation {
+    condition     = var.lambda_model_memory_mb >= 512 && var.lambda_model_memory_mb <= 10240
+    error_message = "lambda_model_memory_mb must be 512-10240 (Lambda's range; the model needs more than 128)."
   }
 }
 
@@ -198,7 +220,7 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency of the Lambda; null = serverless_max_concurrency / fan-out in serverless mode (so the endpoint is never asked for more), 10 in instance mode."
+  description = "Reserved concurrency of the Lambda; null = serverless_max_concurrency / fan-out in serverless mode (so the endpoint is never asked for more), 10 in instance mode, throttle_burst_limit in lambda mode (docs/serving.md)."
   type        = number
   default     = null
 }

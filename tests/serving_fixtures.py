@@ -54,3 +54,24 @@ def handler_env(model_server, runtime, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RETRY_BASE_SECONDS", "0.01")
+
+
+@pytest.fixture(scope="session")
+def boto3_only_python(tmp_path_factory):
+    """A fresh virtualenv with only boto3 (pip, from the local package cache): the Lambda runtime's
+    packages, so an import the zip does not ship fails here as it would in AWS."""
+    import subprocess
+    import sys
+
+    venv = tmp_path_factory.mktemp("lambda-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "boto3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if pip.returncode != 0:
+        pytest.fail(f"pip install boto3 into a clean venv failed: {pip.stderr[-2000:]}")
+    return python

@@ -237,27 +237,6 @@ def test_logs_are_json_with_the_request_id(lambda_env, caplog):
     assert records[0]["images"] == 1 and "duration_ms" in records[0]
 
 
-@pytest.fixture(scope="session")
-def boto3_only_python(tmp_path_factory):
-    """A fresh virtualenv with only boto3 (pip, from the local package cache): the Lambda runtime's
-    packages, so an import the zip does not ship fails here as it would in AWS."""
-    import subprocess
-    import sys
-
-    venv = tmp_path_factory.mktemp("lambda-venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
-    pip = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "boto3"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if pip.returncode != 0:
-        pytest.fail(f"pip install boto3 into a clean venv failed: {pip.stderr[-2000:]}")
-    return python
-
-
 def test_the_deployment_zip_runs_alone_with_its_shipped_classes(
     lambda_env, tmp_path, monkeypatch, boto3_only_python
 ):

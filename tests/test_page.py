@@ -22,7 +22,7 @@ import pytest
 import requests
 from PIL import Image
 
-from lambda_src.handler import cors_headers, is_page_request, page_security_headers
+from lambda_src.page import cors_headers, is_page_request, page_security_headers
 from tests.conftest import REPO_ROOT
 from tests.factories import class_image
 from tests.local_artifacts import make_tiny_artifact

@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from lambda_src import config as lambda_config
 from lambda_src import handler as lambda_handler
-from lambda_src.handler import MAX_JSON_DEPTH, RequestError, json_too_deep, parse_request
+from lambda_src.config import RequestError
+from lambda_src.request import MAX_JSON_DEPTH, json_too_deep, parse_request
 from ops.model.preprocess import (
     MAX_ASPECT_RATIO,
     MAX_IMAGE_PIXELS,
@@ -28,7 +30,7 @@ from ops.model.preprocess import (
 from tests.local_artifacts import jpeg_bytes, png_bytes
 from tests.runtime_stub import RuntimeStub, fake_jpeg
 
-LIMITS = {**lambda_handler.settings(), "max_images": 4, "max_image_bytes": 4096}
+LIMITS = {**lambda_config.settings(), "max_images": 4, "max_image_bytes": 4096}
 BOUNDED = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

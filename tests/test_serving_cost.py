@@ -26,3 +26,16 @@ def test_provisioned_serverless_cost_uses_the_deployed_memory():
     cost = idle_cost(settings, serverless_memory_mb=2048)
     assert "2 provisioned x 2 GB kept warm" in cost["lines"][0][0]
     assert round(cost["total_usd"], 2) == round(2 * 2 * 0.0168 * 730, 2)
+
+
+def test_lambda_mode_costs_nothing_at_idle_but_its_alarms():
+    """The model inside the Lambda: no endpoint; provisioned serverless settings do not apply."""
+    settings = Settings().with_overrides(
+        {"deploy.endpoint_mode": "lambda", "deploy.serverless_provisioned_concurrency": 2}
+    )
+    cost = idle_cost(settings, alarms=5, dashboards=1)
+    assert cost["lines"][0] == (
+        "no endpoint: the model runs inside the Lambda (pay per request)",
+        0.0,
+    )
+    assert round(cost["total_usd"], 2) == 3.50 and not cost["unknown"]

@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from lambda_src.handler import IMAGE_FORMATS_TEXT, image_kind
+from lambda_src.request import IMAGE_FORMATS_TEXT, image_kind
 from ops.api.gateway import start_gateway
 from ops.endpoint.server import ModelServer
 from ops.errors import DogbreedError

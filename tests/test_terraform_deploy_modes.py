@@ -112,7 +112,7 @@ def tf(workdir: Path, *args: str, ok=(0,)) -> subprocess.CompletedProcess:
 
 
 def handler_calls() -> set[str]:
-    """IAM actions of the AWS operations lambda_src/handler.py calls, read from its source."""
+    """IAM actions of the AWS operations the lambda_src modules call, read from their source."""
     import botocore.session
 
     session = botocore.session.get_session()
@@ -122,9 +122,10 @@ def handler_calls() -> set[str]:
         for op in model.operation_names:
             snake = re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower()
             by_method[snake] = f"{prefix}:{op}"
-    tree = ast.parse((REPO_ROOT / "lambda_src" / "handler.py").read_text())
+    trees = [ast.parse(p.read_text()) for p in sorted((REPO_ROOT / "lambda_src").glob("*.py"))]
     return {
         by_method[node.func.attr]
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)

@@ -305,6 +305,7 @@ def test_local_model_deploys_the_serving_image_by_digest_on_moto(tf_copy, moto_u
     config = tmp_path / "dogbreed.toml"
     config.write_text(
         f'[aws]\nendpoint_url = "{moto_url}"\n[deploy]\nterraform_dir = "{tf_copy}"\n'
+        'endpoint_mode = "serverless"\n'  # the serving image ("auto" puts it in the Lambda)
     )
     deploy = ["--config", str(config), "deploy", "--artifact", str(artifact)]
     repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dogbreed-serving"

@@ -109,7 +109,7 @@ class _Handler(HardenedHandler):
     def error_headers(self, status: int) -> dict[str, str]:
         """The gateway's own errors carry CORS headers too (API Gateway's gateway responses do),
         so a page on an allowed origin can show them instead of a bare network error."""
-        from lambda_src.handler import cors_headers
+        from lambda_src.page import cors_headers
 
         headers = getattr(self, "headers", None)  # unset when the request line is broken
         origin = headers.get("Origin", "") if headers is not None else ""
@@ -149,7 +149,7 @@ class _Handler(HardenedHandler):
 
     def do_OPTIONS(self) -> None:  # noqa: N802 (stdlib naming)
         """The CORS preflight of POST /classify, answered here as API Gateway's mock does."""
-        from lambda_src.handler import preflight_headers
+        from lambda_src.page import preflight_headers
 
         path = urlsplit(self.path).path.rstrip("/")
         if path not in ("/classify", f"/{STAGE}/classify"):

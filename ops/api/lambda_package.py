@@ -30,16 +30,28 @@ def package_files(source_dir: Path = SOURCE_DIR) -> list[Path]:
 
 
 def build_lambda_zip(
-    out_path: Path, classes_json: Path | None = None, source_dir: Path = SOURCE_DIR
+    out_path: Path,
+    classes_json: Path | None = None,
+    source_dir: Path = SOURCE_DIR,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
     """Write the zip: lambda_src/*.py and index.html at the root of the archive (handler "handler.handler")
-    plus classes.json when given. Returns out_path; rewrites it only when the bytes change."""
+    plus classes.json when given, plus `extra` (name -> bytes: the model and its runtime code in
+    lambda mode, ops/api/lambda_layer.py). Returns out_path; rewrites it only when the bytes
+    change."""
     entries: list[tuple[str, bytes]] = [
         (p.relative_to(source_dir).as_posix(), p.read_bytes()) for p in package_files(source_dir)
     ]
     if classes_json is not None:
         entries.append(("classes.json", Path(classes_json).read_bytes()))
+    entries += sorted((extra or {}).items())
     entries.sort()
+    return write_zip(out_path, entries)
+
+
+def write_zip(out_path: Path, entries: list[tuple[str, bytes | Path]], level: int = 9) -> Path:
+    """A deterministic zip of (name, bytes or file) in the given order: fixed times and modes.
+    Rewrites out_path only when the bytes change (Terraform's hash then stays put)."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(out_path.suffix + ".tmp")
@@ -49,12 +61,17 @@ def build_lambda_zip(
             info.external_attr = FILE_MODE << 16
             info.create_system = 3  # unix, so the permissions are read back as written
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data, compresslevel=9)
-    if out_path.exists() and out_path.read_bytes() == tmp.read_bytes():
+            payload = data.read_bytes() if isinstance(data, Path) else data
+            zf.writestr(info, payload, compresslevel=level)
+    if out_path.exists() and _same_file(out_path, tmp):
         tmp.unlink()
     else:
         tmp.replace(out_path)
     return out_path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and sha256_b64(a) == sha256_b64(b)
 
 
 def sha256_b64(path: Path) -> str:

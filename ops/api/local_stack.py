@@ -138,9 +138,23 @@ def _start_gateway(settings, stack: LocalStack):
             cors_origins=s.cors_origins,
             request_deadline_s=s.request_deadline_s,
             max_connections_per_client=s.max_connections_per_client,
+            **_lambda_model_environment(settings, stack),
         )
     except OSError as exc:
         raise DogbreedError(
             f"cannot listen on {s.host}:{s.api_port}: {exc.strerror}",
             hint="choose another --api-port (0 = any free port)",
         ) from exc
+
+
+def _lambda_model_environment(settings, stack: LocalStack) -> dict[str, str]:
+    """serve.runtime = "lambda": the handler answers with the model inside it (lambda_src/model.py
+    on this artifact, as the deployed function does) instead of calling the model server."""
+    if settings.serve.runtime != "lambda":
+        return {}
+    return {
+        "classify_backend": "model",
+        "model_dir": str(stack.runtime.artifact_dir),
+        "model_threads": str(settings.local.threads),
+        "photo_policy": settings.serve.photo_policy,
+    }

@@ -41,6 +41,13 @@ from ops.train.record import last_local_artifact
     type=click.IntRange(0, 1024),
     help="ONNX Runtime threads (default: local.threads; 0 = all cores).",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["onnx", "lambda"]),
+    help="onnx = model.onnx in ONNX Runtime behind the handler's endpoint client; lambda = with "
+    "--api, the handler runs the model itself, as in deploy.endpoint_mode = lambda "
+    "(default: serve.runtime).",
+)
 @pass_app
 def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
     """Serve a trained model locally through the SageMaker runtime API.

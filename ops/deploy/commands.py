@@ -6,6 +6,7 @@ import click
 
 from ops.context import pass_app
 from ops.deploy.cost import describe_idle_cost, idle_cost
+from ops.deploy.lambda_mode import auto_variables
 from ops.deploy.serving_stack import deploy_stack, destroy_stack
 from ops.options import artifact_option
 from ops.state import update_state
@@ -37,15 +38,22 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
     \b
     The model is the last training's (state "training") unless given:
       SageMaker job   its model.tar.gz + the built-in algorithm's image
-      local model     the serving image (Dockerfile: the `dogbreed serve` model server) by
-                      digest + the artifact's ONNX files in s3://<bucket>/<deploy.model_prefix>/
+      local model     deploy.endpoint_mode "auto" (default) or "lambda": inside the classify
+                      Lambda (ONNX Runtime in a layer, the model in the zip; no endpoint);
+                      "serverless"/"instance": the serving image (Dockerfile: the `dogbreed
+                      serve` model server) by digest + the artifact's ONNX files in
+                      s3://<bucket>/<deploy.model_prefix>/
     It builds the Lambda zip (deterministic) with the model's class names and records the outputs
     (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
     nothing.
     """
+    planned = None
+    if not infra_only and app.settings.deploy.endpoint_mode in ("lambda", "auto"):
+        planned = auto_variables(app.settings, artifact, click.echo, model_data_url, image_uri)
     infrastructure, record = deploy_stack(
         app.settings,
+        planned=planned,
         model_data_url=model_data_url,
         image_uri=image_uri,
         infra_only=infra_only,
@@ -66,7 +74,8 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
         click.echo("Try it: dogbreed classify some-dog.jpg")
         alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
         memory = record["variables"].get("serverless_memory_mb", 0)
-        cost = idle_cost(app.settings, alarms, dashboards, serverless_memory_mb=memory)
+        mode = {"deploy.endpoint_mode": record["variables"]["endpoint_mode"]}  # "auto" resolved
+        cost = idle_cost(app.settings.with_overrides(mode), alarms, dashboards, memory)
         click.echo(describe_idle_cost(cost))
     click.echo(f"Recorded in {path}")
 

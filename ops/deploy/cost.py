@@ -1,9 +1,9 @@
 """What the deployed serving stack costs per month with no traffic, from the deploy.* price table.
 
-At idle, API Gateway and Lambda cost nothing (they bill per request) and a serverless endpoint
-costs nothing unless it keeps provisioned concurrency warm; an instance endpoint bills its
-instances around the clock (at autoscaling's minimum), and CloudWatch bills alarms and the
-dashboard per month. S3 storage of the data and models comes on top and is not counted here.
+At idle, API Gateway and Lambda cost nothing (they bill per request), nor does the model inside
+the Lambda (endpoint_mode "lambda"), and a serverless endpoint costs nothing unless it keeps
+provisioned concurrency warm; an instance endpoint bills its instances around the clock (at
+autoscaling's minimum), and CloudWatch bills alarms and the dashboard per month. S3 storage of the data and models comes on top and is not counted here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def idle_cost(
         price = dep.endpoint_instance_prices.get(dep.endpoint_instance_type)
         what = f"endpoint: {count} x {dep.endpoint_instance_type} always on"
         lines.append((what, None if price is None else price * count * HOURS_PER_MONTH))
+    elif dep.endpoint_mode == "lambda":
+        lines.append(("no endpoint: the model runs inside the Lambda (pay per request)", 0.0))
     elif dep.serverless_provisioned_concurrency > 0:
         gb = (serverless_memory_mb or dep.serverless_memory_mb) / 1024
         warm = dep.serverless_provisioned_concurrency

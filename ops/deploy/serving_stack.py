@@ -6,8 +6,9 @@ bucket, SageMaker role). The model is a SageMaker training job's artifact + the 
 algorithm's image, or a locally trained artifact: its ONNX files as model data in the project
 bucket (ops/deploy/container_image.py) served by the project's own image, named by digest
 (ops/deploy/serving_image.py); the bucket and ECR repository come first (an apply without a
-model) when they do not exist yet. With `infra_only` the apply has no model, so it
-creates just the bucket and role that training needs.
+model) when they do not exist yet; in lambda mode a local artifact runs inside the Lambda
+(ops/deploy/lambda_mode.py). With `infra_only` the apply has no model, so it creates just the
+bucket and role that training needs.
 """
 
 from __future__ import annotations
@@ -215,6 +216,8 @@ def terraform_variables(
         "output_prefix": settings.aws.output_prefix,
         "checkpoint_prefix": settings.aws.checkpoint_prefix,
         **deploy_variables(settings),
+        # "auto" means a serverless endpoint here; lambda mode comes with its own variables
+        "endpoint_mode": "serverless" if dep.endpoint_mode == "auto" else dep.endpoint_mode,
         "serverless_memory_mb": dep.serverless_memory_mb or model_memory_mb,
     }
     if settings.aws.endpoint_url:  # an emulator such as moto server
@@ -247,20 +250,30 @@ def deploy_stack(
     infra_only: bool = False,
     echo: Callable[[str], Any] = print,
     artifact: Path | str | None = None,
+    planned: tuple[ServingModel, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """terraform init + apply; returns the "infrastructure" and "deployment" records (the
-    command writes them to the state file). `echo` gets the progress lines."""
+    command writes them to the state file). `echo` gets the progress lines. `planned`: a model
+    and its variables worked out already (lambda mode), applied as they are."""
 
     tf = Terraform(terraform_dir(settings), env=terraform_env(settings))
     model = None
-    if not infra_only:
+    planned_variables = None
+    if planned is not None:  # lambda mode (ops/deploy/lambda_mode.py): model and variables given
+        model, planned_variables = planned
+    elif not infra_only:
         model = resolve_model(settings, model_data_url, image_uri, artifact)
     echo(f"terraform init ({tf.working_dir})")
     tf.init()
     if model is not None and model.package is not None:
         model = _upload_package_first(settings, tf, model, echo)
-    variables = _model_variables(settings, model, echo) if model else terraform_variables(settings)
-    model_data_url = model.model_data_url if model else None
+    if planned_variables is not None:
+        variables = planned_variables
+    else:
+        variables = (
+            _model_variables(settings, model, echo) if model else terraform_variables(settings)
+        )
+    model_data_url = (model.model_data_url or "the model inside the Lambda") if model else None
     echo(
         "terraform apply"
         + (" (bucket + role + ECR repository only)" if infra_only else f" with {model_data_url}")

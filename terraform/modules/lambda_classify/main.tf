@@ -1,6 +1,7 @@
 # The POST /classify Lambda: a zip built by `dogbreed deploy` (deterministic, so an unchanged
 # handler keeps its hash), a role allowed only to invoke one SageMaker endpoint and write its own
-# log group, a log group with retention, reserved concurrency and X-Ray tracing.
+# log group, a log group with retention, reserved concurrency and X-Ray tracing. With a layer
+# (layer_zip_path) the model runs inside the function and the role invokes nothing.
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -8,6 +9,30 @@ data "aws_caller_identity" "current" {}
 
 locals {
   log_group_arn = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${var.function_name}"
+  model_inside  = var.layer_zip_path != null
+}
+
+# The model inside the function: its libraries as a layer, uploaded through S3 (over 50 MB).
+# The bucket is versioned, so new layer bytes are a new object version and a new layer version.
+resource "aws_s3_object" "layer" {
+  count       = local.model_inside ? 1 : 0
+  bucket      = var.layer_s3_bucket
+  key         = var.layer_s3_key
+  source      = var.layer_zip_path
+  source_hash = fileexists(var.layer_zip_path) ? filemd5(var.layer_zip_path) : null
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_lambda_layer_version" "runtime" {
+  count                    = local.model_inside ? 1 : 0
+  layer_name               = "${var.function_name}-runtime"
+  description              = "numpy, Pillow and ONNX Runtime for the model inside ${var.function_name}"
+  s3_bucket                = aws_s3_object.layer[0].bucket
+  s3_key                   = aws_s3_object.layer[0].key
+  s3_object_version        = aws_s3_object.layer[0].version_id
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -37,10 +62,13 @@ resource "aws_iam_role" "this" {
 }
 
 data "aws_iam_policy_document" "access" {
-  statement {
-    sid       = "InvokeTheEndpoint"
-    actions   = ["sagemaker:InvokeEndpoint"]
-    resources = [var.endpoint_arn]
+  dynamic "statement" {
+    for_each = var.endpoint_arn == null ? [] : [var.endpoint_arn]
+    content {
+      sid       = "InvokeTheEndpoint"
+      actions   = ["sagemaker:InvokeEndpoint"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -73,7 +101,7 @@ resource "aws_iam_role_policy" "access" {
 
 resource "aws_lambda_function" "this" {
   function_name                  = var.function_name
-  description                    = "POST /classify: batch of images -> SageMaker endpoint ${var.endpoint_name}"
+  description                    = local.model_inside ? "POST /classify: batch of images -> the model inside this function" : "POST /classify: batch of images -> SageMaker endpoint ${var.endpoint_name}"
   role                           = aws_iam_role.this.arn
   filename                       = var.zip_path
   source_code_hash               = filebase64sha256(var.zip_path)
@@ -84,11 +112,11 @@ resource "aws_lambda_function" "this" {
   memory_size                    = var.memory_size
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
+  layers                         = aws_lambda_layer_version.runtime[*].arn
 
   environment {
     variables = merge(
       {
-        ENDPOINT_NAME   = var.endpoint_name
         MAX_IMAGES      = tostring(var.max_images)
         MAX_IMAGE_BYTES = tostring(var.max_image_bytes)
         MAX_CONCURRENCY = tostring(var.max_concurrency)
@@ -98,6 +126,8 @@ resource "aws_lambda_function" "this" {
         MAX_PAYLOAD_BYTES = tostring(var.max_payload_bytes)
         LOG_LEVEL         = var.log_level
       },
+      # which scorer the handler uses (lambda_src/handler.py): the endpoint, or the model in the zip
+      local.model_inside ? { CLASSIFY_BACKEND = "model" } : { CLASSIFY_BACKEND = "endpoint", ENDPOINT_NAME = var.endpoint_name },
       var.classes_s3_uri == null ? {} : { CLASSES_S3_URI = var.classes_s3_uri },
       length(var.cors_allowed_origins) == 0 ? {} : { CORS_ALLOWED_ORIGINS = join(",", var.cors_allowed_origins) },
       var.environment,
@@ -130,6 +160,10 @@ resource "aws_lambda_function" "this" {
       error_message = "reserved_concurrency (${var.reserved_concurrency}) x max_concurrency (${var.max_concurrency}) calls could be in flight, above the endpoint's max concurrency (${coalesce(var.endpoint_max_concurrency, 0)}): lower one of them."
     }
     # One image of max_image_bytes arrives base64-encoded (4/3 larger) inside the request body.
+    precondition {
+      condition     = (var.endpoint_name == null) != (var.layer_zip_path == null)
+      error_message = "Set endpoint_name (the function invokes an endpoint) or layer_zip_path (the model runs inside it), not both or neither."
+    }
     precondition {
       condition     = ceil(var.max_image_bytes / 3) * 4 <= var.max_payload_bytes
       error_message = "max_image_bytes (${var.max_image_bytes}) base64-encoded does not fit in max_payload_bytes (${var.max_payload_bytes})."

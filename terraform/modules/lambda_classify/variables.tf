@@ -19,18 +19,38 @@ variable "zip_path" {
 }
 
 variable "endpoint_name" {
-  description = "SageMaker endpoint the function invokes (its ENDPOINT_NAME)."
+  description = "SageMaker endpoint the function invokes (its ENDPOINT_NAME); null when the model runs inside the function (layer_zip_path set)."
   type        = string
+  default     = null
 }
 
 variable "endpoint_arn" {
-  description = "ARN of that endpoint: the only resource of sagemaker:InvokeEndpoint in the role's policy."
+  description = "ARN of that endpoint: the only resource of sagemaker:InvokeEndpoint in the role's policy; null with no endpoint."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^arn:aws[a-zA-Z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/", var.endpoint_arn))
+    condition     = var.endpoint_arn == null || can(regex("^arn:aws[a-zA-Z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/", var.endpoint_arn))
     error_message = "endpoint_arn must be a SageMaker endpoint ARN."
   }
+}
+
+variable "layer_zip_path" {
+  description = "The model inside the function: the layer zip (numpy, Pillow, ONNX Runtime) built by `dogbreed deploy` (ops/api/lambda_layer.py); the function zip then holds the model and the handler runs it (CLASSIFY_BACKEND=model). null = the function invokes endpoint_name."
+  type        = string
+  default     = null
+}
+
+variable "layer_s3_bucket" {
+  description = "Bucket the layer zip is uploaded to (a layer over 50 MB cannot be sent directly)."
+  type        = string
+  default     = null
+}
+
+variable "layer_s3_key" {
+  description = "Key of the layer zip in layer_s3_bucket."
+  type        = string
+  default     = null
 }
 
 variable "runtime" {

@@ -1,5 +1,6 @@
-# CloudWatch alarms on every hop of POST /classify (API Gateway -> Lambda -> SageMaker endpoint),
-# an optional SNS topic (+ e-mail) they notify, and one dashboard of the whole path.
+# CloudWatch alarms on every hop of POST /classify (API Gateway -> Lambda -> SageMaker endpoint;
+# no endpoint hop when the model runs inside the Lambda), an optional SNS topic (+ e-mail) they
+# notify, and one dashboard of the whole path.
 #
 # Metric names, dimensions and units, from the AWS documentation:
 # - API Gateway REST APIs, namespace AWS/ApiGateway, dimensions ApiName + Stage: 5XXError (the
@@ -23,6 +24,7 @@ locals {
   lambda_dims    = { FunctionName = var.lambda_function_name }
   endpoint_dims  = { EndpointName = var.endpoint_name, VariantName = var.variant_name }
   duration_limit = var.lambda_timeout_seconds * 1000 * var.lambda_duration_timeout_fraction
+  has_endpoint   = var.endpoint_name != null # null: the model runs inside the Lambda
   # Each alarm: what it watches and when it fires. README.md says what to do when one does.
   alarms = merge(
     {
@@ -56,6 +58,8 @@ locals {
         statistic   = "Maximum", extended = null, threshold = local.duration_limit
         comparison  = "GreaterThanThreshold"
       }
+    },
+    local.has_endpoint ? {
       "endpoint-5xx" = {
         description = "The SageMaker endpoint answered 5XX (Invocation5XXErrors) at least ${var.endpoint_5xx_threshold} time(s)."
         namespace   = "AWS/SageMaker", metric = "Invocation5XXErrors", dimensions = local.endpoint_dims
@@ -68,8 +72,8 @@ locals {
         statistic   = "Average", extended = null, threshold = var.endpoint_model_latency_ms * 1000 # microseconds
         comparison  = "GreaterThanThreshold"
       }
-    },
-    var.endpoint_mode == "serverless" ? {
+    } : {},
+    local.has_endpoint && var.endpoint_mode == "serverless" ? {
       "endpoint-cold-start" = {
         description = "A serverless cold start (ModelSetupTime) took over ${var.endpoint_model_setup_time_ms} ms."
         namespace   = "AWS/SageMaker", metric = "ModelSetupTime", dimensions = local.endpoint_dims
@@ -126,7 +130,8 @@ locals {
   endpoint_line = ["EndpointName", var.endpoint_name, "VariantName", var.variant_name]
   # A metric line of a widget is [namespace, metric, dimension, value, ...].
   widget_defaults = { region = var.region, period = 60, view = "timeSeries", stacked = false }
-  graphs = [
+  graphs          = concat(local.path_graphs, [for g in local.endpoint_graphs : g if local.has_endpoint])
+  path_graphs = [
     { title = "API: requests and errors", stat = "Sum", threshold = null, lines = [
       concat(["AWS/ApiGateway", "Count"], local.api_line),
       concat(["AWS/ApiGateway", "4XXError"], local.api_line),
@@ -144,6 +149,8 @@ locals {
     { title = "Lambda: duration max (ms) vs timeout", stat = "Maximum", threshold = local.duration_limit, lines = [
       concat(["AWS/Lambda", "Duration"], local.lambda_line),
     ] },
+  ]
+  endpoint_graphs = [
     { title = "Endpoint: invocations and errors", stat = "Sum", threshold = null, lines = [
       concat(["AWS/SageMaker", "Invocations"], local.endpoint_line),
       concat(["AWS/SageMaker", "Invocation4XXErrors"], local.endpoint_line),

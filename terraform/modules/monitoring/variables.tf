@@ -41,8 +41,9 @@ variable "lambda_timeout_seconds" {
 }
 
 variable "endpoint_name" {
-  description = "Name of the SageMaker endpoint (the EndpointName dimension of AWS/SageMaker metrics)."
+  description = "Name of the SageMaker endpoint (the EndpointName dimension of AWS/SageMaker metrics); null when the model runs inside the Lambda (no endpoint alarms or graphs)."
   type        = string
+  default     = null
 }
 
 variable "variant_name" {
@@ -52,13 +53,13 @@ variable "variant_name" {
 }
 
 variable "endpoint_mode" {
-  description = "\"serverless\" (adds the ModelSetupTime cold-start alarm) or \"instance\" (adds CPU to the dashboard)."
+  description = "\"serverless\" (adds the ModelSetupTime cold-start alarm), \"instance\" (adds CPU to the dashboard) or \"lambda\" (no endpoint: the API and Lambda hops only)."
   type        = string
   default     = "serverless"
 
   validation {
-    condition     = contains(["serverless", "instance"], var.endpoint_mode)
-    error_message = "endpoint_mode must be \"serverless\" or \"instance\"."
+    condition     = contains(["serverless", "instance", "lambda"], var.endpoint_mode)
+    error_message = "endpoint_mode must be \"serverless\", \"instance\" or \"lambda\"."
   }
 }
 

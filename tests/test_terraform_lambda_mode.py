@@ -1,0 +1,148 @@
+"""`dogbreed deploy` / `destroy` on moto server with deploy.endpoint_mode = "lambda": the model
+inside the classify Lambda. No SageMaker resource is created; the layer and the function (with
+the model in its zip) are in place; the function's role may only write its logs and traces; the
+alarms watch the API and the Lambda, the hops that exist; `deploy` prints a zero idle cost for
+the serving path."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from ops.api.lambda_layer import build_layer, pip_command
+from ops.cli import cli
+from ops.state import load_state, update_state
+from tests.aws_helpers import client
+from tests.conftest import REPO_ROOT
+from tests.dog_artifacts import make_dog_artifact
+from tests.test_terraform_deploy_modes import LAMBDA_RUNTIME_CALLS, needs_terraform
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory):
+    """The layer for this machine's Python (a deploy builds it for the Lambda's, test below)."""
+    return build_layer(tmp_path_factory.mktemp("layer") / "layer.zip", python_version=None)
+
+
+def test_the_deploy_layer_is_fetched_for_the_lambdas_python_and_platform(tmp_path):
+    cmd = pip_command(tmp_path, "3.12", ("manylinux2014_x86_64", "manylinux_2_28_x86_64"))
+    joined = " ".join(cmd)
+    assert "--only-binary=:all:" in cmd and "--no-deps" in cmd
+    assert "--python-version 3.12 --implementation cp" in joined
+    assert "--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64" in joined
+    assert {c.split("==")[0] for c in cmd if "==" in c} == {"numpy", "pillow", "onnxruntime"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "training", "args", "expected"),
+    [
+        ("auto", "local", {}, True),
+        ("auto", None, {"artifact": "model.tar.gz"}, True),
+        ("auto", "sagemaker", {}, False),
+        ("auto", "local", {"model_data_url": "s3://b/model.tar.gz"}, False),
+        ("auto", None, {}, False),  # deploy then explains that no training is recorded
+        ("lambda", "sagemaker", {}, True),  # deploy then explains it needs a local model
+        ("serverless", "local", {}, False),
+        ("instance", "local", {}, False),
+    ],
+)
+def test_auto_puts_a_local_model_in_the_lambda_and_a_sagemaker_one_on_an_endpoint(
+    mode, training, args, expected
+):
+    from ops.deploy.lambda_mode import picks_lambda
+    from ops.settings import Settings
+    from ops.state import update_state
+
+    if training:
+        update_state("training", {"backend": training, "artifact_dir": "/nowhere"})
+    settings = Settings().with_overrides({"deploy.endpoint_mode": mode})
+    assert picks_lambda(settings, args.get("artifact"), args.get("model_data_url")) is expected
+
+
+def test_lambda_mode_refuses_a_sagemaker_built_in_model_in_one_line(tmp_path):
+    update_state("training", {"backend": "sagemaker", "model_data_url": "s3://b/m.tar.gz"})
+    config = tmp_path / "dogbreed.toml"
+    terraform = REPO_ROOT / "terraform"  # read only: the refusal comes before terraform init
+    config.write_text(f'[deploy]\nterraform_dir = "{terraform}"\nendpoint_mode = "lambda"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "runs a local model (ONNX) inside the Lambda" in result.output
+
+
+def role_actions(iam, role: str) -> set[str]:
+    actions = set()
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        for statement in doc["Statement"]:
+            listed = statement["Action"]
+            actions |= set(listed if isinstance(listed, list) else [listed])
+    return actions
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@needs_terraform
+def test_lambda_mode_deploys_without_sagemaker_and_destroys(tf_copy, moto_url, tmp_path, layer):
+    artifact = make_dog_artifact(tmp_path / "model", 3, 0.5)
+    config = tmp_path / "dogbreed.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_url}"\n'
+        f'[deploy]\nterraform_dir = "{tf_copy}"\n'  # endpoint_mode "auto": a local model -> lambda
+        f'lambda_layer_zip = "{layer}"\nmonitoring = true\nautoscaling = false\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--artifact", artifact])
+    assert result.exit_code == 0, result.output
+    assert "no SageMaker endpoint" in result.output
+    assert "no endpoint: the model runs inside the Lambda (pay per request): $0.00/month" in (
+        result.output
+    )
+    dep = load_state()["deployment"]
+    assert dep["variables"]["endpoint_mode"] == "lambda"
+    assert dep["api_url"] and dep["endpoint_name"] is None and dep["model_name"] is None
+
+    sm = client(moto_url, "sagemaker")
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+
+    lam = client(moto_url, "lambda")
+    fn = lam.get_function(FunctionName="dogbreed-classify")
+    conf = fn["Configuration"]
+    env = conf["Environment"]["Variables"]
+    assert env["CLASSIFY_BACKEND"] == "model" and "ENDPOINT_NAME" not in env
+    assert conf["MemorySize"] == 1769 and conf["Architectures"] == ["x86_64"]
+    reserved = lam.get_function_concurrency(FunctionName="dogbreed-classify")
+    assert reserved["ReservedConcurrentExecutions"] == 20  # the stage's burst limit
+    (attached,) = conf["Layers"]
+    versions = lam.list_layer_versions(LayerName="dogbreed-classify-runtime")["LayerVersions"]
+    assert [v["LayerVersionArn"] for v in versions] == [attached["Arn"]]
+    with zipfile.ZipFile(dep["variables"]["lambda_zip_path"]) as zf:
+        names = set(zf.namelist())
+    assert {"handler.py", "model.py", "model/model.onnx", "ops/endpoint/onnx_runtime.py"} <= names
+    bucket = load_state()["infrastructure"]["bucket_name"]
+    stored = client(moto_url, "s3").get_object(
+        Bucket=bucket, Key="lambda-layers/dogbreed-classify-runtime.zip"
+    )
+    assert stored["Body"].read() == layer.read_bytes()
+
+    # The role: its own logs and traces, nothing of SageMaker or S3.
+    actions = role_actions(client(moto_url, "iam"), "dogbreed-classify-lambda")
+    assert actions <= LAMBDA_RUNTIME_CALLS, actions
+    iam_roles = [r["RoleName"] for r in client(moto_url, "iam").list_roles()["Roles"]]
+    assert "dogbreed-sagemaker-inference" not in iam_roles
+
+    # The alarms watch the hops that exist: the API and the Lambda.
+    alarms = set(dep["alarm_names"])
+    assert alarms and not [a for a in alarms if a.startswith("endpoint")], alarms
+    assert {"api-5xx-rate", "lambda-errors", "lambda-duration-near-timeout"} <= alarms
+    body = client(moto_url, "cloudwatch").get_dashboard(DashboardName="dogbreed-serving")
+    assert "AWS/SageMaker" not in body["DashboardBody"]
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert lam.list_functions()["Functions"] == []
+    remaining = lam.list_layer_versions(LayerName="dogbreed-classify-runtime")["LayerVersions"]
+    assert remaining == []
