@@ -5,7 +5,9 @@ and the evaluation report import the same functions, so every surface says the s
 
 The endpoint answers either the built-in algorithm's JSON list of class probabilities, or (the
 local model server, when asked with the custom attribute below) an object
-    {"probabilities": [...], "dog_score": 0.97, "dog_signal": "imagenet", "dog_threshold": 0.41}
+    {"probabilities": [...], "dog_score": 0.97, "dog_signal": "imagenet", "dog_threshold": 0.41,
+     "known_score": 9.1, "known_threshold": 6.2}
+(known_*: the open-set score and its threshold, ops/local/open_set.py; absent for older models).
 With no dog score (the built-in algorithm) the fallback signal is the top breed probability
 against DOG_MIN_TOP_PROBABILITY. The fields of `verdict` are documented in docs/real-photos.md.
 """
@@ -16,6 +18,7 @@ import os
 from typing import Any
 
 NO_DOG = "no dog recognised"
+UNKNOWN_BREED = "a dog, breed not recognised"
 # Sent as invoke_endpoint CustomAttributes: the local model server then answers the object form;
 # SageMaker passes the attribute to the container, which the built-in algorithm ignores.
 CUSTOM_ATTRIBUTE = "dogbreed-answer=object"
@@ -56,6 +59,9 @@ def read_endpoint_body(parsed: Any) -> tuple[list[float], dict[str, Any]]:
                 "dog_signal": str(parsed.get("dog_signal") or "model"),
                 "dog_threshold": float(parsed.get("dog_threshold") or 0.0),
             }
+        if parsed.get("known_score") is not None and parsed.get("known_threshold") is not None:
+            dog["known_score"] = float(parsed["known_score"])
+            dog["known_threshold"] = float(parsed["known_threshold"])
         scores = parsed.get("predictions") or parsed.get("probabilities")
     if scores and isinstance(scores[0], list):
         scores = scores[0]
@@ -73,7 +79,9 @@ def verdict(
     "probability"; at least two for the uncertain flag) and the endpoint's dog fields.
 
     {"dog": bool, "dog_score", "dog_signal", "dog_threshold", "breed": name | None,
-     "uncertain": bool, "alternatives": [second breed] | [], "label": what to show}
+     "breed_known": bool, "uncertain": bool, "alternatives": [second breed] | [],
+     "label": what to show}, plus "known_score", "known_threshold" and "closest" (the top breed
+    of a dog whose breed is not recognised) when the endpoint sent an open-set score.
     """
     min_top = min_top_probability() if min_top is None else min_top
     margin = uncertain_margin() if margin is None else margin
@@ -84,23 +92,43 @@ def verdict(
     else:
         score, signal, threshold = float(top["probability"]), SIGNAL_TOP_PROBABILITY, min_top
     is_dog = bool(ranked) and score >= threshold
+    known = open_set(dog)
+    breed_known = is_dog and (known is None or known[0] >= known[1])
     second = ranked[1] if len(ranked) > 1 else None
     uncertain = bool(
-        is_dog and second and float(top["probability"]) - float(second["probability"]) < margin
+        breed_known and second and float(top["probability"]) - float(second["probability"]) < margin
     )
     if not is_dog:
         label = NO_DOG
+    elif not breed_known:
+        label = UNKNOWN_BREED
     elif uncertain:
         label = f"{top['breed']} or {second['breed']}"
     else:
         label = str(top["breed"])
-    return {
+    out = {
         "dog": is_dog,
         "dog_score": round(score, 6),
         "dog_signal": signal,
         "dog_threshold": round(threshold, 6),
-        "breed": top["breed"] if is_dog else None,
+        "breed": top["breed"] if breed_known else None,
+        "breed_known": breed_known,
         "uncertain": uncertain,
         "alternatives": [second["breed"]] if uncertain else [],
         "label": label,
     }
+    if known is not None:
+        out.update(known_score=round(known[0], 6), known_threshold=round(known[1], 6))
+        if is_dog and not breed_known:
+            out["closest"] = top["breed"]
+    return out
+
+
+def open_set(dog: dict[str, Any] | None) -> tuple[float, float] | None:
+    """(known score, its threshold) from the endpoint's fields, or None when it sent none."""
+    if not dog or dog.get("known_score") is None or dog.get("known_threshold") is None:
+        return None
+    try:
+        return float(dog["known_score"]), float(dog["known_threshold"])
+    except (TypeError, ValueError):
+        return None

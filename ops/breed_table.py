@@ -6,13 +6,21 @@ import click
 
 
 def answer_line(answer: dict) -> str:
-    """The verdict for people: the label ("no dog recognised", "A or B"), and the dog score."""
+    """The verdict for people: the label ("no dog recognised", "a dog, breed not recognised",
+    "A or B"), the dog score and the known-breed score."""
     score = (
         f"dog score {answer['dog_score']:.3f} ({answer['dog_signal']}, "
         f"threshold {answer['dog_threshold']:.3f})"
     )
     if not answer["dog"]:
         return f"{answer['label']}: {score}"
+    if answer.get("known_score") is not None:
+        score += (
+            f"; known-breed score {answer['known_score']:.3f} "
+            f"(threshold {answer['known_threshold']:.3f})"
+        )
+    if not answer.get("breed_known", True):
+        return f"{answer['label']} (closest: {answer.get('closest')}); {score}"
     flag = " [uncertain: the top two breeds are close]" if answer["uncertain"] else ""
     return f"{answer['label']}{flag}; {score}"
 

@@ -23,6 +23,7 @@ from ops.local.artifact import (
     load_preprocessing_file,
     resolve_artifact_dir,
 )
+from ops.local.open_set import artifact_settings as open_set_settings
 from ops.local.photo_policy import CROP_SCALE, DEFAULT_POLICY, check_policy
 from ops.local.photo_policy import combine as combine_views
 from ops.local.photo_policy import views as policy_views
@@ -119,6 +120,7 @@ class ModelRuntime:
                 f"{len(self.classes)} classes"
             )
         self.dog = dog_settings(self.artifact_dir, outputs)
+        self.known = open_set_settings(self.artifact_dir, outputs)  # ops/local/open_set.py
         self.photo_policy = check_photo_policy(photo_policy)
 
     @property
@@ -150,15 +152,19 @@ class ModelRuntime:
         return np.concatenate(outs)
 
     # -- the dog signal and the photo policy (ops/local/dogness.py, ops/local/photo_policy.py) --
-    def predict_rows(self, batch: np.ndarray) -> list[tuple[np.ndarray, float | None]]:
-        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image."""
+    def predict_rows(self, batch: np.ndarray) -> list[tuple]:
+        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image, with the
+        open-set known score as a third item when the artifact has one."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self.dog["output"] is None:
-            return [(row, None) for row in self.predict_arrays(batch)]
-        probs, dog = self.session.run(
-            [self.output_name, self.dog["output"]], {self.input_name: batch}
-        )
-        return [(row, float(d)) for row, d in zip(probs, dog.reshape(-1), strict=True)]
+        names = [n for n in (self.output_name, self.dog["output"], self.known["output"]) if n]
+        got = dict(zip(names, self.session.run(names, {self.input_name: batch}), strict=True))
+        probs = got[self.output_name]
+        dog, known = (got.get(n) for n in (self.dog["output"], self.known["output"]))
+        dog = None if dog is None else dog.reshape(-1).tolist()
+        if known is None:
+            return [(row, None if dog is None else dog[i]) for i, row in enumerate(probs)]
+        known = known.reshape(-1).tolist()
+        return [(row, None if dog is None else dog[i], known[i]) for i, row in enumerate(probs)]
 
     def preprocess_views(self, data: bytes) -> np.ndarray:
         """Image bytes -> float32 [K,3,S,S]: the photo policy's views (K = 1 for "resize"),
@@ -173,15 +179,20 @@ class ModelRuntime:
 
     def combine(self, rows: list[tuple[np.ndarray, float | None]]) -> ImageOutput:
         """The views' (probabilities, dog score) -> one ImageOutput, as the policy merges them."""
-        probs = np.stack([p for p, _ in rows])
-        dogs = None if rows[0][1] is None else np.asarray([d for _, d in rows])
+        probs = np.stack([row[0] for row in rows])
+        dogs = None if rows[0][1] is None else np.asarray([row[1] for row in rows])
         merged, dog, view = combine_views(probs, dogs, self.photo_policy)
         if dog is None:
             signal, score = SIGNAL_TOP_PROBABILITY, float(merged.max())
             threshold = self.dog["top_probability_threshold"]
         else:
             signal, score, threshold = self.dog["signal"], dog, self.dog["threshold"]
-        return ImageOutput(merged, score, signal, threshold, view)
+        out = ImageOutput(merged, score, signal, threshold, view)
+        if len(rows[0]) > 2:  # the answering view's known score (an average: the mean)
+            known = [row[2] for row in rows]
+            out.known_score = float(np.mean(known) if view < 0 else known[view])
+            out.known_threshold = self.known["threshold"]
+        return out
 
     def classify_bytes(self, data: bytes) -> ImageOutput:
         """One encoded image through the policy and the model (raises BadImageError)."""
@@ -211,6 +222,8 @@ class ImageOutput:
     dog_signal: str  # "imagenet" (the graph's dog_score output) or "top_probability"
     dog_threshold: float
     view: int = 0  # which of the photo policy's views answered (-1: an average)
+    known_score: float | None = None  # open-set score, ops/local/open_set.py (None: no verdict)
+    known_threshold: float | None = None
 
     def endpoint_body(self, as_object: bool) -> list[float] | dict[str, Any]:
         """The built-in algorithm's list of probabilities, or the object with the dog fields
@@ -218,12 +231,15 @@ class ImageOutput:
         probabilities = self.probabilities.tolist()
         if not as_object:
             return probabilities
-        return {
+        body = {
             "probabilities": probabilities,
             "dog_score": self.dog_score,
             "dog_signal": self.dog_signal,
             "dog_threshold": self.dog_threshold,
         }
+        if self.known_score is not None:
+            body.update(known_score=self.known_score, known_threshold=self.known_threshold)
+        return body
 
 
 def load_runtime(
