@@ -63,8 +63,8 @@ def main() -> None:  # noqa: C901 - one linear run: load, measure each policy, p
             {
                 "rel": rel,
                 "label": index_of[rel.split("-", 1)[0]],
-                "probs": np.stack([p for p, _ in rows]),
-                "dog": None if rows[0][1] is None else np.asarray([d for _, d in rows]),
+                "probs": np.stack([row[0] for row in rows]),
+                "dog": None if rows[0][1] is None else np.asarray([row[1] for row in rows]),
                 "boxes": boxes,
                 "dog_box": ann.boxes[0] if ann and ann.boxes else None,
                 "size": img.size,

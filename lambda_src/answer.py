@@ -7,13 +7,16 @@ The endpoint answers either the built-in algorithm's JSON list of class probabil
 local model server, when asked with the custom attribute below) an object
     {"probabilities": [...], "dog_score": 0.97, "dog_signal": "imagenet", "dog_threshold": 0.41,
      "known_score": 9.1, "known_threshold": 6.2}
-(known_*: the open-set score and its threshold, ops/local/open_set.py; absent for older models).
+(known_*: the open-set score and its threshold, ops/local/open_set.py; cam: where the model
+looked, a grid of [0, 1] values over the centre square it saw, ops/local/graph.py; absent for
+older models).
 With no dog score (the built-in algorithm) the fallback signal is the top breed probability
 against DOG_MIN_TOP_PROBABILITY. The fields of `verdict` are documented in docs/real-photos.md.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -26,6 +29,29 @@ SIGNAL_TOP_PROBABILITY = "top_probability"
 # Defaults measured on the default local model (docs/real-photos.md); the environment overrides.
 DEFAULT_MIN_TOP_PROBABILITY = 0.0
 DEFAULT_UNCERTAIN_MARGIN = 0.2
+MAX_CAM_SIDE = 32  # an activation map is the last feature map: 7-9 cells a side for 224-260 px
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def activation_map(value: Any) -> list[list[float]] | None:
+    """The endpoint's "cam" checked: a non-empty square-ish grid of at most MAX_CAM_SIDE rows of
+    equal length, numbers clipped to [0, 1]; None for anything else."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_CAM_SIDE:
+        return None
+    width = len(value[0]) if isinstance(value[0], list) else 0
+    if not 0 < width <= MAX_CAM_SIDE:
+        return None
+    grid = []
+    for row in value:
+        if not isinstance(row, list) or len(row) != width:
+            return None
+        if not all(_finite_number(v) for v in row):
+            return None
+        grid.append([min(max(float(v), 0.0), 1.0) for v in row])
+    return grid
 
 
 def _float(value: Any, default: float) -> float:
@@ -62,6 +88,9 @@ def read_endpoint_body(parsed: Any) -> tuple[list[float], dict[str, Any]]:
         if parsed.get("known_score") is not None and parsed.get("known_threshold") is not None:
             dog["known_score"] = float(parsed["known_score"])
             dog["known_threshold"] = float(parsed["known_threshold"])
+        cam = activation_map(parsed.get("cam"))
+        if cam is not None:
+            dog["cam"] = cam
         scores = parsed.get("predictions") or parsed.get("probabilities")
     if scores and isinstance(scores[0], list):
         scores = scores[0]
@@ -121,6 +150,8 @@ def verdict(
         out.update(known_score=round(known[0], 6), known_threshold=round(known[1], 6))
         if is_dog and not breed_known:
             out["closest"] = top["breed"]
+    if dog and dog.get("cam") is not None:
+        out["cam"] = dog["cam"]
     return out
 
 

@@ -41,6 +41,9 @@ def print_predictions(results: list[dict]) -> None:
         answer = result.get("answer")
         if answer:
             console.print(answer_line(answer), markup=False, soft_wrap=True)
+        if result.get("explain") or result.get("explain_error"):
+            where = result.get("explain") or result["explain_error"]
+            console.print(f"where it looked: {where}", markup=False, soft_wrap=True)
             if not answer["dog"]:
                 continue
         table = Table()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ops.context import pass_app
+from ops.errors import DogbreedError
 from ops.options import artifact_option, json_option
 from ops.training_record import last_local_artifact
 
@@ -21,13 +22,26 @@ from ops.training_record import last_local_artifact
     show_default=True,
     help="How many breeds to show per image.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also write where the model looked: an overlay PNG per image (see --explain-dir).",
+)
+@click.option(
+    "--explain-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("explain"),
+    show_default=True,
+    help="Folder for the --explain overlays (<image stem>.explain.png).",
+)
 @json_option()
 @pass_app
-def predict(app, images, artifact, top_k, as_json):
+def predict(app, images, artifact, top_k, explain, explain_dir, as_json):
     """Classify local images with a trained model, in this process (no server needed).
 
     Prints the top-k breeds of each image. Unreadable images are reported one by one and make
-    the exit code 1; the others are still classified.
+    the exit code 1; the others are still classified. --explain draws the top breed's
+    activation map over the square the model saw (ops/local/explain.py).
     """
     from ops.local.runtime import load_runtime
 
@@ -37,7 +51,16 @@ def predict(app, images, artifact, top_k, as_json):
         threads=settings.local.threads,
         photo_policy=settings.serve.photo_policy,
     )
+    if explain and runtime.cam_output is None:
+        raise DogbreedError(
+            f"{runtime.source}: this model's graph has no activation map output (cam)",
+            hint="export it again with this version (`dogbreed train`)",
+        )
     results = predict_files(runtime, list(images), top_k)
+    if explain:
+        from ops.local.explain import explain_results
+
+        explain_results(results, runtime.preprocessing, explain_dir)
     from ops.breed_table import show_results
 
     show_results(results, as_json)

@@ -75,11 +75,13 @@ def mahalanobis_fit(features, labels, shrinkage: float = 0.1) -> tuple[np.ndarra
 def mahalanobis_score(fitted, features, chunk: int = 1024) -> np.ndarray:
     """Minus the smallest Mahalanobis distance (squared) to a class mean."""
     means, precision = fitted
+    projected = means @ precision  # (x - m)' P (x - m) = x'Px - 2 (Pm)'x + m'Pm
+    offsets = (projected * means).sum(1)
     out = []
     for i in range(0, len(features), chunk):
         x = np.asarray(features[i : i + chunk], dtype=np.float64)
-        d = x[:, None, :] - means[None]
-        out.append(-np.einsum("ncd,de,nce->nc", d, precision, d).min(1))
+        quad = ((x @ precision) * x).sum(1)
+        out.append(-(quad[:, None] - 2 * x @ projected.T + offsets[None]).min(1))
     return np.concatenate(out) if out else np.zeros(0)
 
 

@@ -23,6 +23,7 @@ from ops.local.artifact import (
     load_preprocessing_file,
     resolve_artifact_dir,
 )
+from ops.local.graph import CAM_OUTPUT
 from ops.local.open_set import artifact_settings as open_set_settings
 from ops.local.photo_policy import CROP_SCALE, DEFAULT_POLICY, check_policy
 from ops.local.photo_policy import combine as combine_views
@@ -121,6 +122,7 @@ class ModelRuntime:
             )
         self.dog = dog_settings(self.artifact_dir, outputs)
         self.known = open_set_settings(self.artifact_dir, outputs)  # ops/local/open_set.py
+        self.cam_output = CAM_OUTPUT if CAM_OUTPUT in outputs else None  # ops/local/graph.py
         self.photo_policy = check_photo_policy(photo_policy)
 
     @property
@@ -153,18 +155,22 @@ class ModelRuntime:
 
     # -- the dog signal and the photo policy (ops/local/dogness.py, ops/local/photo_policy.py) --
     def predict_rows(self, batch: np.ndarray) -> list[tuple]:
-        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image, with the
-        open-set known score as a third item when the artifact has one."""
+        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image, with a
+        third item {"known_score", "cam"} when the graph answers either (ops/local/graph.py)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        names = [n for n in (self.output_name, self.dog["output"], self.known["output"]) if n]
+        extra = {"known_score": self.known["output"], "cam": self.cam_output}
+        names = [n for n in (self.output_name, self.dog["output"], *extra.values()) if n]
         got = dict(zip(names, self.session.run(names, {self.input_name: batch}), strict=True))
         probs = got[self.output_name]
-        dog, known = (got.get(n) for n in (self.dog["output"], self.known["output"]))
-        dog = None if dog is None else dog.reshape(-1).tolist()
-        if known is None:
-            return [(row, None if dog is None else dog[i]) for i, row in enumerate(probs)]
-        known = known.reshape(-1).tolist()
-        return [(row, None if dog is None else dog[i], known[i]) for i, row in enumerate(probs)]
+        dog = got.get(self.dog["output"])
+        dog = [None] * len(probs) if dog is None else dog.reshape(-1).tolist()
+        extra = {key: got[name] for key, name in extra.items() if name}
+        if not extra:
+            return list(zip(probs, dog, strict=True))
+        return [
+            (row, dog[i], {key: value[i] for key, value in extra.items()})
+            for i, row in enumerate(probs)
+        ]
 
     def preprocess_views(self, data: bytes) -> np.ndarray:
         """Image bytes -> float32 [K,3,S,S]: the photo policy's views (K = 1 for "resize"),
@@ -188,10 +194,13 @@ class ModelRuntime:
         else:
             signal, score, threshold = self.dog["signal"], dog, self.dog["threshold"]
         out = ImageOutput(merged, score, signal, threshold, view)
-        if len(rows[0]) > 2:  # the answering view's known score (an average: the mean)
-            known = [row[2] for row in rows]
-            out.known_score = float(np.mean(known) if view < 0 else known[view])
+        extra = [row[2] for row in rows] if len(rows[0]) > 2 else []
+        if extra and "known_score" in extra[0]:  # the answering view's (an average: the mean)
+            known = [float(e["known_score"]) for e in extra]
+            out.known_score = float(np.mean(known)) if view < 0 else known[view]
             out.known_threshold = self.known["threshold"]
+        if extra and "cam" in extra[0] and view >= 0:
+            out.cam = np.asarray(extra[view]["cam"], dtype=np.float32)
         return out
 
     def classify_bytes(self, data: bytes) -> ImageOutput:
@@ -224,6 +233,7 @@ class ImageOutput:
     view: int = 0  # which of the photo policy's views answered (-1: an average)
     known_score: float | None = None  # open-set score, ops/local/open_set.py (None: no verdict)
     known_threshold: float | None = None
+    cam: np.ndarray | None = None  # [h, w] activation map of the top breed (ops/local/graph.py)
 
     def endpoint_body(self, as_object: bool) -> list[float] | dict[str, Any]:
         """The built-in algorithm's list of probabilities, or the object with the dog fields
@@ -239,7 +249,18 @@ class ImageOutput:
         }
         if self.known_score is not None:
             body.update(known_score=self.known_score, known_threshold=self.known_threshold)
+        if self.cam is not None:
+            body["cam"] = normalised_map(self.cam)
         return body
+
+
+def normalised_map(cam: np.ndarray) -> list[list[float]]:
+    """An activation map scaled to [0, 1] (its minimum 0, its peak 1), 3 decimals: what the page
+    draws over the image."""
+    cam = np.asarray(cam, dtype=np.float64)
+    span = float(cam.max() - cam.min())
+    scaled = (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
+    return np.round(scaled, 3).tolist()
 
 
 def load_runtime(
