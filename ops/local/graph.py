@@ -3,7 +3,8 @@ open-set known score, and where the model looked.
 
     probabilities  [N, C]  softmax of the breed logits
     dog_score      [N]     ImageNet dog mass (only models with a dog head, ops/local/dogness.py)
-    known_score    [N]     the max logit: is it a breed the model knows? (ops/local/open_set.py)
+    known_score    [N]     the energy, logsumexp of the logits: is it a breed the model knows?
+                           (ops/local/open_set.py)
     cam            [N,h,w] class activation map of the top breed (Zhou et al. 2016): the head's
                            weights of that breed over the last convolutional feature map, so that
                            its mean plus the breed's bias is the breed's logit. No new weights.
@@ -44,7 +45,7 @@ def wrap(model):
 
         def forward(self, x):
             logits = self.inner(x)
-            return torch.softmax(logits, dim=1), logits.max(1).values
+            return torch.softmax(logits, dim=1), torch.logsumexp(logits, 1)
 
     class WithMap(torch.nn.Module):
         def __init__(self, inner, dog_head):
@@ -59,10 +60,10 @@ def wrap(model):
             top = logits.max(1)
             weights = classifier.weight.index_select(0, top.indices)  # [N, K]
             cam = (weights[:, :, None, None] * fmap).sum(1)
-            probs = torch.softmax(logits, dim=1)
+            probs, known = torch.softmax(logits, dim=1), torch.logsumexp(logits, 1)
             if self.dog_head is None:
-                return probs, top.values, cam
-            return probs, self.dog_head(features), top.values, cam
+                return probs, known, cam
+            return probs, self.dog_head(features), known, cam
 
     if not has_feature_map(model):
         return Plain(model).eval()

@@ -6,8 +6,10 @@ more known): max softmax probability, max logit, energy (logsumexp of the logits
 the nearest training features (k-NN, Sun et al. 2022) and a class-conditional Gaussian
 (Mahalanobis). bench/open_set.py compares them on held-out breeds (docs/real-photos.md).
 
-The shipped score is the max logit: it needs nothing but the head the graph already runs, so the
-ONNX graph answers it as a third output ("known_score") at no extra cost. Its threshold is chosen
+The shipped score is the energy, logsumexp of the (temperature-scaled) logits: the best of the
+five on held-out breeds (AUROC 0.932 against 0.929 for the max logit, 0.856 k-NN, 0.838 max
+softmax, 0.749 Mahalanobis: docs/real-photos.md), and it needs nothing but the head the graph
+already runs, so the ONNX graph answers it as an output ("known_score") at no extra cost. Its threshold is chosen
 on training images the scoring head never trained on (the calibration's held-out fold) so that
 `keep` of known-breed dogs are answered with a breed; metadata.json stores it as "open_set".
 """
@@ -23,7 +25,7 @@ import numpy as np
 from ops.metrics import choose_threshold
 
 OUTPUT_NAME = "known_score"
-SHIPPED_SCORE = "max_logit"
+SHIPPED_SCORE = "energy"
 # The target is >= 95 % of known-breed dogs kept; chosen at 96 % for a margin (a quantile of a
 # finite held-out fold moves, as the dog threshold's did: ops/local/dogness.py).
 DEFAULT_KEEP = 0.96

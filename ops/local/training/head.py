@@ -142,18 +142,18 @@ def dog_record(model, head, train_features, val_features, xv, held):
 
 
 def open_set_record(head, xv, held):
-    """The known-breed threshold (ops/local/open_set.py) on the max logit of the calibration's
+    """The known-breed threshold (ops/local/open_set.py) on the score of the calibration's
     held-out images (`held`[2]: their logits / T), or without them on the validation images."""
     import torch
 
-    from ops.local.open_set import threshold_record
+    from ops.local.open_set import SHIPPED_SCORE, logit_scores, threshold_record
 
     if held is not None:
-        record = threshold_record(held[2].max(1))
+        record = threshold_record(logit_scores(held[2])[SHIPPED_SCORE])
     else:
         head.eval()
         with torch.no_grad():
-            scores = head(xv).max(1).values.cpu().numpy()
+            scores = logit_scores(head(xv).cpu().numpy())[SHIPPED_SCORE]
         record = threshold_record(scores)
         record["chosen_on"] = f"{len(scores)} validation images (no held-out training images)"
     echo(f"open set: known_score threshold {record['threshold']:.4f} ({record['chosen_on']})")
