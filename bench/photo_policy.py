@@ -1,4 +1,4 @@
-"""Full photos: compare the photo policies (ops/local/photo_policy.py) on uncropped photos.
+"""Full photos: compare the photo policies (ops/model/photo_policy.py) on uncropped photos.
 
 Runs every view any policy uses once per photo (the whole photo resized, squashed, and the five
 crops), then scores each policy from those answers: top-1, dogs accepted at the artifact's dog
@@ -38,9 +38,9 @@ def main() -> None:  # noqa: C901 - one linear run: load, measure each policy, p
     args = parser.parse_args()
 
     from ops.data.layout import read_annotation
-    from ops.local import photo_policy as pp
-    from ops.local.preprocess import decode_image, preprocess_image
-    from ops.local.runtime import load_runtime
+    from ops.endpoint.onnx_runtime import load_runtime
+    from ops.model import photo_policy as pp
+    from ops.model.preprocess import decode_image, preprocess_image
 
     runtime = load_runtime(args.artifact)
     index_of = {c["wnid"]: c["index"] for c in runtime.classes}
@@ -63,8 +63,8 @@ def main() -> None:  # noqa: C901 - one linear run: load, measure each policy, p
             {
                 "rel": rel,
                 "label": index_of[rel.split("-", 1)[0]],
-                "probs": np.stack([row[0] for row in rows]),
-                "dog": None if rows[0][1] is None else np.asarray([row[1] for row in rows]),
+                "probs": np.stack([p for p, _ in rows]),
+                "dog": None if rows[0][1] is None else np.asarray([d for _, d in rows]),
                 "boxes": boxes,
                 "dog_box": ann.boxes[0] if ann and ann.boxes else None,
                 "size": img.size,
@@ -147,7 +147,7 @@ def main() -> None:  # noqa: C901 - one linear run: load, measure each policy, p
 
 def _views(records):
     """(record, view chosen by crops-max-dog) pairs."""
-    from ops.local import photo_policy as pp
+    from ops.model import photo_policy as pp
 
     for r in records:
         probs, dog = r["probs"][:-1], None if r["dog"] is None else r["dog"][:-1]

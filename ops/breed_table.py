@@ -44,8 +44,8 @@ def print_predictions(results: list[dict]) -> None:
         if result.get("explain") or result.get("explain_error"):
             where = result.get("explain") or result["explain_error"]
             console.print(f"where it looked: {where}", markup=False, soft_wrap=True)
-            if not answer["dog"]:
-                continue
+        if answer and not answer["dog"]:
+            continue
         table = Table()
         table.add_column("#", justify="right")
         table.add_column("breed")

@@ -93,13 +93,14 @@ def disc_image(class_index: int, seed: int, size: int) -> tuple[Image.Image, tup
 
 @pytest.mark.slow
 def test_the_activation_map_peaks_where_the_object_is(tmp_path):
-    """A head trained (head mode, tiny random-init backbone) on discs placed anywhere: for new
-    images, the map's peak falls on the disc, within 1.5 feature-map cells of its centre."""
+    """A head trained (`train`, head mode, tiny random-init backbone) on discs placed anywhere:
+    for new images, the map's peak falls on the disc, within 1.5 feature-map cells of its
+    centre."""
     from ops.local.training import train_local
     from ops.settings import Settings
 
     size = 192
-    root = make_prepared(tmp_path / "prepared", n_classes=3, train_per_class=30, val_per_class=4)
+    root = make_prepared(tmp_path / "prepared", n_classes=3, train_per_class=34, val_per_class=4)
     for path in sorted(root.rglob("*.jpg")):
         index = next(
             i for i, (wnid, _) in enumerate(BREEDS[:3]) if path.parent.name.startswith(wnid)
@@ -122,7 +123,12 @@ def test_the_activation_map_peaks_where_the_object_is(tmp_path):
             "hyperparameters.early_stopping": False,
         }
     )
-    runtime = load_runtime(train_local(settings, resume=False)["artifact_dir"], threads=1)
+    artifact = Path(train_local(settings, resume=False)["artifact_dir"])
+    runtime = load_runtime(artifact, threads=1)
+    # training also chose the open-set threshold, on the calibration's held-out fold
+    record = json.loads((artifact / "metadata.json").read_text())["open_set"]
+    assert record["chosen_on"] == "10 held-out training images of known breeds"
+    assert runtime.known == {"output": "known_score", "threshold": record["threshold"]}
     distances, cell = [], 0.0
     for index in range(3):
         for seed in range(700, 705):

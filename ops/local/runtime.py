@@ -40,6 +40,18 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
 
 
+class Row(tuple):
+    """One view's (probabilities [C], dog score or None), unpacked as a pair; `extra` holds the
+    graph's other answers for it: "known_score" and "cam" (ops/local/graph.py)."""
+
+    extra: dict[str, Any]
+
+    def __new__(cls, probabilities, dog_score, extra: dict[str, Any] | None = None):
+        row = super().__new__(cls, (probabilities, dog_score))
+        row.extra = extra or {}
+        return row
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One ranked class for one image."""
@@ -154,9 +166,9 @@ class ModelRuntime:
         return np.concatenate(outs)
 
     # -- the dog signal and the photo policy (ops/local/dogness.py, ops/local/photo_policy.py) --
-    def predict_rows(self, batch: np.ndarray) -> list[tuple]:
-        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image, with a
-        third item {"known_score", "cam"} when the graph answers either (ops/local/graph.py)."""
+    def predict_rows(self, batch: np.ndarray) -> list[Row]:
+        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image; each row's
+        `extra` holds "known_score" and "cam" when the graph answers them (ops/local/graph.py)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         extra = {"known_score": self.known["output"], "cam": self.cam_output}
         names = [n for n in (self.output_name, self.dog["output"], *extra.values()) if n]
@@ -165,10 +177,8 @@ class ModelRuntime:
         dog = got.get(self.dog["output"])
         dog = [None] * len(probs) if dog is None else dog.reshape(-1).tolist()
         extra = {key: got[name] for key, name in extra.items() if name}
-        if not extra:
-            return list(zip(probs, dog, strict=True))
         return [
-            (row, dog[i], {key: value[i] for key, value in extra.items()})
+            Row(row, dog[i], {key: value[i] for key, value in extra.items()})
             for i, row in enumerate(probs)
         ]
 
@@ -194,12 +204,12 @@ class ModelRuntime:
         else:
             signal, score, threshold = self.dog["signal"], dog, self.dog["threshold"]
         out = ImageOutput(merged, score, signal, threshold, view)
-        extra = [row[2] for row in rows] if len(rows[0]) > 2 else []
-        if extra and "known_score" in extra[0]:  # the answering view's (an average: the mean)
+        extra = [getattr(row, "extra", {}) for row in rows]
+        if "known_score" in extra[0]:  # the answering view's (an average: the mean)
             known = [float(e["known_score"]) for e in extra]
             out.known_score = float(np.mean(known)) if view < 0 else known[view]
             out.known_threshold = self.known["threshold"]
-        if extra and "cam" in extra[0] and view >= 0:
+        if "cam" in extra[0] and view >= 0:
             out.cam = np.asarray(extra[view]["cam"], dtype=np.float32)
         return out
 

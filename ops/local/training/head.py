@@ -57,8 +57,9 @@ def train_head(
 ):
     """Head training on cached features; (history, how it stopped, model, calibration record).
 
-    Feature extraction, the eval closure and the calibration hand-off stay together: they share
-    the cached tensors, which split apart they would pass all around.
+    Long because feature extraction, the eval closure and the calibration hand-off (temperature,
+    dog and open-set thresholds) stay together: they share the cached tensors, which split apart
+    they would pass all around.
     """
     import numpy as np
     import torch
