@@ -1,4 +1,4 @@
-"""Full photos: compare the photo policies (ops/model/photo_policy.py) on uncropped photos.
+"""Full photos: compare the photo policies (ops/local/photo_policy.py) on uncropped photos.
 
 Runs every view any policy uses once per photo (the whole photo resized, squashed, and the five
 crops), then scores each policy from those answers: top-1, dogs accepted at the artifact's dog
@@ -38,9 +38,9 @@ def main() -> None:  # noqa: C901 - one linear run: load, measure each policy, p
     args = parser.parse_args()
 
     from ops.data.layout import read_annotation
-    from ops.endpoint.onnx_runtime import load_runtime
-    from ops.model import photo_policy as pp
-    from ops.model.preprocess import decode_image, preprocess_image
+    from ops.local import photo_policy as pp
+    from ops.local.preprocess import decode_image, preprocess_image
+    from ops.local.runtime import load_runtime
 
     runtime = load_runtime(args.artifact)
     index_of = {c["wnid"]: c["index"] for c in runtime.classes}
@@ -147,7 +147,7 @@ def main() -> None:  # noqa: C901 - one linear run: load, measure each policy, p
 
 def _views(records):
     """(record, view chosen by crops-max-dog) pairs."""
-    from ops.model import photo_policy as pp
+    from ops.local import photo_policy as pp
 
     for r in records:
         probs, dog = r["probs"][:-1], None if r["dog"] is None else r["dog"][:-1]
