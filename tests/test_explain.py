@@ -43,7 +43,7 @@ def test_the_map_is_the_top_breeds_weights_over_the_last_feature_map(artifact):
     np.testing.assert_allclose(cam.mean((1, 2)) + bias[top], top_logit, atol=1e-4)
 
 
-def test_predict_explain_writes_an_overlay_png_per_image(artifact, tmp_path):
+def test_predict_explain_writes_an_overlay_png_per_image(artifact, tmp_path, monkeypatch):
     images = [tmp_path / "a.jpg", tmp_path / "b.png", tmp_path / "sub" / "a.jpg"]
     images[2].parent.mkdir()
     images[0].write_bytes(jpeg_bytes(0, seed=5, size=120))
@@ -58,8 +58,10 @@ def test_predict_explain_writes_an_overlay_png_per_image(artifact, tmp_path):
     for path in written:
         with Image.open(path) as png:
             assert png.format == "PNG" and png.size == (64, 64)  # the square the model saw
+    monkeypatch.chdir(tmp_path)  # the default --explain-dir is ./explain
     table = CliRunner().invoke(cli, [*args[:3], "--artifact", str(artifact), "--explain"])
     assert table.exit_code == 0 and "where it looked: explain/a.explain.png" in table.output
+    assert (tmp_path / "explain" / "a.explain.png").is_file()
 
 
 def test_the_overlay_is_hottest_where_the_map_peaks():
