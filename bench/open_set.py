@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ops.local import open_set as osr  # noqa: E402
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".dogbreed" / "cache"
-SCORES = ("max_softmax", "max_logit", "energy", "knn", "mahalanobis")
+SCORES = ("max_softmax", "max_logit", "energy", "knn", "mahalanobis", "energy+knn")
 MARGIN = 0.2
 
 
@@ -95,6 +95,15 @@ def all_scores(head, temperature: float, bank, labels, x) -> dict[str, np.ndarra
     return out
 
 
+def combine(held: dict, test: dict, names: tuple[str, ...]) -> None:
+    """Add "a+b": the sum of the scores, each standardised by its held-out fold's mean and
+    standard deviation (training data only)."""
+    stats = {n: (held[n].mean(), held[n].std() or 1.0) for n in names}
+    key = "+".join(names)
+    for scores in (held, test):
+        scores[key] = sum((scores[n] - stats[n][0]) / stats[n][1] for n in names)
+
+
 def uncertain(head, temperature: float, x) -> np.ndarray:
     """Whether each image would be answered "A or B" (top-1 minus top-2 probability < MARGIN)."""
     logits = logits_of(head, x) / temperature
@@ -127,6 +136,7 @@ def run_split(split, data, imagenet, rows_of, seed):
     head = train_head(imagenet, rows, x, y, seed)
     is_known = np.isin(yte, known)
     test = all_scores(head, temperature, x, y, xte)
+    combine(held_scores, test, ("energy", "knn"))
     torn = uncertain(head, temperature, xte[~is_known])
     top1 = float(
         (logits_of(head, xte[is_known]).argmax(1) == [remap[int(c)] for c in yte[is_known]]).mean()
