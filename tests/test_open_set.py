@@ -142,3 +142,39 @@ def test_endpoints_without_an_open_set_score_name_every_dog_s_breed():
     )
     assert not refused["dog"] and refused["label"] == "no dog recognised"
     assert "closest" not in refused
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", [0, 1], ids=["strict", "lenient"])
+def test_the_evaluation_report_counts_the_breeds_not_recognised(
+    which, artifacts, prepared_dir, tmp_path
+):
+    """Through the real stack (model server, gateway, Lambda handler): the report's open-set
+    line counts the dogs answered "breed not recognised" (all 9 with the strict threshold)."""
+    from ops.evaluate.evaluation import run_evaluation
+    from ops.evaluate.targets import url_target
+    from ops.local.server import ModelServer
+    from ops.serving.gateway import start_gateway
+    from ops.settings import load_settings
+
+    artifact = artifacts[which]
+    settings = load_settings(environ={})
+    runtime = load_runtime(artifact, threads=1)
+    with ModelServer(runtime, port=0, endpoint_name="open-set") as server:
+        gw = start_gateway("127.0.0.1", 0, server.url, "open-set", artifact / "classes.json")
+        try:
+            result = run_evaluation(
+                settings,
+                url_target(gw.url, None, settings, model=str(artifact)),
+                prepared_dir,
+                out_dir=tmp_path / "report",
+                progress=False,
+            )
+        finally:
+            gw.shutdown()
+    answers = result.metrics["counts"]["answers"]
+    expected = 9 if which == 0 else 0
+    assert answers["open_set"] and answers["refused"] == 0
+    assert answers["not_recognised"] == expected
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert f'<strong id="not-recognised">{expected}</strong> of the 9 dogs' in html
