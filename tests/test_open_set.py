@@ -150,7 +150,8 @@ def test_the_evaluation_report_counts_the_breeds_not_recognised(
     which, artifacts, prepared_dir, tmp_path
 ):
     """Through the real stack (model server, gateway, Lambda handler): the report's open-set
-    line counts the dogs answered "breed not recognised" (all 9 with the strict threshold)."""
+    line counts the dogs answered "breed not recognised" (all 9 with the strict threshold), and
+    its worst-classes gallery draws the activation map of each mistake."""
     from ops.evaluate.evaluation import run_evaluation
     from ops.evaluate.targets import url_target
     from ops.local.server import ModelServer
@@ -178,3 +179,6 @@ def test_the_evaluation_report_counts_the_breeds_not_recognised(
     assert answers["not_recognised"] == expected
     html = (tmp_path / "report" / "report.html").read_text()
     assert f'<strong id="not-recognised">{expected}</strong> of the 9 dogs' in html
+    # the worst-classes gallery shows where the model looked for each mistake shown
+    mistakes = html.count("sure</figcaption>")
+    assert mistakes > 0 and html.count('class="thumb map"') == mistakes

@@ -13,22 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ops.heatmap import blend
 from ops.local.preprocess import Preprocessing, resize_and_crop
-
-ALPHA = 0.5  # how much of the heat colour covers the photo at the map's peak
-
-
-def scaled(cam) -> np.ndarray:
-    """The map scaled to [0, 1]: its minimum 0, its peak 1 (all zeros for a flat map)."""
-    cam = np.asarray(cam, dtype=np.float64)
-    span = float(cam.max() - cam.min()) if cam.size else 0.0
-    return (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
-
-
-def upsampled(cam, size: int) -> np.ndarray:
-    """The [0, 1] map resized (bilinear) to size x size, each cell centred on its receptive area."""
-    img = Image.fromarray((scaled(cam) * 255).astype(np.uint8), mode="L")
-    return np.asarray(img.resize((size, size), Image.BILINEAR), dtype=np.float64) / 255.0
 
 
 def peak(cam, size: int) -> tuple[float, float]:
@@ -38,23 +24,9 @@ def peak(cam, size: int) -> tuple[float, float]:
     return ((col + 0.5) * size / grid.shape[1], (row + 0.5) * size / grid.shape[0])
 
 
-def heat_colours(values: np.ndarray) -> np.ndarray:
-    """[H, W] values in [0, 1] -> [H, W, 3] uint8, blue (cold) through yellow to red (hot): the
-    jet ramp, stopped where it is pure red (7/8 of it)."""
-    v = 0.875 * np.clip(values, 0.0, 1.0)
-    red = np.clip(1.5 - np.abs(4 * v - 3), 0, 1)
-    green = np.clip(1.5 - np.abs(4 * v - 2), 0, 1)
-    blue = np.clip(1.5 - np.abs(4 * v - 1), 0, 1)
-    return (np.stack([red, green, blue], -1) * 255).astype(np.uint8)
-
-
 def overlay(img: Image.Image, cam, prep: Preprocessing) -> Image.Image:
-    """The model's square view of `img` with the map blended over it (hot = weighed most)."""
-    view = np.asarray(resize_and_crop(img.convert("RGB"), prep), dtype=np.float64)
-    heat = upsampled(cam, view.shape[0])
-    alpha = (ALPHA * heat)[..., None]
-    blended = view * (1 - alpha) + heat_colours(heat).astype(np.float64) * alpha
-    return Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8), mode="RGB")
+    """The model's square view of `img` with the map blended over it (ops/heatmap.py)."""
+    return blend(resize_and_crop(img.convert("RGB"), prep), cam)
 
 
 def overlay_path(out_dir: Path, image: Path, used: set[str]) -> Path:

@@ -267,10 +267,9 @@ class ImageOutput:
 def normalised_map(cam: np.ndarray) -> list[list[float]]:
     """An activation map scaled to [0, 1] (its minimum 0, its peak 1), 3 decimals: what the page
     draws over the image."""
-    cam = np.asarray(cam, dtype=np.float64)
-    span = float(cam.max() - cam.min())
-    scaled = (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
-    return np.round(scaled, 3).tolist()
+    from ops.heatmap import scaled
+
+    return np.round(scaled(cam), 3).tolist()
 
 
 def load_runtime(

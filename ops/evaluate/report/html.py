@@ -39,6 +39,25 @@ def thumbnail(path: Path, size: int = 96) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def map_thumbnail(path: Path, cam, size: int = 96) -> str | None:
+    """A JPEG data URI of the centre square the model saw with its activation map over it
+    (ops/heatmap.py), or None without a map or a readable image."""
+    from PIL import Image
+
+    from ops.heatmap import blend, centre_square
+
+    if not cam:
+        return None
+    try:
+        with Image.open(path) as img:
+            drawn = blend(centre_square(img, size), cam)
+    except (OSError, ValueError):
+        return None
+    buf = io.BytesIO()
+    drawn.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def worst_class_details(
     cm,
     worst: list[dict[str, Any]],
@@ -56,7 +75,15 @@ def worst_class_details(
             for r in examples[:THUMBS_PER_PAIR]:
                 uri = thumbnail(images_dir / r["path"])
                 if uri:
-                    thumbs.append({"uri": uri, "path": r["path"], "confidence": r["confidence"]})
+                    looked = map_thumbnail(images_dir / r["path"], r.get("cam"))
+                    thumbs.append(
+                        {
+                            "uri": uri,
+                            "map": looked,
+                            "path": r["path"],
+                            "confidence": r["confidence"],
+                        }
+                    )
             reference = next(
                 (r for r in results if r["label"] == j and r["ranked"][:1] == [j]), None
             )
