@@ -48,7 +48,8 @@ def test_graph_has_a_dog_score_output_equal_to_the_imagenet_dog_mass(accepting):
     session = ort.InferenceSession(
         str(accepting / "model.onnx"), providers=["CPUExecutionProvider"]
     )
-    assert [o.name for o in session.get_outputs()] == ["probabilities", "dog_score"]
+    names = ["probabilities", "dog_score", "known_score", "cam"]
+    assert [o.name for o in session.get_outputs()] == names
     # model.pt holds the dog head: a fresh model with one loads it strictly
     model = tiny_model(3, seed=9)
     attach_dog_head(
@@ -58,7 +59,7 @@ def test_graph_has_a_dog_score_output_equal_to_the_imagenet_dog_mass(accepting):
     assert any(k.startswith("dog_head.") for k in state)
     model.load_state_dict(state, strict=True)
     x = np.random.default_rng(0).standard_normal((4, 3, 64, 64)).astype(np.float32)
-    probs, dog = session.run(None, {"input": x})
+    probs, dog = session.run(names[:2], {"input": x})
     with torch.no_grad():
         feats = model.forward_head(model.forward_features(torch.from_numpy(x)), pre_logits=True)
         imagenet = torch.softmax(model.dog_head.classifier(feats), 1)

@@ -50,7 +50,7 @@ def test_artifact_contract(tiny_model, prepared_dir, tmp_path):
     # ONNX Runtime answers probabilities equal to PyTorch's softmax, any batch size
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"]
-    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "known_score", "cam"]
     for n in (1, 5):
         x = np.random.default_rng(n).standard_normal((n, 3, SIZE, SIZE)).astype(np.float32)
         got = session.run(["probabilities"], {"input": x})[0]

@@ -5,7 +5,8 @@ Contract (read by ops/artifact/reader.py and ops/endpoint/onnx_runtime.py):
     <out_dir>/model.onnx          input "input" float32 [N,3,S,S] (preprocessed, dynamic N),
                                   output "probabilities" float32 [N,C] (softmax inside the graph)
                                   and, when the backbone had an ImageNet classifier, "dog_score"
-                                  float32 [N] (ops/model/dogness.py)
+                                  float32 [N] (ops/model/dogness.py), "known_score" float32 [N]
+                                  (ops/model/open_set.py) and "cam" float32 [N,h,w] (graph.py)
     <out_dir>/preprocessing.json  ops.model.preprocess.Preprocessing
     <out_dir>/classes.json        copy of the prepared classes.json
     <out_dir>/model.pt            torch state dict (of the logits model)
@@ -50,40 +51,19 @@ ARTIFACT_FILES = (
 
 
 def _softmax_wrapper(model):
-    """The logits model with softmax appended, so the ONNX graph answers probabilities; with a
-    dog head (ops/model/dogness.py) it answers (probabilities, dog_score) from one backbone pass."""
-    import torch
+    """The logits model as the exported graph: probabilities, the dog score (with a dog head,
+    ops/model/dogness.py), the open-set known score and the activation map (ops/model/graph.py),
+    all from one backbone pass."""
+    from ops.model.graph import wrap
 
-    from ops.model.dogness import dog_head_of
-
-    class WithSoftmax(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return torch.softmax(self.inner(x), dim=1)
-
-    class WithDogScore(torch.nn.Module):
-        def __init__(self, inner, dog_head):
-            super().__init__()
-            self.inner, self.dog_head = inner, dog_head
-
-        def forward(self, x):
-            features = self.inner.forward_head(self.inner.forward_features(x), pre_logits=True)
-            logits = self.inner.get_classifier()(features)
-            return torch.softmax(logits, dim=1), self.dog_head(features)
-
-    dog_head = dog_head_of(model)
-    wrapped = WithSoftmax(model) if dog_head is None else WithDogScore(model, dog_head)
-    return wrapped.eval()
+    return wrap(model)
 
 
 def _outputs(wrapped) -> list[str]:
-    """The graph's output names: probabilities, plus dog_score when the model has a dog head."""
-    from ops.model.dogness import OUTPUT_NAME as DOG_OUTPUT
+    """The graph's output names, in the wrapper's order (ops/model/graph.py)."""
+    from ops.model.graph import output_names
 
-    return [OUTPUT_NAME] + ([DOG_OUTPUT] if hasattr(wrapped, "dog_head") else [])
+    return output_names(wrapped)
 
 
 def export_onnx(model, path: Path, input_size: int, opset: int = 17) -> None:

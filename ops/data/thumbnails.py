@@ -15,8 +15,13 @@ def thumbnail(path: Path, size: int = 96) -> str | None:
         with Image.open(path) as img:
             img = img.convert("RGB")
             img.thumbnail((size, size))
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=80)
+            return jpeg_data_uri(img)
     except (OSError, ValueError):
         return None
+
+
+def jpeg_data_uri(img) -> str:
+    """A PIL image as an inline JPEG (data URI), for pages that must be one file."""
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

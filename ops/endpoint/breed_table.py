@@ -11,13 +11,21 @@ from ops.safe_text import for_terminal
 
 
 def answer_line(answer: dict) -> str:
-    """The verdict for people: the label ("no dog recognised", "A or B"), and the dog score."""
+    """The verdict for people: the label ("no dog recognised", "a dog, breed not recognised",
+    "A or B"), the dog score and the known-breed score."""
     score = (
         f"dog score {answer['dog_score']:.3f} ({answer['dog_signal']}, "
         f"threshold {answer['dog_threshold']:.3f})"
     )
     if not answer["dog"]:
         return f"{answer['label']}: {score}"
+    if answer.get("known_score") is not None:
+        score += (
+            f"; known-breed score {answer['known_score']:.3f} "
+            f"(threshold {answer['known_threshold']:.3f})"
+        )
+    if not answer.get("breed_known", True):
+        return f"{answer['label']} (closest: {answer.get('closest')}); {score}"
     flag = " [uncertain: the top two breeds are close]" if answer["uncertain"] else ""
     return f"{answer['label']}{flag}; {score}"
 
@@ -39,8 +47,13 @@ def print_predictions(results: list[dict]) -> None:
         answer = result.get("answer")
         if answer:
             console.print(for_terminal(answer_line(answer)), markup=False, soft_wrap=True)
-            if not answer["dog"]:
-                continue
+        if result.get("explain") or result.get("explain_error"):
+            where = result.get("explain") or result["explain_error"]
+            console.print(
+                f"where it looked: {for_terminal(str(where))}", markup=False, soft_wrap=True
+            )
+        if answer and not answer["dog"]:
+            continue
         table = Table()
         table.add_column("#", justify="right")
         table.add_column("breed")

@@ -8,6 +8,7 @@ import click
 
 from ops.context import pass_app
 from ops.endpoint.breed_table import show_results
+from ops.errors import DogbreedError
 from ops.options import artifact_option, json_option
 from ops.train.record import last_local_artifact
 
@@ -22,13 +23,26 @@ from ops.train.record import last_local_artifact
     show_default=True,
     help="How many breeds to show per image.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also write where the model looked: an overlay PNG per image (see --explain-dir).",
+)
+@click.option(
+    "--explain-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("explain"),
+    show_default=True,
+    help="Folder for the --explain overlays (<image stem>.explain.png).",
+)
 @json_option()
 @pass_app
-def predict(app, images, artifact, top_k, as_json):
+def predict(app, images, artifact, top_k, explain, explain_dir, as_json):
     """Classify local images with a trained model, in this process (no server needed).
 
     Prints the top-k breeds of each image. Unreadable images are reported one by one and make
-    the exit code 1; the others are still classified.
+    the exit code 1; the others are still classified. --explain draws the top breed's
+    activation map over the square the model saw (ops/endpoint/explain.py).
     """
     from ops.artifact.reader import artifact_limits
     from ops.endpoint.onnx_runtime import load_runtime
@@ -40,7 +54,16 @@ def predict(app, images, artifact, top_k, as_json):
         photo_policy=settings.serve.photo_policy,
         limits=artifact_limits(settings),
     )
+    if explain and runtime.cam_output is None:
+        raise DogbreedError(
+            f"{runtime.source}: this model's graph has no activation map output (cam)",
+            hint="export it again with this version (`dogbreed train`)",
+        )
     results = predict_files(runtime, list(images), top_k)
+    if explain:
+        from ops.endpoint.explain import explain_results
+
+        explain_results(results, runtime.preprocessing, explain_dir)
 
     show_results(results, as_json)
 

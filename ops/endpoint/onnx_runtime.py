@@ -23,6 +23,8 @@ from ops.artifact.reader import (
     resolve_artifact_dir,
 )
 from ops.errors import DogbreedError
+from ops.model.graph import CAM_OUTPUT
+from ops.model.open_set import artifact_settings as open_set_settings
 from ops.model.photo_policy import CROP_SCALE, DEFAULT_POLICY, check_policy
 from ops.model.photo_policy import combine as combine_views
 from ops.model.photo_policy import views as policy_views
@@ -36,6 +38,18 @@ from ops.model.preprocess import (
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
+
+
+class Row(tuple):
+    """One view's (probabilities [C], dog score or None), unpacked as a pair; `extra` holds the
+    graph's other answers for it: "known_score" and "cam" (ops/model/graph.py)."""
+
+    extra: dict[str, Any]
+
+    def __new__(cls, probabilities, dog_score, extra: dict[str, Any] | None = None):
+        row = super().__new__(cls, (probabilities, dog_score))
+        row.extra = extra or {}
+        return row
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,8 @@ class ModelRuntime:
                 f"{len(self.classes)} classes"
             )
         self.dog = dog_settings(self.artifact_dir, outputs)
+        self.known = open_set_settings(self.artifact_dir, outputs)  # ops/model/open_set.py
+        self.cam_output = CAM_OUTPUT if CAM_OUTPUT in outputs else None  # ops/model/graph.py
         self.photo_policy = check_photo_policy(photo_policy)
 
     @property
@@ -153,15 +169,21 @@ class ModelRuntime:
         return np.concatenate(outs)
 
     # -- the dog signal and the photo policy (ops/model/dogness.py, ops/model/photo_policy.py) --
-    def predict_rows(self, batch: np.ndarray) -> list[tuple[np.ndarray, float | None]]:
-        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image."""
+    def predict_rows(self, batch: np.ndarray) -> list[Row]:
+        """float32 [N,3,S,S] -> one (probabilities [C], dog score or None) per image; each row's
+        `extra` holds "known_score" and "cam" when the graph answers them (ops/model/graph.py)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if self.dog["output"] is None:
-            return [(row, None) for row in self.predict_arrays(batch)]
-        probs, dog = self.session.run(
-            [self.output_name, self.dog["output"]], {self.input_name: batch}
-        )
-        return [(row, float(d)) for row, d in zip(probs, dog.reshape(-1), strict=True)]
+        extra = {"known_score": self.known["output"], "cam": self.cam_output}
+        names = [n for n in (self.output_name, self.dog["output"], *extra.values()) if n]
+        got = dict(zip(names, self.session.run(names, {self.input_name: batch}), strict=True))
+        probs = got[self.output_name]
+        dog = got.get(self.dog["output"])
+        dog = [None] * len(probs) if dog is None else dog.reshape(-1).tolist()
+        extra = {key: got[name] for key, name in extra.items() if name}
+        return [
+            Row(row, dog[i], {key: value[i] for key, value in extra.items()})
+            for i, row in enumerate(probs)
+        ]
 
     def preprocess_views(self, data: bytes) -> np.ndarray:
         """Image bytes -> float32 [K,3,S,S]: the photo policy's views (K = 1 for "resize"),
@@ -176,15 +198,23 @@ class ModelRuntime:
 
     def combine(self, rows: list[tuple[np.ndarray, float | None]]) -> ImageOutput:
         """The views' (probabilities, dog score) -> one ImageOutput, as the policy merges them."""
-        probs = np.stack([p for p, _ in rows])
-        dogs = None if rows[0][1] is None else np.asarray([d for _, d in rows])
+        probs = np.stack([row[0] for row in rows])
+        dogs = None if rows[0][1] is None else np.asarray([row[1] for row in rows])
         merged, dog, view = combine_views(probs, dogs, self.photo_policy)
         if dog is None:
             signal, score = SIGNAL_TOP_PROBABILITY, float(merged.max())
             threshold = self.dog["top_probability_threshold"]
         else:
             signal, score, threshold = self.dog["signal"], dog, self.dog["threshold"]
-        return ImageOutput(merged, score, signal, threshold, view)
+        out = ImageOutput(merged, score, signal, threshold, view)
+        extra = [getattr(row, "extra", {}) for row in rows]
+        if "known_score" in extra[0]:  # the answering view's (an average: the mean)
+            known = [float(e["known_score"]) for e in extra]
+            out.known_score = float(np.mean(known)) if view < 0 else known[view]
+            out.known_threshold = self.known["threshold"]
+        if "cam" in extra[0] and view >= 0:
+            out.cam = np.asarray(extra[view]["cam"], dtype=np.float32)
+        return out
 
     def classify_bytes(self, data: bytes) -> ImageOutput:
         """One encoded image through the policy and the model (raises BadImageError)."""
@@ -214,6 +244,9 @@ class ImageOutput:
     dog_signal: str  # "imagenet" (the graph's dog_score output) or "top_probability"
     dog_threshold: float
     view: int = 0  # which of the photo policy's views answered (-1: an average)
+    known_score: float | None = None  # open-set score, ops/model/open_set.py (None: no verdict)
+    known_threshold: float | None = None
+    cam: np.ndarray | None = None  # [h, w] activation map of the top breed (ops/model/graph.py)
 
     def endpoint_body(self, as_object: bool) -> list[float] | dict[str, Any]:
         """The built-in algorithm's list of probabilities, or the object with the dog fields
@@ -221,12 +254,25 @@ class ImageOutput:
         probabilities = self.probabilities.tolist()
         if not as_object:
             return probabilities
-        return {
+        body = {
             "probabilities": probabilities,
             "dog_score": self.dog_score,
             "dog_signal": self.dog_signal,
             "dog_threshold": self.dog_threshold,
         }
+        if self.known_score is not None:
+            body.update(known_score=self.known_score, known_threshold=self.known_threshold)
+        if self.cam is not None:
+            body["cam"] = normalised_map(self.cam)
+        return body
+
+
+def normalised_map(cam: np.ndarray) -> list[list[float]]:
+    """An activation map scaled to [0, 1] (its minimum 0, its peak 1), 3 decimals: what the page
+    draws over the image."""
+    from ops.model.heatmap import scaled
+
+    return np.round(scaled(cam), 3).tolist()
 
 
 def load_runtime(

@@ -1,5 +1,6 @@
-"""What the evaluation report says about the API's verdicts: refusals ("no dog recognised") and
-uncertain answers ("A or B"), from the `answer` field the runner keeps per image."""
+"""What the evaluation report says about the API's verdicts: refusals ("no dog recognised"),
+breeds not recognised (the open-set verdict) and uncertain answers ("A or B"), from the `answer`
+field the runner keeps per image."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def answer_counts(records: list[dict[str, Any]], names_by_wnid: dict[str, int]) 
 
     refused = [r for r in judged if not r["answer"]["dog"]]
     accepted = [r for r in judged if r["answer"]["dog"]]
+    # every evaluated image is of a known breed: "breed not recognised" is a false alarm here
+    unknown = [r for r in accepted if r["answer"].get("breed_known") is False]
+    named = [r for r in accepted if r["answer"].get("breed_known") is not False]
     uncertain = [r for r in accepted if r["answer"]["uncertain"]]
     sure = [r for r in accepted if not r["answer"]["uncertain"]]
 
@@ -48,5 +52,10 @@ def answer_counts(records: list[dict[str, Any]], names_by_wnid: dict[str, int]) 
         "top1_uncertain": top1(uncertain),
         "top1_sure": top1(sure),
         "top1_refusals_wrong": sum(map(correct, accepted)) / len(judged),
+        "open_set": any(r["answer"].get("breed_known") is not None for r in judged),
+        "not_recognised": len(unknown),
+        "not_recognised_share": share(unknown, accepted),
+        "top1_named": top1(named),
+        "top1_not_recognised": top1(unknown),
         "suggested_min_top_probability": round(choose_threshold(tops), 6) if tops else None,
     }

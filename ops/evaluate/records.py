@@ -100,5 +100,5 @@ def verdict_fields(verdict: dict | None) -> dict[str, Any]:
     """What a result record keeps of the API's verdict (ops/evaluate/answers.py counts it)."""
     if not verdict:
         return {}
-    keep = ("dog", "dog_score", "dog_signal", "uncertain")
+    keep = ("dog", "dog_score", "dog_signal", "uncertain", "breed_known", "known_score", "cam")
     return {"answer": {k: verdict.get(k) for k in keep}}

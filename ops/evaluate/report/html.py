@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ops.data.thumbnails import thumbnail
+from ops.data.thumbnails import jpeg_data_uri, thumbnail
 from ops.evaluate.report.plots import MISTAKEN_FOR
 from ops.evaluate.report.results import mistaken_for
 
@@ -21,6 +21,23 @@ FAILURES_SHOWN = 200
 def fmt_pct(value: float | None, digits: int = 2) -> str:
     """The one percentage format of the report (the HTML shows metrics.json's values with it)."""
     return "-" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def map_thumbnail(path: Path, cam, size: int = 96) -> str | None:
+    """A JPEG data URI of the centre square the model saw with its activation map over it
+    (ops/model/heatmap.py), or None without a map or a readable image."""
+    from PIL import Image
+
+    from ops.model.heatmap import blend, centre_square
+
+    if not cam:
+        return None
+    try:
+        with Image.open(path) as img:
+            drawn = blend(centre_square(img, size), cam)
+    except (OSError, ValueError):
+        return None
+    return jpeg_data_uri(drawn)
 
 
 def worst_class_details(
@@ -40,7 +57,15 @@ def worst_class_details(
             for r in examples[:THUMBS_PER_PAIR]:
                 uri = thumbnail(images_dir / r["path"])
                 if uri:
-                    thumbs.append({"uri": uri, "path": r["path"], "confidence": r["confidence"]})
+                    looked = map_thumbnail(images_dir / r["path"], r.get("cam"))
+                    thumbs.append(
+                        {
+                            "uri": uri,
+                            "map": looked,
+                            "path": r["path"],
+                            "confidence": r["confidence"],
+                        }
+                    )
             reference = next(
                 (r for r in results if r["label"] == j and r["ranked"][:1] == [j]), None
             )

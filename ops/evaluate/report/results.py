@@ -45,6 +45,7 @@ def to_results(
                 "label": record["label"],
                 "ranked": ranked,
                 "confidence": float(confidence),
+                "cam": (record.get("answer") or {}).get("cam"),  # where it looked, if answered
             }
         )
         if record.get("request"):

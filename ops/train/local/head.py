@@ -66,8 +66,9 @@ def train_head(
 ):
     """Head training on cached features; (history, how it stopped, model, calibration record).
 
-    Feature extraction, the eval closure and the calibration hand-off stay together: they share
-    the cached tensors, which split apart they would pass all around.
+    Long because feature extraction, the eval closure and the calibration hand-off (temperature,
+    dog and open-set thresholds) stay together: they share the cached tensors, which split apart
+    they would pass all around.
     """
     import numpy as np
     import torch
@@ -120,6 +121,7 @@ def train_head(
         )
         timings["calibration_s"] = round(time.perf_counter() - t2, 1)
     calibration["dog"] = dog_record(built.model, head, x_train[0], x_val, xv, held)
+    calibration["open_set"] = open_set_record(head, xv, held)
     return history, how, built.model.cpu(), calibration
 
 
@@ -146,6 +148,25 @@ def dog_record(model, head, train_features, val_features, xv, held):
         f"({record['chosen_on']}); validation false refusals "
         + ", ".join(f"{k} {v:.2%}" for k, v in record["validation_false_refusal"].items())
     )
+    return record
+
+
+def open_set_record(head, xv, held):
+    """The known-breed threshold (ops/model/open_set.py) on the score of the calibration's
+    held-out images (`held`[2]: their logits / T), or without them on the validation images."""
+    import torch
+
+    from ops.model.open_set import SHIPPED_SCORE, logit_scores, threshold_record
+
+    if held is not None:
+        record = threshold_record(logit_scores(held[2])[SHIPPED_SCORE])
+    else:
+        head.eval()
+        with torch.no_grad():
+            scores = logit_scores(head(xv).cpu().numpy())[SHIPPED_SCORE]
+        record = threshold_record(scores)
+        record["chosen_on"] = f"{len(scores)} validation images (no held-out training images)"
+    echo(f"open set: known_score threshold {record['threshold']:.4f} ({record['chosen_on']})")
     return record
 
 
@@ -176,7 +197,7 @@ def head_trainer(head, xt, yt, recipe: Recipe, seed: int):
 
 def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history, settings, device):
     """Fit a softmax temperature on held-out training images and fold it into `head`; returns
-    (calibration record, (held-out indices, their calibrated probabilities) or None).
+    (calibration record, (held-out indices, their calibrated probabilities and logits) or None).
 
     A second head (`fresh_head`, the same starting point) trains with the same recipe and number of
     epochs on the other images; its logits on the held-out ones fit T (ops/train/local/calibrate.py)
@@ -207,7 +228,7 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         )
         echo(f"calibration skipped: {reason}")
         probs = torch.softmax(held_logits, 1).numpy()
-        return uncalibrated(reason, holdout_images=len(held)), (held, probs)
+        return uncalibrated(reason, holdout_images=len(held)), (held, probs, held_logits.numpy())
     try:
         temperature = fit_temperature(held_logits, y_train[held])
     except ValueError as exc:
@@ -226,7 +247,8 @@ def calibrate_head(head, fresh_head, views, y_train, validation, recipe, history
         "validation_before": before,
         "validation_after": after,
     }
-    return record, (held, torch.softmax(held_logits / temperature, 1).numpy())
+    scaled = held_logits / temperature
+    return record, (held, torch.softmax(scaled, 1).numpy(), scaled.numpy())
 
 
 def _held_out_logits(fresh_head, views, y_train, split, recipe, epochs, seed, device):

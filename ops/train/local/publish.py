@@ -56,6 +56,7 @@ def _metadata(run: Run, metrics: dict) -> dict[str, Any]:
         "fingerprint": run.fingerprint,
         "calibration_temperature": metrics["calibration"]["temperature"],
         "dog": metrics.get("dog"),
+        "open_set": metrics.get("open_set"),
     }
 
 

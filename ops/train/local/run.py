@@ -161,7 +161,8 @@ def _train(run: Run, resume: bool, callback, world: World) -> tuple[Any, dict]:
         history, how, model, calibration = train_images(*args, callback, timings, world=world)
     timings["total_s"] = round(time.perf_counter() - run.started, 1)
     dog = calibration.pop("dog", None)  # head mode: the dog-score thresholds (dogness.py)
-    return model, {**_metrics(history, how, timings, calibration), "dog": dog}
+    open_set = calibration.pop("open_set", None)  # head mode: the known-breed threshold
+    return model, {**_metrics(history, how, timings, calibration), "dog": dog, "open_set": open_set}
 
 
 def _checked_data(settings: Settings):
