@@ -66,9 +66,10 @@ import botocore.exceptions
 from botocore.config import Config
 
 try:
-    from lambda_src import answer
+    from lambda_src import answer, metrics
 except ImportError:  # in the deployment zip the modules sit at the archive's root
     import answer
+    import metrics
 
 JSON_TYPES = ("application/json",)
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/x-image", "application/octet-stream")
@@ -608,7 +609,8 @@ def classify(
 
     def one(image: bytes) -> tuple[list[dict], dict] | EndpointError:
         try:
-            scores, dog = invoke_one(client, image, limits)
+            with metrics.hop(limits, "EndpointLatency"):
+                scores, dog = invoke_one(client, image, limits)
             ranked = top_predictions(scores, classes, max(top_k, 2))
             return ranked[:top_k], answer.verdict(ranked, dog)
         except EndpointError as exc:
@@ -813,6 +815,7 @@ def classify_request(event: dict[str, Any], context: Any = None) -> dict[str, An
             top_k=top_k,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+        metrics.publish(results, limits, started, request_id)  # lambda_src/metrics.py (EMF)
         return response(status, body, request_id)
     except RequestError as exc:
         log(
