@@ -322,6 +322,7 @@ def _model_variables(
 ) -> dict[str, Any]:
     """The root configuration's variables for serving `model`, with a freshly built Lambda zip."""
     from ops.serving.lambda_package import build_lambda_zip, sha256_b64
+    from ops.serving.rollout import rollout_variables  # blue/green, drift alarms, MODEL_VERSION
 
     classes = model.classes or classes_file(settings)
     zip_path = build_lambda_zip(build_dir() / "lambda.zip", classes)
@@ -334,7 +335,7 @@ def _model_variables(
         model.environment,
         model.serverless_memory_mb,
         model.dog_min_top_probability,
-    )
+    ) | rollout_variables(settings, model)
 
 
 def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> None:

@@ -167,7 +167,7 @@ locals {
       type = "alarm", x = 0, y = 0, width = 24, height = 3
       properties = {
         title  = "Alarms (README: what each means, what to do)"
-        alarms = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.arn]
+        alarms = [for alarm in merge(aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.drift) : alarm.arn]
       }
     }],
     [for i, g in local.graphs : {
@@ -179,5 +179,6 @@ locals {
         annotations = g.threshold == null ? {} : { horizontal = [{ label = "alarm threshold", value = g.threshold }] }
       })
     }],
+    local.answers_widgets, # drift.tf: what the model answers
   )
 }
