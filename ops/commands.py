@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "ops.pipeline.serve_command",  # serve (model server + local API)
     "ops.local.commands",  # predict
     "ops.serving.commands",  # classify, deploy, destroy, api
+    "ops.registry_commands",  # models (the model registry)
     "ops.evaluate.commands",  # evaluate
     "ops.pipeline.commands",  # demo
     "ops.config_command",  # config (effective settings and their origins)

@@ -113,12 +113,12 @@ def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, wai
         from ops.aws.commands import record_training_job
         from ops.aws.recipe_job import train_recipe_sagemaker
 
-        record_training_job(train_recipe_sagemaker(settings, wait=wait))
+        record_training_job(train_recipe_sagemaker(settings, wait=wait), settings)
     else:
         from ops.aws.commands import record_training_job
         from ops.aws.training import train_sagemaker
 
-        record_training_job(train_sagemaker(settings, wait=wait))
+        record_training_job(train_sagemaker(settings, wait=wait), settings)
 
 
 COMMANDS = [train]

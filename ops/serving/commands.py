@@ -101,8 +101,17 @@ def _classify_chunk(client, images: list[bytes], top_k: int) -> tuple[list, list
     is_flag=True,
     help="Create only the bucket and SageMaker role (what training needs), no endpoint/API.",
 )
+@click.option(
+    "--model",
+    "model_version",
+    type=click.IntRange(1),
+    help="Deploy this registered model version (`dogbreed models`; deploy.allow_unapproved).",
+)
+@click.option(
+    "--previous", is_flag=True, help="Roll back: deploy the version deployed before this one."
+)
 @pass_app
-def deploy(app, model_data_url, artifact, image_uri, infra_only):
+def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, previous):
     """terraform apply of terraform/: bucket, role, SageMaker endpoint, Lambda and API Gateway.
 
     \b
@@ -113,17 +122,20 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
     It builds the Lambda zip (deterministic) with the model's class names and records the outputs
     (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
-    nothing.
+    nothing. The model is registered (`dogbreed models`); --model VERSION deploys a registered
+    one and --previous the one deployed before, shifting traffic blue/green (docs/operations.md).
     """
-    from ops.serving.deploy import deploy_stack
+    from ops.serving.model_registry import deploy as deploy_model
     from ops.state import update_state
 
-    infrastructure, record = deploy_stack(
+    infrastructure, record = deploy_model(
         app.settings,
+        click.echo,
+        version=model_version,
+        previous=previous,
         model_data_url=model_data_url,
         image_uri=image_uri,
         infra_only=infra_only,
-        echo=click.echo,
         artifact=artifact,
     )
     update_state("infrastructure", infrastructure)
