@@ -34,7 +34,10 @@ def test_serverless_default_shifts_all_at_once_then_bakes_with_rollback_alarms(
 ):
     policy, routing, alarms = _policy(root_plan.after(deploy_vars()))
     assert routing["type"] == "ALL_AT_ONCE" and routing["canary_size"] == []
-    assert (policy["termination_wait_in_seconds"], routing["wait_interval_in_seconds"]) == (600, 300)
+    assert (policy["termination_wait_in_seconds"], routing["wait_interval_in_seconds"]) == (
+        600,
+        300,
+    )
     assert policy["maximum_execution_timeout_in_seconds"] == 3600
     assert alarms == sorted(ROLLBACK)  # no drift figures given: no drift alarm to roll back on
 
@@ -49,7 +52,9 @@ def test_instance_default_is_a_ten_percent_canary_and_drift_alarms_roll_back_too
     policy, routing, alarms = _policy(after)
     assert routing["type"] == "CANARY"
     assert routing["canary_size"] == [{"type": "CAPACITY_PERCENT", "value": 10}]
-    assert alarms == sorted(ROLLBACK + ["dogbreed-drift-no-dog-rate", "dogbreed-drift-top1-probability"])
+    assert alarms == sorted(
+        ROLLBACK + ["dogbreed-drift-no-dog-rate", "dogbreed-drift-top1-probability"]
+    )
     linear = root_plan.after(
         deploy_vars(endpoint_mode="instance", rollout_policy="linear", rollout_max_seconds=7200)
     )

@@ -256,7 +256,7 @@ def update(
 
 def mark_deployed(settings: Settings, found: ModelVersion) -> ModelVersion:
     """Record that the endpoint now serves `found` (its deployed_at: now)."""
-    return update(settings, found, deployed_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    return update(settings, found, deployed_at=datetime.now(UTC).isoformat(timespec="microseconds"))
 
 
 def deployed_order(versions: list[ModelVersion]) -> list[ModelVersion]:

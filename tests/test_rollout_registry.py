@@ -1,0 +1,218 @@
+"""Shipping a new model on moto server with real `terraform apply`: the blue/green deployment
+configuration with its rollback alarms, the drift alarms from the model's metrics.json, and the
+model registry (register, list, approve, deploy a version, roll back with --previous).
+
+Unverified here (moto shifts no traffic): that SageMaker really sends the canary share first,
+waits, bakes, and rolls back when an alarm fires. What is checked is what terraform sent
+(tests/moto_sagemaker_update.py records CreateEndpoint / UpdateEndpoint) and that every alarm
+it names exists.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops.cli import cli
+from ops.state import load_state
+from tests.aws_helpers import client
+from tests.factories import BREEDS
+from tests.local_artifacts import make_tiny_artifact
+from tests.moto_sagemaker_update import endpoint_updates  # noqa: F401
+from tests.test_terraform_serving import TERRAFORM, needs_terraform
+
+pytestmark = [pytest.mark.slow, pytest.mark.terraform, needs_terraform]
+
+ROLLBACK_ALARMS = {
+    "dogbreed-endpoint-5xx",
+    "dogbreed-endpoint-model-latency",
+    "dogbreed-api-5xx-rate",
+    "dogbreed-api-p99-latency",
+    "dogbreed-lambda-errors",
+    "dogbreed-drift-no-dog-rate",
+    "dogbreed-drift-top1-probability",
+}
+
+
+def artifact_with_figures(folder: Path, no_dog: float, confidence: float, top1: float) -> Path:
+    """A tiny real artifact whose metrics.json has the figures training writes (shape of
+    ops/local/training: validation_top1, calibration.validation_after, dog record)."""
+    root = make_tiny_artifact(folder)
+    metrics = {
+        "validation_top1": top1,
+        "calibration": {
+            "temperature": 1.3,
+            "validation_before": {"mean_confidence": confidence + 0.05},
+            "validation_after": {"mean_confidence": confidence},
+        },
+        "dog": {
+            "signal": "top_probability",
+            "validation_false_refusal": {"top_probability": no_dog},
+        },
+    }
+    (root / "metrics.json").write_text(json.dumps(metrics))
+    meta = json.loads((root / "metadata.json").read_text())
+    (root / "metadata.json").write_text(json.dumps({**meta, "run": folder.name}))  # its own bytes
+    return root
+
+
+def dogbreed(config: Path, *args: str):
+    return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+
+def applied_endpoint(tf_dir: Path) -> dict:
+    """The endpoint resource in terraform's state, as `terraform show -json` gives it."""
+    proc = subprocess.run(
+        [TERRAFORM, "show", "-json", "-no-color"], cwd=tf_dir, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    root = json.loads(proc.stdout)["values"]["root_module"]
+    (endpoint,) = [
+        r
+        for m in root["child_modules"]
+        for r in m["resources"]
+        if r["address"] == "module.endpoint[0].aws_sagemaker_endpoint.this"
+    ]
+    return endpoint["values"]
+
+
+def serving(moto_url) -> tuple[str, dict]:
+    """(the model.tar.gz the endpoint serves, the classify Lambda's environment)."""
+    sm = client(moto_url, "sagemaker")
+    endpoint = sm.describe_endpoint(EndpointName="dogbreed-classifier")
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    env = client(moto_url, "lambda").get_function_configuration(FunctionName="dogbreed-classify")
+    return model["PrimaryContainer"]["ModelDataUrl"], env["Environment"]["Variables"]
+
+
+def versions(config: Path) -> list[dict]:
+    result = dogbreed(config, "models", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_rollout_drift_alarms_and_registry_on_moto(
+    tf_copy,
+    moto_url,
+    tmp_path,
+    monkeypatch,
+    endpoint_updates,  # noqa: F811
+):
+    first = artifact_with_figures(tmp_path / "a", no_dog=0.05, confidence=0.8, top1=0.9)
+    second = artifact_with_figures(tmp_path / "b", no_dog=0.1, confidence=0.7, top1=0.92)
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    classes = [{"index": i, "wnid": w, "name": n} for i, (w, n) in enumerate(BREEDS[:3])]
+    (prepared / "classes.json").write_text(json.dumps(classes))
+    config = tmp_path / "dogbreed.toml"
+    config.write_text(
+        f'[aws]\nendpoint_url = "{moto_url}"\n[data]\nprepared_dir = "{prepared}"\n'
+        f'[deploy]\nterraform_dir = "{tf_copy}"\nendpoint_mode = "instance"\n'
+        "autoscaling = false\n"
+    )
+
+    # 1. A first deploy: canary blue/green, rolled back by the alarms, which all exist.
+    result = dogbreed(config, "deploy", "--artifact", str(first))
+    assert result.exit_code == 0, result.output
+    assert "Model version 1 registered in dogbreed-classifier (PendingManualApproval)" in (
+        result.output
+    )
+    (create,) = [r for r in endpoint_updates if r["action"] == "CreateEndpoint"]
+    policy = create["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY",
+        "WaitIntervalInSeconds": 300,
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+    }
+    assert (policy["TerminationWaitInSeconds"], policy["MaximumExecutionTimeoutInSeconds"]) == (
+        600,
+        3600,
+    )
+    named = {
+        a["AlarmName"] for a in create["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    }
+    assert named == ROLLBACK_ALARMS
+    cw = client(moto_url, "cloudwatch")
+    existing = {
+        a["AlarmName"]: a for a in cw.describe_alarms(AlarmNames=sorted(named))["MetricAlarms"]
+    }
+    assert set(existing) == named
+    applied = applied_endpoint(tf_copy)["deployment_config"][0]
+    assert {a["alarm_name"] for a in applied["auto_rollback_configuration"][0]["alarms"]} == named
+
+    # Drift alarms: thresholds from the model's metrics.json and the margins (0.15).
+    no_dog = existing["dogbreed-drift-no-dog-rate"]
+    assert no_dog["Threshold"] == pytest.approx(0.05 + 0.15)
+    assert no_dog["ComparisonOperator"] == "GreaterThanThreshold"
+    queries = {q["Id"]: q for q in no_dog["Metrics"]}
+    assert queries["drift"]["Expression"] == "IF(images >= 20, nodog / images, 0)"
+    stat = queries["nodog"]["MetricStat"]
+    assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == (
+        "DogBreed/Answers",
+        "NoDog",
+    )
+    assert stat["Metric"]["Dimensions"] == [{"Name": "FunctionName", "Value": "dogbreed-classify"}]
+    assert (stat["Stat"], stat["Period"]) == ("Sum", 3600)
+    top1 = existing["dogbreed-drift-top1-probability"]
+    assert top1["Threshold"] == pytest.approx(0.8 - 0.15)
+    assert top1["ComparisonOperator"] == "LessThanThreshold"
+    body = cw.get_dashboard(DashboardName="dogbreed-serving")["DashboardBody"]
+    assert '"DogBreed/Answers","NoDog"' in body.replace(" ", "")
+    assert '"DogBreed/Answers","Top1Probability"' in body.replace(" ", "")
+
+    # The registry knows the version serving, its top-1, its files and its status.
+    (v1,) = versions(config)
+    assert (v1["version"], v1["status"], v1["serving"]) == (1, "PendingManualApproval", True)
+    assert v1["validation_top1"] == 0.9 and v1["source"] == "local"
+    first_url, env = serving(moto_url)
+    assert v1["model_data_url"] == first_url and "MODEL_VERSION" not in env
+
+    # 2. Production: only approved versions deploy.
+    monkeypatch.setenv("DOGBREED_DEPLOY__ALLOW_UNAPPROVED", "false")
+    result = dogbreed(config, "deploy", "--artifact", str(second))
+    assert result.exit_code == 1 and "only registered, approved model versions" in result.output
+    result = dogbreed(config, "models", "register", "--artifact", str(second))
+    assert result.exit_code == 0, result.output
+    assert "Model version 2 registered" in result.output
+    result = dogbreed(config, "deploy", "--model", "2")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "model version 2 is PendingManualApproval" in result.output
+    assert "dogbreed models approve 2" in result.output
+    assert serving(moto_url)[0] == first_url  # nothing changed
+
+    result = dogbreed(config, "models", "approve", "2", "--note", "canary looked fine")
+    assert result.exit_code == 0 and "Model version 2: Approved" in result.output
+    result = dogbreed(config, "deploy", "--model", "2")
+    assert result.exit_code == 0, result.output
+    second_url, env = serving(moto_url)
+    assert second_url != first_url and env["MODEL_VERSION"] == "2"
+    update = endpoint_updates[-1]
+    assert update["action"] == "UpdateEndpoint"
+    assert (
+        update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"]
+        == "CANARY"
+    )
+    drift = cw.describe_alarms(AlarmNames=["dogbreed-drift-no-dog-rate"])["MetricAlarms"][0]
+    assert drift["Threshold"] == pytest.approx(0.1 + 0.15)  # the new model's own figure
+    listed = {v["version"]: v for v in versions(config)}
+    assert listed[2]["serving"] and listed[2]["status"] == "Approved" and not listed[1]["serving"]
+    assert load_state()["deployment"]["model_version"] == 2
+
+    # 3. Roll back: --previous is version 1, which must be approved too.
+    result = dogbreed(config, "deploy", "--previous")
+    assert result.exit_code == 1 and "model version 1 is PendingManualApproval" in result.output
+    assert dogbreed(config, "models", "approve", "1").exit_code == 0
+    result = dogbreed(config, "deploy", "--previous")
+    assert result.exit_code == 0, result.output
+    url, env = serving(moto_url)
+    assert url == first_url and env["MODEL_VERSION"] == "1"
+    assert {v["version"]: v["serving"] for v in versions(config)} == {1: True, 2: False}
+
+    result = dogbreed(config, "destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert client(moto_url, "sagemaker").list_endpoints()["Endpoints"] == []
