@@ -15,14 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from ops.cli import cli
 from ops.state import load_state
 from tests.aws_helpers import client
 from tests.factories import BREEDS
-from tests.local_artifacts import make_tiny_artifact
+from tests.local_artifacts import TINY_BACKBONE, TINY_INPUT, tiny_model
 from tests.moto_sagemaker_update import endpoint_updates  # noqa: F401
+from tests.test_terraform_monitoring import dogbreed, write_config
 from tests.test_terraform_serving import TERRAFORM, needs_terraform
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform, needs_terraform]
@@ -39,9 +38,11 @@ ROLLBACK_ALARMS = {
 
 
 def artifact_with_figures(folder: Path, no_dog: float, confidence: float, top1: float) -> Path:
-    """A tiny real artifact whose metrics.json has the figures training writes (shape of
-    ops/local/training: validation_top1, calibration.validation_after, dog record)."""
-    root = make_tiny_artifact(folder)
+    """A tiny real artifact (export_artifact, as training writes it) whose metrics.json has the
+    figures local training records: validation_top1, calibration.validation_after, dog record."""
+    from ops.local.export import export_artifact
+    from ops.local.preprocess import Preprocessing
+
     metrics = {
         "validation_top1": top1,
         "calibration": {
@@ -54,14 +55,14 @@ def artifact_with_figures(folder: Path, no_dog: float, confidence: float, top1: 
             "validation_false_refusal": {"top_probability": no_dog},
         },
     }
-    (root / "metrics.json").write_text(json.dumps(metrics))
-    meta = json.loads((root / "metadata.json").read_text())
-    (root / "metadata.json").write_text(json.dumps({**meta, "run": folder.name}))  # its own bytes
-    return root
-
-
-def dogbreed(config: Path, *args: str):
-    return CliRunner().invoke(cli, ["--config", str(config), *args])
+    classes = [{"index": i, "wnid": w, "name": n} for i, (w, n) in enumerate(BREEDS[:3])]
+    folder.mkdir(parents=True)
+    classes_json = folder.parent / f"{folder.name}-classes.json"
+    classes_json.write_text(json.dumps(classes))
+    model = tiny_model(3, seed=len(folder.name) + int(no_dog * 100))  # each its own weights
+    pre = Preprocessing(input_size=TINY_INPUT, crop_pct=1.0)
+    export_artifact(model, classes_json, pre, folder, {"backbone": TINY_BACKBONE}, metrics)
+    return folder
 
 
 def applied_endpoint(tf_dir: Path) -> dict:
@@ -105,15 +106,8 @@ def test_rollout_drift_alarms_and_registry_on_moto(
 ):
     first = artifact_with_figures(tmp_path / "a", no_dog=0.05, confidence=0.8, top1=0.9)
     second = artifact_with_figures(tmp_path / "b", no_dog=0.1, confidence=0.7, top1=0.92)
-    prepared = tmp_path / "prepared"
-    prepared.mkdir()
-    classes = [{"index": i, "wnid": w, "name": n} for i, (w, n) in enumerate(BREEDS[:3])]
-    (prepared / "classes.json").write_text(json.dumps(classes))
-    config = tmp_path / "dogbreed.toml"
-    config.write_text(
-        f'[aws]\nendpoint_url = "{moto_url}"\n[data]\nprepared_dir = "{prepared}"\n'
-        f'[deploy]\nterraform_dir = "{tf_copy}"\nendpoint_mode = "instance"\n'
-        "autoscaling = false\n"
+    config = write_config(
+        tmp_path, moto_url, tf_copy, 'endpoint_mode = "instance"\nautoscaling = false'
     )
 
     # 1. A first deploy: canary blue/green, rolled back by the alarms, which all exist.

@@ -150,6 +150,10 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, 
             f"Lambda {record['lambda_name']})"
         )
         click.echo("Try it: dogbreed classify some-dog.jpg")
+        from ops.serving.rollout import describe_rollout  # blue/green + drift (operations.md)
+
+        for line in describe_rollout(record["variables"]):
+            click.echo(line)
         from ops.serving.cost import describe_idle_cost, idle_cost
 
         alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))

@@ -100,6 +100,8 @@ def rollout_variables(settings: Settings, model: Any) -> dict[str, Any]:
 def describe_rollout(variables: dict[str, Any]) -> list[str]:
     """What the deploy printed about rollout and drift: one line each."""
     policy = variables.get("rollout_policy", "auto")
+    if policy == "auto":  # as modules/sagemaker_endpoint/rollout.tf resolves it
+        policy = "canary" if variables.get("endpoint_mode") == "instance" else "all_at_once"
     lines = [
         f"Rollout: blue/green, {policy} (bake {variables.get('rollout_bake_seconds')} s); "
         "rolled back when an endpoint, API, Lambda or drift alarm fires"

@@ -31,7 +31,6 @@ locals {
       }
     },
   )
-  answers_y = 3 + ceil(length(local.graphs) / 2) * 6
   answers_graphs = [
     { title = "Answers per verdict (sum)", stat = "Sum", threshold = null, lines = [
       for metric in ["Images", "Dog", "NoDog", "Uncertain", "BreedNotRecognised", "Failed"] :
@@ -45,15 +44,6 @@ locals {
       concat([var.answers_namespace, "EndpointLatency"], local.answers_line),
     ] },
   ]
-  answers_widgets = [for i, g in local.answers_graphs : {
-    type = "metric", x = (i % 2) * 12, y = local.answers_y + floor(i / 2) * 6, width = 12, height = 6
-    properties = merge(local.widget_defaults, {
-      title       = g.title
-      stat        = g.stat
-      metrics     = g.lines
-      annotations = g.threshold == null ? {} : { horizontal = [{ label = "drift alarm threshold", value = g.threshold }] }
-    })
-  }]
 }
 
 resource "aws_cloudwatch_metric_alarm" "drift" {

@@ -170,7 +170,7 @@ locals {
         alarms = [for alarm in merge(aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.drift) : alarm.arn]
       }
     }],
-    [for i, g in local.graphs : {
+    [for i, g in concat(local.graphs, local.answers_graphs) : { # answers: drift.tf
       type = "metric", x = (i % 2) * 12, y = 3 + floor(i / 2) * 6, width = 12, height = 6
       properties = merge(local.widget_defaults, {
         title       = g.title
@@ -179,6 +179,5 @@ locals {
         annotations = g.threshold == null ? {} : { horizontal = [{ label = "alarm threshold", value = g.threshold }] }
       })
     }],
-    local.answers_widgets, # drift.tf: what the model answers
   )
 }
