@@ -91,7 +91,7 @@ def approve(app, version, note):
 @click.option("--note", default="", help="Why (kept as the approval description).")
 @pass_app
 def reject(app, version, note):
-    """Reject VERSION: with deploy.allow_unapproved off it can no longer be deployed."""
+    """Reject VERSION: it can no longer be deployed (until approved again)."""
     from ops.aws.registry import REJECTED
 
     _set_status(app, version, REJECTED, note)

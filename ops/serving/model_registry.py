@@ -165,7 +165,13 @@ def choose_version(
 
 
 def check_approved(settings: Settings, found: registry.ModelVersion) -> None:
-    """The production gate: with deploy.allow_unapproved off, only Approved versions deploy."""
+    """The production gate: a Rejected version never deploys; with deploy.allow_unapproved off,
+    only Approved ones do."""
+    if found.status == registry.REJECTED:
+        raise DogbreedError(
+            f"model version {found.version} was rejected",
+            hint="`dogbreed models` lists the others; approve it again to deploy it",
+        )
     if settings.deploy.allow_unapproved or found.status == registry.APPROVED:
         return
     raise DogbreedError(
