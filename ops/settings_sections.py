@@ -263,7 +263,7 @@ class DeploySettings:
     rollout_linear_step_percent: int = 20  # share added per linear step (10-50 %)
     rollout_wait_seconds: int = 300  # between traffic steps, watching the alarms (0-3600)
     rollout_bake_seconds: int = 600  # before the old fleet is terminated (0-3600)
-    rollout_max_seconds: int = 3600  # longest a rollout may take (600-28800)
+    rollout_max_seconds: int = 3600  # longest a rollout may take (600-14400)
     # Drift alarms on what the model answers, against its metrics.json (docs/operations.md)
     drift_no_dog_margin: float = 0.15  # no-dog share above the validation one that alarms
     drift_top1_margin: float = 0.15  # mean top-1 probability below the validation one that alarms

@@ -460,7 +460,7 @@ variable "rollout_bake_seconds" {
 }
 
 variable "rollout_max_seconds" {
-  description = "Longest a rollout may take (600-28800 s); more than the waits and the bake."
+  description = "Longest a rollout may take (600-14400 s); more than the waits and the bake."
   type        = number
   default     = 3600
 }

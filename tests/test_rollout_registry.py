@@ -5,9 +5,7 @@ model registry (register, list, approve, deploy a version, roll back with --prev
 Unverified here (moto shifts no traffic): that SageMaker really sends the canary share first,
 waits, bakes, and rolls back when an alarm fires. What is checked is what terraform sent
 (tests/moto_sagemaker_update.py records CreateEndpoint / UpdateEndpoint) and that every alarm
-it names exists. Terraform's state holds no deployment_config on moto: the provider reads it
-back from DescribeEndpoint's LastDeploymentConfig, which moto does not return; the plan of it is
-checked in tests/test_rollout_rules.py.
+it names exists.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ from ops.state import load_state
 from tests.aws_helpers import client
 from tests.factories import BREEDS
 from tests.local_artifacts import TINY_BACKBONE, TINY_INPUT, tiny_model
-from tests.moto_sagemaker_update import endpoint_updates  # noqa: F401
 from tests.test_terraform_monitoring import dogbreed, write_config
 from tests.test_terraform_serving import needs_terraform
 
@@ -33,8 +30,6 @@ ROLLBACK_ALARMS = {
     "dogbreed-api-5xx-rate",
     "dogbreed-api-p99-latency",
     "dogbreed-lambda-errors",
-    "dogbreed-drift-no-dog-rate",
-    "dogbreed-drift-top1-probability",
 }
 
 
@@ -87,7 +82,7 @@ def test_rollout_drift_alarms_and_registry_on_moto(
     moto_url,
     tmp_path,
     monkeypatch,
-    endpoint_updates,  # noqa: F811
+    endpoint_updates,  # tests/moto_sagemaker_update.py: what terraform sent SageMaker
 ):
     first = artifact_with_figures(tmp_path / "a", no_dog=0.05, confidence=0.8, top1=0.9)
     second = artifact_with_figures(tmp_path / "b", no_dog=0.1, confidence=0.7, top1=0.92)

@@ -44,8 +44,7 @@ MOTO_DIFFERENCES = {
         "create/delete",
         {"production_variants", "data_capture_config", "kms_key_arn", "tags"},
     ),
-    # moto's DescribeEndpoint has no LastDeploymentConfig, which the provider reads back
-    "module.endpoint[0].aws_sagemaker_endpoint.this": ("update", {"deployment_config"}),
+    "module.endpoint[0].aws_sagemaker_endpoint.this": ("update", set()),
 }
 # moto does not store EnableNetworkIsolation (issue 11): instance mode's true reads back false
 MOTO_INSTANCE_DIFFERENCES = {

@@ -208,13 +208,13 @@ variable "rollout_bake_seconds" {
 }
 
 variable "rollout_max_seconds" {
-  description = "Longest a rollout may take before SageMaker stops it (600-28800 s, MaximumExecutionTimeoutInSeconds); must exceed the waits and the bake."
+  description = "Longest a rollout may take before SageMaker stops it (600-14400 s: the API allows 28800, the AWS provider 14400; MaximumExecutionTimeoutInSeconds); must exceed the waits and the bake."
   type        = number
   default     = 3600
 
   validation {
-    condition     = var.rollout_max_seconds >= 600 && var.rollout_max_seconds <= 28800
-    error_message = "rollout_max_seconds must be 600-28800 (MaximumExecutionTimeoutInSeconds)."
+    condition     = var.rollout_max_seconds >= 600 && var.rollout_max_seconds <= 14400
+    error_message = "rollout_max_seconds must be 600-14400 (MaximumExecutionTimeoutInSeconds; the AWS provider's limit)."
   }
 }
 
