@@ -116,6 +116,8 @@ def test_rollout_drift_alarms_and_registry_on_moto(
         a["AlarmName"]: a for a in cw.describe_alarms(AlarmNames=sorted(named))["MetricAlarms"]
     }
     assert set(existing) == named
+    drift = ["dogbreed-drift-no-dog-rate", "dogbreed-drift-top1-probability"]
+    existing = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNames=drift)["MetricAlarms"]}
 
     # Drift alarms: thresholds from the model's metrics.json and the margins (0.15).
     no_dog = existing["dogbreed-drift-no-dog-rate"]
