@@ -233,19 +233,19 @@ def register(settings: Settings, reg: Registration) -> tuple[ModelVersion, bool]
 def update(
     settings: Settings, found: ModelVersion, status: str | None = None, note: str = "", **metadata
 ) -> ModelVersion:
-    """Set a version's approval status and/or metadata; the rest of its metadata is sent back
-    unchanged (moto replaces the whole map on UpdateModelPackage; AWS merges, so this is the same)."""
+    """Set a version's approval status and/or metadata. The current status and the rest of the
+    metadata are sent back unchanged: moto replaces both on UpdateModelPackage (the status with
+    none), AWS keeps what is not sent, so on AWS this is the same request."""
     request: dict[str, Any] = {
         "ModelPackageArn": found.arn,
+        "ModelApprovalStatus": status or found.status,
         "CustomerMetadataProperties": {
             **found.metadata,
             **{k: str(v) for k, v in metadata.items()},
         },
     }
-    if status:
-        request["ModelApprovalStatus"] = status
-        if note:
-            request["ApprovalDescription"] = note[:1000]
+    if status and note:
+        request["ApprovalDescription"] = note[:1000]
     sm = _client(settings)
     try:
         sm.update_model_package(**request)
