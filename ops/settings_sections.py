@@ -256,7 +256,7 @@ class DeploySettings:
     alarm_price_month: float = 0.10  # one standard-resolution CloudWatch alarm
     dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
     # Rolling out a new model (docs/operations.md): blue/green traffic shifting, rolled back when
-    # an endpoint, API, Lambda or drift alarm fires. "auto" = canary on instance endpoints, all
+    # an endpoint, API or Lambda alarm fires. "auto" = canary on instance endpoints, all
     # at once on serverless ones (no instances to shift in steps; docs/aws-rules.md)
     rollout_policy: Literal["auto", "canary", "linear", "all_at_once"] = "auto"
     rollout_canary_percent: int = 10  # share of the new fleet taking traffic first (1-50 %)

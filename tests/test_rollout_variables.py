@@ -58,8 +58,8 @@ def test_variables_carry_the_settings_waits_and_the_models_figures(tmp_path):
     assert (variables["rollout_policy"], variables["rollout_bake_seconds"]) == ("auto", 600)
     assert variables["lambda_environment"] == {"DOG_MIN_TOP_PROBABILITY": "0.3"}
     assert describe_rollout(variables) == [
-        "Rollout: blue/green, all_at_once (bake 600 s); rolled back when an endpoint, API,"
-        " Lambda or drift alarm fires"
+        "Rollout: blue/green, all_at_once (bake 600 s); rolled back when an endpoint, API or"
+        " Lambda alarm fires"
     ]
 
 

@@ -104,7 +104,7 @@ def describe_rollout(variables: dict[str, Any]) -> list[str]:
         policy = "canary" if variables.get("endpoint_mode") == "instance" else "all_at_once"
     lines = [
         f"Rollout: blue/green, {policy} (bake {variables.get('rollout_bake_seconds')} s); "
-        "rolled back when an endpoint, API, Lambda or drift alarm fires"
+        "rolled back when an endpoint, API or Lambda alarm fires"
     ]
     missing = [
         name
