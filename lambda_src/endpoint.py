@@ -23,10 +23,11 @@ import botocore.exceptions
 from botocore.config import Config
 
 try:
-    from lambda_src import answer, config
+    from lambda_src import answer, config, metrics
 except ImportError:  # in the deployment zip the modules sit at the archive's root
     import answer
     import config
+    import metrics
 
 
 EndpointError = config.EndpointError
@@ -183,7 +184,8 @@ def score(images: list[bytes], limits: dict[str, Any]) -> list:
 
     def one(image: bytes) -> tuple[list[float], dict[str, Any]] | EndpointError:
         try:
-            return invoke_one(client, image, limits)
+            with metrics.hop(limits, "EndpointLatency"):  # per call, retries included (EMF)
+                return invoke_one(client, image, limits)
         except EndpointError as exc:
             return exc
 

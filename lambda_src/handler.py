@@ -30,12 +30,13 @@ import uuid
 from typing import Any
 
 try:
-    from lambda_src import answer, config, endpoint, model, page, request
+    from lambda_src import answer, config, endpoint, metrics, model, page, request
     from lambda_src.request import parse_request
 except ImportError:  # in the deployment zip the modules sit at the archive's root
     import answer
     import config
     import endpoint
+    import metrics
     import model
     import page
     import request
@@ -182,6 +183,7 @@ def classify_request(event: dict[str, Any], context: Any = None) -> dict[str, An
             top_k=top_k,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+        metrics.publish(results, limits, started, request_id)  # lambda_src/metrics.py (EMF)
         return page.response(status, body, request_id)
     except RequestError as exc:
         log(

@@ -17,6 +17,7 @@ from ops.api import serve_commands
 from ops.audit import commands as audit_commands
 from ops.data import commands as data_commands
 from ops.deploy import commands as deploy_commands
+from ops.deploy import registry_commands
 from ops.endpoint import commands as endpoint_commands
 from ops.evaluate import commands as evaluate_commands
 from ops.pipeline import demo_commands
@@ -34,6 +35,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     endpoint_commands,  # predict
     api_commands,  # classify, api
     deploy_commands,  # deploy, destroy
+    registry_commands,  # models (the model registry)
     evaluate_commands,  # evaluate
     demo_commands,  # demo
     config_command,  # config (effective settings and their origins)

@@ -98,6 +98,15 @@ module "endpoint" {
   instance_type                      = var.endpoint_instance_type
   instance_count                     = var.endpoint_instance_count
   kms_key_arn                        = var.kms_key_arn
+
+  # A new model: blue/green traffic shifting, rolled back by the monitoring alarms (rollout.tf)
+  rollout_policy              = var.rollout_policy
+  rollout_canary_percent      = var.rollout_canary_percent
+  rollout_linear_step_percent = var.rollout_linear_step_percent
+  rollout_wait_seconds        = var.rollout_wait_seconds
+  rollout_bake_seconds        = var.rollout_bake_seconds
+  rollout_max_seconds         = var.rollout_max_seconds
+  rollback_alarm_names        = local.rollback_alarm_names
 }
 
 module "lambda" {
@@ -152,13 +161,15 @@ module "monitoring" {
   source = "./modules/monitoring"
   count  = local.serving && var.monitoring_enabled ? 1 : 0
 
+  # Names, not the other modules' outputs: the endpoint's rollback configuration names these
+  # alarms, so the alarms must not wait for the endpoint (rollout.tf).
   name                   = var.project
   region                 = var.region
   api_name               = local.names.api
-  api_stage              = module.api[0].stage_name
-  lambda_function_name   = module.lambda[0].function_name
+  api_stage              = var.stage_name
+  lambda_function_name   = local.names.lambda
   lambda_timeout_seconds = var.lambda_timeout
-  endpoint_name          = local.sagemaker_serving ? module.endpoint[0].endpoint_name : null
+  endpoint_name          = local.sagemaker_serving ? local.names.endpoint : null
   endpoint_mode          = var.endpoint_mode
   create_sns_topic       = var.alarm_sns_topic
   alarm_email            = var.alarm_email
@@ -174,6 +185,13 @@ module "monitoring" {
   endpoint_5xx_threshold           = var.alarm_endpoint_5xx
   endpoint_model_latency_ms        = var.alarm_endpoint_model_latency_ms
   endpoint_model_setup_time_ms     = var.alarm_endpoint_model_setup_time_ms
+
+  drift_no_dog_expected = var.drift_no_dog_expected
+  drift_no_dog_margin   = var.drift_no_dog_margin
+  drift_top1_expected   = var.drift_top1_expected
+  drift_top1_margin     = var.drift_top1_margin
+  drift_min_images      = var.drift_min_images
+  drift_period_seconds  = var.drift_period_seconds
 }
 
 module "autoscaling" {

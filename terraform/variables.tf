@@ -453,3 +453,79 @@ variable "serverless_provisioned_concurrency" {
     error_message = "serverless_provisioned_concurrency must be between 0 and 200."
   }
 }
+
+# --- serving: rolling out a new model (modules/sagemaker_endpoint rollout.tf) ----------------
+
+variable "rollout_policy" {
+  description = "How a new model takes the endpoint's traffic: \"canary\", \"linear\", \"all_at_once\", or \"auto\" (canary on instances, all at once on serverless); rolled back when an alarm fires (dogbreed setting deploy.rollout_policy)."
+  type        = string
+  default     = "auto"
+}
+
+variable "rollout_canary_percent" {
+  description = "Canary share of the new fleet's capacity (1-50 %)."
+  type        = number
+  default     = 10
+}
+
+variable "rollout_linear_step_percent" {
+  description = "Linear step, share of the new fleet's capacity (10-50 %)."
+  type        = number
+  default     = 20
+}
+
+variable "rollout_wait_seconds" {
+  description = "Wait between traffic steps, watching the alarms (0-3600 s)."
+  type        = number
+  default     = 300
+}
+
+variable "rollout_bake_seconds" {
+  description = "Final bake before the old fleet is terminated, watching the alarms (0-3600 s)."
+  type        = number
+  default     = 600
+}
+
+variable "rollout_max_seconds" {
+  description = "Longest a rollout may take (600-14400 s); more than the waits and the bake."
+  type        = number
+  default     = 3600
+}
+
+# --- serving: answer drift alarms (modules/monitoring drift.tf) -----------------------------
+
+variable "drift_no_dog_expected" {
+  description = "Expected \"no dog recognised\" share (the validation dogs refused, from the model's metrics.json; set by dogbreed deploy); null = no alarm."
+  type        = number
+  default     = null
+}
+
+variable "drift_no_dog_margin" {
+  description = "Margin above drift_no_dog_expected at which the drift-no-dog-rate alarm fires."
+  type        = number
+  default     = 0.15
+}
+
+variable "drift_top1_expected" {
+  description = "The model's validation mean top-1 probability (metrics.json; set by dogbreed deploy); null = no alarm."
+  type        = number
+  default     = null
+}
+
+variable "drift_top1_margin" {
+  description = "Margin below drift_top1_expected at which the drift-top1-probability alarm fires."
+  type        = number
+  default     = 0.15
+}
+
+variable "drift_min_images" {
+  description = "Images a drift alarm's period needs before it is judged."
+  type        = number
+  default     = 20
+}
+
+variable "drift_period_seconds" {
+  description = "Period of the drift alarms in seconds."
+  type        = number
+  default     = 3600
+}

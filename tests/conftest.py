@@ -15,7 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Fixtures shared by the SageMaker tests (role_arn, uploaded) and the hardening tests (the tiny
 # model served on loopback; a test module's own fixture of the same name takes precedence).
-pytest_plugins = ["tests.aws_helpers", "tests.serving_fixtures"]
+# moto_sagemaker_update: UpdateEndpoint and LastDeploymentConfig, which moto lacks (issue 28).
+pytest_plugins = ["tests.aws_helpers", "tests.serving_fixtures", "tests.moto_sagemaker_update"]
 
 
 def free_port() -> int:

@@ -7,7 +7,9 @@ import click
 from ops.context import pass_app
 from ops.deploy.cost import describe_idle_cost, idle_cost
 from ops.deploy.lambda_mode import auto_variables
-from ops.deploy.serving_stack import deploy_stack, destroy_stack
+from ops.deploy.model_registry import deploy as deploy_model
+from ops.deploy.rollout import describe_rollout
+from ops.deploy.serving_stack import destroy_stack
 from ops.options import artifact_option
 from ops.state import update_state
 
@@ -31,8 +33,17 @@ from ops.state import update_state
     is_flag=True,
     help="Create only the bucket and SageMaker role (what training needs), no endpoint/API.",
 )
+@click.option(
+    "--model",
+    "model_version",
+    type=click.IntRange(1),
+    help="Deploy this registered model version (`dogbreed models`; deploy.allow_unapproved).",
+)
+@click.option(
+    "--previous", is_flag=True, help="Roll back: deploy the version deployed before this one."
+)
 @pass_app
-def deploy(app, model_data_url, artifact, image_uri, infra_only):
+def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, previous):
     """terraform apply of terraform/: bucket, role, SageMaker endpoint, Lambda and API Gateway.
 
     \b
@@ -46,19 +57,23 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
     It builds the Lambda zip (deterministic) with the model's class names and records the outputs
     (api_url, endpoint_name, lambda_name, bucket_name, sagemaker_role_arn) in
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
-    nothing.
+    nothing. The model is registered (`dogbreed models`); --model VERSION deploys a registered
+    one and --previous the one deployed before, shifting traffic blue/green (docs/operations.md).
     """
     planned = None
-    if not infra_only and app.settings.deploy.endpoint_mode in ("lambda", "auto"):
+    registered = model_version is not None or previous
+    if not (infra_only or registered) and app.settings.deploy.endpoint_mode in ("lambda", "auto"):
         planned = auto_variables(app.settings, artifact, click.echo, model_data_url, image_uri)
-    infrastructure, record = deploy_stack(
+    infrastructure, record = deploy_model(
         app.settings,
-        planned=planned,
+        click.echo,
+        version=model_version,
+        previous=previous,
         model_data_url=model_data_url,
         image_uri=image_uri,
         infra_only=infra_only,
-        echo=click.echo,
         artifact=artifact,
+        planned=planned,
     )
     update_state("infrastructure", infrastructure)
     path = update_state("deployment", record)
@@ -72,6 +87,8 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only):
             f"Lambda {record['lambda_name']})"
         )
         click.echo("Try it: dogbreed classify some-dog.jpg")
+        for line in describe_rollout(record["variables"]):  # blue/green + drift (operations.md)
+            click.echo(line)
         alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
         memory = record["variables"].get("serverless_memory_mb", 0)
         mode = {"deploy.endpoint_mode": record["variables"]["endpoint_mode"]}  # "auto" resolved

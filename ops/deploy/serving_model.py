@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ops.settings import Settings
 from ops.state import state_path
 
 BUILT_IN_SERVERLESS_MEMORY_MB = 3072  # the built-in algorithm's MXNet ResNet (not measured here)
@@ -31,3 +32,10 @@ class ServingModel:
 def build_dir() -> Path:
 
     return state_path().parent / "build"
+
+
+def lambda_environment(settings: Settings, model_threshold: float = 0.0) -> dict[str, str]:
+    """The Lambda's extra environment: the top-probability "no dog" cut, from
+    deploy.dog_min_top_probability when set, else the model's own (0 = refuse nothing)."""
+    threshold = settings.deploy.dog_min_top_probability or model_threshold
+    return {"DOG_MIN_TOP_PROBABILITY": repr(float(threshold))} if threshold > 0 else {}

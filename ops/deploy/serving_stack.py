@@ -23,8 +23,14 @@ from typing import Any
 
 from ops.api.lambda_package import build_lambda_zip, sha256_b64
 from ops.deploy.local_model import local_model
+from ops.deploy.rollout import rollout_variables  # blue/green, drift alarms, MODEL_VERSION
 from ops.deploy.serving_image import check_digest_uri, repository_exists, resolve_serving_image
-from ops.deploy.serving_model import BUILT_IN_SERVERLESS_MEMORY_MB, ServingModel, build_dir
+from ops.deploy.serving_model import (
+    BUILT_IN_SERVERLESS_MEMORY_MB,
+    ServingModel,
+    build_dir,
+    lambda_environment,
+)
 from ops.deploy.terraform import Terraform
 from ops.errors import DogbreedError
 from ops.hashing import sha256_file
@@ -172,13 +178,6 @@ def classes_file(settings: Settings) -> Path:
     return path
 
 
-def lambda_environment(settings: Settings, model_threshold: float = 0.0) -> dict[str, str]:
-    """The Lambda's extra environment: the top-probability "no dog" cut, from
-    deploy.dog_min_top_probability when set, else the model's own (0 = refuse nothing)."""
-    threshold = settings.deploy.dog_min_top_probability or model_threshold
-    return {"DOG_MIN_TOP_PROBABILITY": repr(float(threshold))} if threshold > 0 else {}
-
-
 def deploy_variables(settings: Settings) -> dict[str, Any]:
     """The [deploy] settings as root Terraform variables: same names unless
     DEPLOY_TERRAFORM_NAMES renames them or keeps them out (one source for both)."""
@@ -298,7 +297,7 @@ def _model_variables(
         model.environment,
         model.serverless_memory_mb,
         model.dog_min_top_probability,
-    )
+    ) | rollout_variables(settings, model)
 
 
 def _upload_package_first(settings: Settings, tf, model: ServingModel, echo) -> ServingModel:

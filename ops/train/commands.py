@@ -134,11 +134,11 @@ def train(app, ctx, prepared_dir, epochs, mode, backbone, resume, algorithm, pro
     elif settings.aws.algorithm == "recipe":
         from ops.train.sagemaker.recipe_job import train_recipe_sagemaker
 
-        record_training_job(train_recipe_sagemaker(settings, wait=wait))
+        record_training_job(train_recipe_sagemaker(settings, wait=wait), settings)
     else:
         from ops.train.sagemaker.builtin_job import train_sagemaker
 
-        record_training_job(train_sagemaker(settings, wait=wait))
+        record_training_job(train_sagemaker(settings, wait=wait), settings)
 
 
 COMMANDS = [train]

@@ -81,7 +81,7 @@ def jobs(app, limit, show_all, watch_name):
                 poll_seconds=settings.aws.poll_seconds,
                 console=console,
             )
-        record_training_job(finish_training(description, settings, echo=console.print))
+        record_training_job(finish_training(description, settings, echo=console.print), settings)
         return
     from ops.train.sagemaker.jobs import list_jobs, render_jobs
 
@@ -92,7 +92,7 @@ def jobs(app, limit, show_all, watch_name):
     console.print(render_jobs(rows))
 
 
-def record_training_job(result: dict) -> None:
+def record_training_job(result: dict, settings=None) -> None:
     """Write a finished SageMaker job's record (what `deploy` serves) and say where; a job that
     still runs (--no-wait, or detached) is not recorded: `jobs --watch` records it later."""
     if result.get("backend") != "sagemaker":  # {job_name, status}: not finished

@@ -174,10 +174,10 @@ locals {
       type = "alarm", x = 0, y = 0, width = 24, height = 3
       properties = {
         title  = "Alarms (README: what each means, what to do)"
-        alarms = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.arn]
+        alarms = [for alarm in merge(aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.drift) : alarm.arn]
       }
     }],
-    [for i, g in local.graphs : {
+    [for i, g in concat(local.graphs, local.answers_graphs) : { # answers: drift.tf
       type = "metric", x = (i % 2) * 12, y = 3 + floor(i / 2) * 6, width = 12, height = 6
       properties = merge(local.widget_defaults, {
         title       = g.title

@@ -1,11 +1,11 @@
 output "alarm_names" {
-  description = "Names of the CloudWatch alarms, keyed by what they watch (api-5xx-rate, lambda-errors, ...)."
-  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.alarm_name }
+  description = "Names of the CloudWatch alarms, keyed by what they watch (api-5xx-rate, lambda-errors, ..., drift-no-dog-rate)."
+  value       = { for key, alarm in merge(aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.drift) : key => alarm.alarm_name }
 }
 
 output "alarm_arns" {
   description = "ARNs of the CloudWatch alarms, keyed like alarm_names."
-  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
+  value       = { for key, alarm in merge(aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.drift) : key => alarm.arn }
 }
 
 output "sns_topic_arn" {

@@ -218,3 +218,88 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# --- what the model answers (drift.tf) ------------------------------------------------------
+
+variable "answers_namespace" {
+  description = "CloudWatch namespace of the classify Lambda's answer metrics (its METRICS_NAMESPACE)."
+  type        = string
+  default     = "DogBreed/Answers"
+}
+
+variable "drift_no_dog_expected" {
+  description = "Expected share of images answered \"no dog recognised\" (0-1): the validation dogs the model refused, from its metrics.json; null = no no-dog drift alarm."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.drift_no_dog_expected == null || (coalesce(var.drift_no_dog_expected, 0) >= 0 && coalesce(var.drift_no_dog_expected, 0) <= 1)
+    error_message = "drift_no_dog_expected must be null or a share between 0 and 1."
+  }
+}
+
+variable "drift_no_dog_margin" {
+  description = "How far above the expected no-dog share the rate may go before the drift-no-dog-rate alarm fires (0-1)."
+  type        = number
+  default     = 0.15
+
+  validation {
+    condition     = var.drift_no_dog_margin > 0 && var.drift_no_dog_margin <= 1
+    error_message = "drift_no_dog_margin must be above 0 and at most 1."
+  }
+}
+
+variable "drift_top1_expected" {
+  description = "The model's mean top-1 probability on its validation images (metrics.json); null = no top-1 drift alarm."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.drift_top1_expected == null || (coalesce(var.drift_top1_expected, 0) > 0 && coalesce(var.drift_top1_expected, 0) <= 1)
+    error_message = "drift_top1_expected must be null or a probability above 0 and at most 1."
+  }
+}
+
+variable "drift_top1_margin" {
+  description = "How far below the validation mean the mean top-1 probability may fall before the drift-top1-probability alarm fires (0-1)."
+  type        = number
+  default     = 0.15
+
+  validation {
+    condition     = var.drift_top1_margin > 0 && var.drift_top1_margin <= 1
+    error_message = "drift_top1_margin must be above 0 and at most 1."
+  }
+}
+
+variable "drift_min_images" {
+  description = "Images (no-dog alarm) or dog answers (top-1 alarm) a period needs before it is judged: fewer are not breaching."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.drift_min_images >= 1
+    error_message = "drift_min_images must be at least 1."
+  }
+}
+
+variable "drift_period_seconds" {
+  description = "Period of the drift alarms in seconds (a multiple of 60): long enough to hold drift_min_images."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.drift_period_seconds >= 60 && var.drift_period_seconds % 60 == 0 && var.drift_period_seconds <= 86400
+    error_message = "drift_period_seconds must be a multiple of 60, at most 86400."
+  }
+}
+
+variable "drift_evaluation_periods" {
+  description = "Consecutive drifting periods before a drift alarm fires."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.drift_evaluation_periods >= 1 && var.drift_evaluation_periods <= 24
+    error_message = "drift_evaluation_periods must be between 1 and 24."
+  }
+}

@@ -114,4 +114,56 @@ resource "aws_sagemaker_endpoint" "this" {
   name                 = var.name
   endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
   tags                 = var.tags
+
+  # A new model reaches the endpoint by a blue/green update (rollout.tf: canary, linear or all at
+  # once), rolled back when a rollback alarm fires during a wait or the final bake.
+  deployment_config {
+    blue_green_update_policy {
+      termination_wait_in_seconds          = var.rollout_bake_seconds
+      maximum_execution_timeout_in_seconds = var.rollout_max_seconds
+
+      traffic_routing_configuration {
+        type                     = local.traffic_routing
+        wait_interval_in_seconds = var.rollout_wait_seconds
+
+        dynamic "canary_size" {
+          for_each = local.traffic_routing == "CANARY" ? [var.rollout_canary_percent] : []
+          content {
+            type  = "CAPACITY_PERCENT"
+            value = canary_size.value
+          }
+        }
+        dynamic "linear_step_size" {
+          for_each = local.traffic_routing == "LINEAR" ? [var.rollout_linear_step_percent] : []
+          content {
+            type  = "CAPACITY_PERCENT"
+            value = linear_step_size.value
+          }
+        }
+      }
+    }
+
+    dynamic "auto_rollback_configuration" {
+      for_each = length(var.rollback_alarm_names) > 0 ? [1] : []
+      content {
+        dynamic "alarms" {
+          for_each = toset(var.rollback_alarm_names)
+          content {
+            alarm_name = alarms.value
+          }
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !(local.serverless && contains(["canary", "linear"], local.rollout_policy))
+      error_message = "Serverless endpoints shift traffic all at once: canary and linear steps are shares of the variant's instances, which a serverless variant does not have (API_TrafficRoutingConfig; docs/aws-rules.md). Set rollout_policy = \"all_at_once\" (or \"auto\"), or mode = \"instance\"."
+    }
+    precondition {
+      condition     = var.rollout_max_seconds > local.rollout_waits
+      error_message = "rollout_max_seconds must exceed the rollout's waits (bake + every step's wait): SageMaker's MaximumExecutionTimeoutInSeconds must be larger than TerminationWaitInSeconds and WaitIntervalInSeconds together (API_BlueGreenUpdatePolicy)."
+    }
+  }
 }

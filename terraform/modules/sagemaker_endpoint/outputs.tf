@@ -27,3 +27,8 @@ output "network_isolation" {
   description = "Whether the model's container runs without network access."
   value       = local.network_isolation
 }
+
+output "rollout_policy" {
+  description = "The traffic shifting a model update uses: canary, linear or all_at_once (\"auto\" resolved)."
+  value       = local.rollout_policy
+}

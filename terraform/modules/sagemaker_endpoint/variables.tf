@@ -149,3 +149,82 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# --- rollout of a new model (rollout.tf) ----------------------------------------------------
+
+variable "rollout_policy" {
+  description = "How a new model takes traffic: \"canary\", \"linear\", \"all_at_once\", or \"auto\" (canary on instances, all at once on serverless, which has no instances to shift in steps)."
+  type        = string
+  default     = "auto"
+
+  validation {
+    condition     = contains(["auto", "canary", "linear", "all_at_once"], var.rollout_policy)
+    error_message = "rollout_policy must be \"auto\", \"canary\", \"linear\" or \"all_at_once\"."
+  }
+}
+
+variable "rollout_canary_percent" {
+  description = "Canary: share of the new fleet's capacity that takes traffic first (1-50 %, API_TrafficRoutingConfig CanarySize)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.rollout_canary_percent >= 1 && var.rollout_canary_percent <= 50
+    error_message = "rollout_canary_percent must be 1-50: SageMaker's canary is at most 50 % of the fleet."
+  }
+}
+
+variable "rollout_linear_step_percent" {
+  description = "Linear: share of the new fleet's capacity added per step (10-50 %, API_TrafficRoutingConfig LinearStepSize)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rollout_linear_step_percent >= 10 && var.rollout_linear_step_percent <= 50
+    error_message = "rollout_linear_step_percent must be 10-50: SageMaker's linear steps are 10-50 % of the fleet."
+  }
+}
+
+variable "rollout_wait_seconds" {
+  description = "Wait between traffic steps, watching the rollback alarms (0-3600 s, WaitIntervalInSeconds)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.rollout_wait_seconds >= 0 && var.rollout_wait_seconds <= 3600
+    error_message = "rollout_wait_seconds must be 0-3600 (WaitIntervalInSeconds)."
+  }
+}
+
+variable "rollout_bake_seconds" {
+  description = "Final bake: how long the old fleet is kept, watching the rollback alarms, once all traffic is on the new one (0-3600 s, TerminationWaitInSeconds)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.rollout_bake_seconds >= 0 && var.rollout_bake_seconds <= 3600
+    error_message = "rollout_bake_seconds must be 0-3600 (TerminationWaitInSeconds)."
+  }
+}
+
+variable "rollout_max_seconds" {
+  description = "Longest a rollout may take before SageMaker stops it (600-14400 s: the API allows 28800, the AWS provider 14400; MaximumExecutionTimeoutInSeconds); must exceed the waits and the bake."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.rollout_max_seconds >= 600 && var.rollout_max_seconds <= 14400
+    error_message = "rollout_max_seconds must be 600-14400 (MaximumExecutionTimeoutInSeconds; the AWS provider's limit)."
+  }
+}
+
+variable "rollback_alarm_names" {
+  description = "CloudWatch alarms that roll a rollout back when they fire (at most 10, AutoRollbackConfig); [] = no automatic rollback."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.rollback_alarm_names) <= 10
+    error_message = "rollback_alarm_names holds at most 10 alarms (SageMaker AutoRollbackConfig)."
+  }
+}
