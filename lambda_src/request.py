@@ -1,8 +1,7 @@
 """Request parsing for POST /classify: a proxy event -> checked images and top_k, or a 4xx.
 
-Two request shapes (JSON {"images": [...], "top_k": k} or one raw image body), every limit a
-RequestError with its status, and a JSON guard that bounds nesting, container count and numbers
-before json.loads sees the text (docs/serving.md "Limits").
+Two request shapes (JSON {"images": [...], "top_k": k} or one raw image), every limit a
+RequestError, and a JSON guard that bounds nesting, containers and numbers before json.loads.
 """
 
 from __future__ import annotations
@@ -36,10 +35,9 @@ def header(event: dict[str, Any], name: str) -> str:
     return ""
 
 
-# Content types a page on any site may POST without a CORS preflight (the Fetch standard's
-# CORS-safelisted ones): refused, so a blind cross-site request cannot make the API classify.
+# CORS-safelisted types (Fetch standard): any site may POST them unasked, so they are refused.
 CORS_SAFELISTED_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
-BROWSER_HEADERS = ("origin", "sec-fetch-mode", "sec-fetch-site")  # sent by browsers, not by SDKs
+BROWSER_HEADERS = ("origin", "sec-fetch-mode", "sec-fetch-site")  # browsers send, SDKs do not
 
 
 def _checked_shape(event: dict[str, Any]) -> None:
@@ -66,10 +64,8 @@ IMAGE_FORMATS_TEXT = "JPEG or PNG"  # what image_kind accepts; the model server 
 
 
 def image_kind(data: bytes) -> str | None:
-    """ "jpeg" or "png" from the magic bytes, else None (what the endpoint's algorithm accepts).
-
-    The one definition of the image formats served: the local model server refuses the others
-    (GIF, BMP, WebP) with the same words."""
+    """ "jpeg" or "png" from the magic bytes, else None: the one definition of the formats
+    served (the local model server refuses GIF, BMP, WebP with the same words)."""
     if data[:3] == b"\xff\xd8\xff":
         return "jpeg"
     if data[:8] == b"\x89PNG\r\n\x1a\n":

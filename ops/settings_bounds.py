@@ -60,6 +60,29 @@ PRICE = Bound(0, 1_000_000)
 UNIT_OPEN = Bound(0, 1, low_open=True, high_open=True)
 # "section.key" -> its range. tests/test_settings_bounds.py fails for a numeric setting not listed.
 BOUNDS: dict[str, Bound] = {
+    "data.archive_max_members": Bound(1, 10_000_000),
+    "data.archive_max_file_mb": Bound(1, 1_048_576),
+    "data.archive_max_total_mb": Bound(1, 1_048_576),
+    "local.artifact_max_members": Bound(1, 1_000_000),
+    "local.artifact_max_file_mb": Bound(1, 1_048_576),
+    "local.artifact_max_total_mb": Bound(1, 1_048_576),
+    "serve.request_deadline_s": Bound(1, 600),
+    "serve.max_connections_per_client": Bound(1, 256),
+    "deploy.lambda_model_memory_mb": Bound(
+        512, 10240
+    ),  # Lambda's range; the model needs more than 128
+    "deploy.lambda_price_gb_second": PRICE,
+    "deploy.rollout_canary_percent": Bound(
+        1, 50
+    ),  # as terraform/modules/sagemaker_endpoint validates
+    "deploy.rollout_linear_step_percent": Bound(10, 50),
+    "deploy.rollout_wait_seconds": Bound(0, HOUR),
+    "deploy.rollout_bake_seconds": Bound(0, HOUR),
+    "deploy.rollout_max_seconds": Bound(600, 14400),  # the AWS provider's range
+    "deploy.drift_no_dog_margin": Bound(0, 1, low_open=True),
+    "deploy.drift_top1_margin": Bound(0, 1, low_open=True),
+    "deploy.drift_min_images": Bound(1, 1_000_000),
+    "deploy.drift_period_seconds": Bound(60, DAY),  # CloudWatch periods of whole minutes
     "aws.instance_count": Bound(1, 100),
     "aws.volume_size_gb": Bound(1, 16384),  # SageMaker VolumeSizeInGB
     "aws.max_run_seconds": Bound(1, 28 * DAY),  # SageMaker MaxRuntimeInSeconds

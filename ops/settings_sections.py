@@ -309,8 +309,6 @@ class DeploySettings:
 DEPLOY_TERRAFORM_NAMES: dict[str, str | None] = {
     "terraform_dir": None,
     "dog_min_top_probability": None,  # -> the Lambda's environment
-    "pytorch_version": None,  # -> the image URI
-    "pytorch_py_version": None,
     "model_prefix": None,  # -> where the package is uploaded
     "monitoring": "monitoring_enabled",
     "autoscaling": "autoscaling_enabled",
@@ -319,6 +317,9 @@ DEPLOY_TERRAFORM_NAMES: dict[str, str | None] = {
     "alarm_price_month": None,
     "dashboard_price_month": None,
     "lambda_price_gb_second": None,
+    "model_package_group": None,  # -> the registry (ops/aws/registry.py)
+    "register_models": None,
+    "allow_unapproved": None,
     "lambda_layer_zip": None,  # -> lambda_layer_zip_path, built when empty (lambda mode)
 }
 

@@ -23,7 +23,9 @@ import requests
 from click.testing import CliRunner
 from PIL import Image
 
+from lambda_src import config as lambda_config
 from lambda_src import handler as lambda_handler
+from lambda_src import request as lambda_request
 from ops.api import gateway as gateway_module
 from ops.api.client import ApiError, ClassifyClient
 from ops.api.gateway import proxy_event
@@ -154,14 +156,14 @@ def nested_request(depth: int) -> dict:
 @pytest.mark.parametrize("depth", [33, 34, 50, 100])
 def test_parse_request_refuses_json_just_over_the_depth_limit(depth):
     """The request path's own check (json_shape_problem), at the depths a 10x limit would pass."""
-    limits = lambda_handler.settings()
-    with pytest.raises(lambda_handler.RequestError, match="nested deeper than 32 levels") as exc:
-        lambda_handler.parse_request(nested_request(depth), limits, n_classes=3)
+    limits = lambda_config.settings()
+    with pytest.raises(lambda_config.RequestError, match="nested deeper than 32 levels") as exc:
+        lambda_request.parse_request(nested_request(depth), limits, n_classes=3)
     assert exc.value.status == 400
 
 
 def test_parse_request_accepts_json_exactly_at_the_depth_limit():
-    images, _ = lambda_handler.parse_request(nested_request(32), lambda_handler.settings(), 3)
+    images, _ = lambda_request.parse_request(nested_request(32), lambda_config.settings(), 3)
     assert images == [good_image()]
 
 

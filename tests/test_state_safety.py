@@ -150,4 +150,4 @@ def test_stopping_one_of_two_servers_leaves_the_other_ones_record(artifact):
             second_pid = second.proc.pid
         record = get_record("serve")
     assert record["status"] == "stopped" and record["api_url"] == second.api_url
-    assert second_pid != first.record["pid"]
+    assert second_pid != first.record.pid

@@ -49,7 +49,7 @@ from ops.train.record import last_local_artifact
     "(default: serve.runtime).",
 )
 @pass_app
-def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
+def serve(app, artifact, host, port, endpoint_name, api, api_port, threads, runtime):
     """Serve a trained model locally through the SageMaker runtime API.
 
     \b
@@ -68,6 +68,7 @@ def serve(app, artifact, host, port, endpoint_name, api, api_port, threads):
         port=port,
         endpoint_name=endpoint_name,
         api_port=api_port,
+        runtime=runtime,
     )
     settings = app.override(**serve_flags, local__threads=threads)
 
