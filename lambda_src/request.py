@@ -14,8 +14,10 @@ from typing import Any
 
 try:
     from lambda_src import config
+    from lambda_src.formats import IMAGE_FORMATS_TEXT, image_kind
 except ImportError:  # in the deployment zip the modules sit at the archive's root
     import config
+    from formats import IMAGE_FORMATS_TEXT, image_kind
 
 
 RequestError = config.RequestError
@@ -57,19 +59,6 @@ def _refused_content_type(event: dict[str, Any], content_type: str) -> str | Non
         )
     if not content_type and any(header(event, h) for h in BROWSER_HEADERS):
         return "missing Content-Type: a browser must send application/json or an image type"
-    return None
-
-
-IMAGE_FORMATS_TEXT = "JPEG or PNG"  # what image_kind accepts; the model server says the same
-
-
-def image_kind(data: bytes) -> str | None:
-    """ "jpeg" or "png" from the magic bytes, else None: the one definition of the formats
-    served (the local model server refuses GIF, BMP, WebP with the same words)."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
     return None
 
 

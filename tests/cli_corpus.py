@@ -509,10 +509,11 @@ OTHER = [
     _c("jobs-limit-negative", "jobs --limit -1", 2, "Invalid value for '--limit'"),
     _c(
         "deploy-no-terraform",
-        "deploy --artifact {missing}",
+        "--set deploy.endpoint_mode=serverless deploy --artifact {missing}",
         1,
         "is not the dogbreed Terraform configuration",
     ),
+    _c("deploy-lambda-mode-no-artifact", "deploy --artifact {missing}", 1, "not found"),
     _c("destroy-unconfirmed", "destroy", 1, "Aborted"),
     _c("demo-limit-zero", "demo --limit 0", 2, "Invalid value for '--limit'"),
     _c("demo-epochs-zero", "demo --epochs 0", 2, "Invalid value for '--epochs'"),

@@ -292,7 +292,7 @@ def test_the_context_holds_every_module_a_served_request_imports(tmp_path, conte
 def test_the_same_code_gives_the_same_context_digest(tmp_path, context):
     assert context_digest(context) == context_digest() == context_digest(staged_context(tmp_path))
     assert "ops/endpoint/server.py" in context_files() and "ops/cli.py" not in context_files()
-    server = tmp_path / "ops" / "local" / "server.py"
+    server = tmp_path / "ops" / "endpoint" / "server.py"
     server.write_bytes(server.read_bytes() + b"\n")
     assert context_digest(tmp_path) != context_digest()
 

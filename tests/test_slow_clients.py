@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from lambda_src.request import IMAGE_FORMATS_TEXT, image_kind
+from lambda_src.formats import IMAGE_FORMATS_TEXT, image_kind
 from ops.api.gateway import start_gateway
 from ops.endpoint.server import ModelServer
 from ops.errors import DogbreedError
@@ -244,7 +244,7 @@ def test_a_full_server_evicts_the_slowest_arriving_request_for_a_new_client(runt
     ],
 )
 def test_the_slow_client_settings_are_bounded(key, value):
-    with pytest.raises(DogbreedError, match=rf"serve\.{key} must be between"):
+    with pytest.raises(DogbreedError, match=rf"serve\.{key} must be in"):
         Settings().with_overrides({f"serve.{key}": value})
 
 
@@ -433,7 +433,7 @@ def test_serve_with_a_setting_out_of_range_is_a_one_line_error(tmp_path):
 
     result = CliRunner().invoke(cli, ["--set", "serve.request_deadline_s=0", "serve"])
     assert result.exit_code == 2
-    assert "serve.request_deadline_s must be between 1 and 600, not 0" in result.output
+    assert "serve.request_deadline_s must be in [1, 600], not 0" in result.output
     assert "Traceback" not in result.output
 
 

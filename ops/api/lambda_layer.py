@@ -33,17 +33,26 @@ MODEL_FILES = ("model.onnx", "classes.json", "preprocessing.json", "metadata.jso
 MODEL_DIR_IN_ZIP = "model"  # lambda_src/model.py's default MODEL_DIR
 # zip path -> file under the repository: ops/endpoint/onnx_runtime.py and everything it imports.
 RUNTIME_CODE = (
-    "ops/__init__.py",
-    "ops/errors.py",
-    "ops/model/ranking.py",
-    "ops/local/__init__.py",
-    "ops/artifact/reader.py",
-    "ops/model/dogness.py",
-    "ops/model/photo_policy.py",
-    "ops/model/preprocess.py",
-    "ops/endpoint/onnx_runtime.py",
     "lambda_src/__init__.py",
     "lambda_src/answer.py",
+    "ops/__init__.py",
+    "ops/archives.py",
+    "ops/artifact/__init__.py",
+    "ops/artifact/reader.py",
+    "ops/endpoint/__init__.py",
+    "ops/endpoint/onnx_runtime.py",
+    "ops/errors.py",
+    "ops/hashing.py",
+    "ops/model/__init__.py",
+    "ops/model/dogness.py",
+    "ops/model/graph.py",
+    "ops/model/open_set.py",
+    "ops/model/photo_policy.py",
+    "ops/model/preprocess.py",
+    "ops/model/ranking.py",
+    "ops/settings_sections.py",
+    "ops/state.py",
+    "ops/state_shape.py",
 )
 REPO_ROOT = Path(ops.__file__).resolve().parents[1]
 

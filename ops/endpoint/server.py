@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from lambda_src.answer import CUSTOM_ATTRIBUTE
-from lambda_src.request import IMAGE_FORMATS_TEXT, image_kind
+from lambda_src.formats import IMAGE_FORMATS_TEXT, image_kind
 from ops.endpoint.batching import Batcher, measure_batch_sizes, pick_batch_size
 from ops.endpoint.http_hardening import (
     DRAIN_TIMEOUT_S,
