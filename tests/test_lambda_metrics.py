@@ -89,14 +89,16 @@ def test_each_request_publishes_its_answers_as_emf(serve, capsys):
         "Dog": "Count",
         "NoDog": "Count",
         "Uncertain": "Count",
+        "BreedNotRecognised": "Count",  # the model answers the open-set score (breed_known)
         "Top1Probability": "None",
         "EndpointLatency": "Milliseconds",
         "HandlerLatency": "Milliseconds",
-    }  # no BreedNotRecognised: these answers have no breed_known field
+    }
     assert isinstance(line["_aws"]["Timestamp"], int)
 
     # The values are the answer's own: two dogs, the corrupt image failed in place.
     answers = [a for a in body["answers"] if "error" not in a]
+    assert line["BreedNotRecognised"] == sum(a.get("breed_known") is False for a in answers)
     assert (line["Images"], line["Failed"], line["Dog"], line["NoDog"]) == (3, 1, 2, 0)
     assert line["Uncertain"] == sum(a["uncertain"] for a in answers)
     top1 = [p[0]["probability"] for p in body["predictions"] if isinstance(p, list)]

@@ -46,6 +46,7 @@ RUNTIME_CODE = (
     "ops/model/__init__.py",
     "ops/model/dogness.py",
     "ops/model/graph.py",
+    "ops/model/heatmap.py",
     "ops/model/open_set.py",
     "ops/model/photo_policy.py",
     "ops/model/preprocess.py",

@@ -118,7 +118,7 @@ def _running_record(settings, stack: LocalStack) -> dict[str, Any]:
         "max_batch_size": stack.server.batcher.max_batch_size,
         "artifact": str(runtime.source),
         "model_identity": getattr(runtime, "identity", None) or artifact_digest(runtime.source),
-        "runtime": "onnx",
+        "runtime": settings.serve.runtime,
         "pid": os.getpid(),
         "started_at": _now(),
     }
