@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import GOGC, REPO_ROOT
 
 TERRAFORM = shutil.which("terraform")
 
@@ -25,7 +25,7 @@ def tf_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     if Path("/opt/tf-plugins").is_dir():
         env["TF_CLI_CONFIG_FILE"] = str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
-    env.update(TF_DATA_DIR=str(data_dir), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
+    env.update(TF_DATA_DIR=str(data_dir), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1", GOGC=GOGC)
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     return env
 
