@@ -17,8 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 GOGC = os.environ.get("GOGC", "400")
 
 # Fixtures shared by the SageMaker tests (role_arn, uploaded) and the hardening tests (the tiny
-# model served on loopback; a test module's own fixture of the same name takes precedence).
-pytest_plugins = ["tests.aws_helpers", "tests.serving_fixtures"]
+# model served on loopback; a test module's own fixture of the same name takes precedence), and
+# the Terraform rule tests' plans (test_aws_rules.py and test_terraform_cors.py share one).
+pytest_plugins = ["tests.aws_helpers", "tests.serving_fixtures", "tests.terraform_plans"]
 
 
 def free_port() -> int:

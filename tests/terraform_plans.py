@@ -13,8 +13,11 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import GOGC, REPO_ROOT
 
@@ -100,3 +103,24 @@ class Refusals:
         holding = [batch for batch in self.batches if case.items() <= batch.items()]
         assert len(holding) == 1, f"{case} must be in exactly one batch, found {len(holding)}"
         return self.plan.refused(self.variables(**holding[0]))
+
+
+@pytest.fixture(scope="session")
+def root_plan(tmp_path_factory) -> Plan:
+    """The root configuration, initialised once per session (per xdist worker)."""
+    dest = tmp_path_factory.mktemp("root") / "terraform"
+    shutil.copytree(
+        REPO_ROOT / "terraform",
+        dest,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
+    )
+    return Plan(dest)
+
+
+@pytest.fixture(scope="session")
+def lambda_zip(tmp_path_factory) -> Path:
+    """A minimal Lambda package for plans (its content does not matter to a plan)."""
+    path = tmp_path_factory.mktemp("zip") / "lambda.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+    return path

@@ -8,11 +8,8 @@ request builders.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -37,6 +34,7 @@ needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not
 
 
 # --- terraform plans (tests/terraform_plans.py: one plan per distinct set of variables) ---------
+# root_plan and lambda_zip are session fixtures there, shared with test_terraform_cors.py.
 
 # Independent violations of the root configuration, planned together: one refused plan per batch
 # instead of one per case (13 plans -> 4). Every case below is in exactly one batch, and its
@@ -61,29 +59,10 @@ ROOT_VIOLATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def root_plan(tmp_path_factory) -> Plan:
-    dest = tmp_path_factory.mktemp("root") / "terraform"
-    shutil.copytree(
-        REPO_ROOT / "terraform",
-        dest,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
-    )
-    return Plan(dest)
-
-
 @pytest.fixture
 def root_refused(root_plan, deploy_vars) -> Refusals:
     """The error text of the root plan that holds a violation (ROOT_VIOLATIONS)."""
     return Refusals(root_plan, deploy_vars, ROOT_VIOLATIONS)
-
-
-@pytest.fixture(scope="module")
-def lambda_zip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("zip") / "lambda.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("handler.py", "def handler(event, context):\n    return {}\n")
-    return path
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from ops.deploy.serving_stack import terraform_variables
 from ops.settings import Settings
 from tests import test_aws_rules as rules
 
-# The plan fixtures of the AWS-rules tests (one `terraform init` per module).
-root_plan = rules.root_plan
-lambda_zip = rules.lambda_zip
+# root_plan and lambda_zip: tests/terraform_plans.py (one init and one plan per distinct set of
+# variables, shared with test_aws_rules.py in a session).
 
 API = "module.api[0]"
 PREFLIGHT = f"{API}.aws_api_gateway_method.preflight[0]"
