@@ -41,7 +41,9 @@ def shim_dir(real: str) -> Path:
     return folder
 
 
-def run_file(repo: Path, test_file: str, shim: Path, extra: list[str]) -> dict:
+def run_file(
+    repo: Path, test_file: str, shim: Path, extra: list[str], log_dir: Path | None = None
+) -> dict:
     """pytest on one file of `repo`; returns wall seconds, outcome line, terraform runs."""
     log = Path(tempfile.mkstemp(prefix="tf-count-")[1])
     env = {
@@ -60,6 +62,9 @@ def run_file(repo: Path, test_file: str, shim: Path, extra: list[str]) -> dict:
         text=True,
     )
     wall = time.monotonic() - start
+    if log_dir is not None:  # pytest's own output, e.g. its --durations table
+        name = f"{repo.name}-{Path(test_file).stem}.log"
+        (log_dir / name).write_text(proc.stdout + proc.stderr)
     runs = collections.Counter(log.read_text().split())
     log.unlink()
     summary = [line for line in proc.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
@@ -88,6 +93,7 @@ def main() -> None:
     parser.add_argument(
         "--together", action="store_true", help="run a file's two checkouts at the same time"
     )
+    parser.add_argument("--log-dir", type=Path, help="keep each pytest run's output here")
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments")
     args = parser.parse_args()
     real = shutil.which("terraform")
@@ -103,12 +109,14 @@ def main() -> None:
         if args.together:  # both at once: each sees the other's load, and the same machine load
             with ThreadPoolExecutor(2) as pool:
                 futures = {
-                    k: pool.submit(run_file, r, test_file, shim, extra)
+                    k: pool.submit(run_file, r, test_file, shim, extra, args.log_dir)
                     for k, r in checkouts.items()
                 }
                 results = {label: future.result() for label, future in futures.items()}
         else:
-            results = {k: run_file(r, test_file, shim, extra) for k, r in checkouts.items()}
+            results = {
+                k: run_file(r, test_file, shim, extra, args.log_dir) for k, r in checkouts.items()
+            }
         for label, result in results.items():
             totals[label][0] += result["wall"]
             totals[label][1] += sum(result["runs"].values())
