@@ -37,8 +37,9 @@ needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not
 # root_plan and lambda_zip are session fixtures there, shared with test_terraform_cors.py.
 
 # Independent violations of the root configuration, planned together: one refused plan per batch
-# instead of one per case (13 plans -> 4). Every case below is in exactly one batch, and its
-# test asserts its own rule's message; a value that needs a default elsewhere gets its own batch.
+# instead of one per case (16 plans -> 4, with the CORS origins of test_terraform_cors.py). Every
+# case below is in exactly one batch, and its test asserts its own rule's message; a value that
+# needs a default elsewhere gets its own batch.
 ROOT_VIOLATIONS = [
     {  # variable validations (root and module inputs) all report together
         "serverless_memory_mb": 1500,
@@ -46,10 +47,20 @@ ROOT_VIOLATIONS = [
         "project": "a" * 30,
         "lambda_timeout": 29,
         "max_payload_bytes": 10_000_000,
+        "cors_allowed_origins": ["https://dogs.example.org/"],
     },
-    {"serverless_memory_mb": 512, "serverless_max_concurrency": 0, "lambda_timeout": 60},
-    # the model's precondition: the model does not read the memory size
-    {"serverless_memory_mb": 8192, "endpoint_network_isolation": True},
+    {
+        "serverless_memory_mb": 512,
+        "serverless_max_concurrency": 0,
+        "lambda_timeout": 60,
+        "cors_allowed_origins": ["https://x.org/page"],
+    },
+    # the model's precondition: the model does not read the memory size or the origins
+    {
+        "serverless_memory_mb": 8192,
+        "endpoint_network_isolation": True,
+        "cors_allowed_origins": ["dogs.org"],
+    },
     # the Lambda's preconditions, each on its own variable, the rest at their defaults
     {
         "api_integration_timeout_ms": 10000,
