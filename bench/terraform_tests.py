@@ -1,12 +1,14 @@
 """Benchmark: the Terraform test files of two checkouts, side by side in one run.
 
 For each test file, runs it with pytest in checkout A (before) and in checkout B (after), one
-after the other or (--together) at the same time, with a `terraform` shim first on PATH that logs every invocation's
-subcommand; prints wall seconds, passed/failed counts and terraform runs per subcommand, and the
-load average around each run (the machine is shared, so compare a file's two runs, not files).
+after the other or (--together) at the same time, with a `terraform` shim first on PATH that
+logs every invocation's subcommand; prints wall seconds, passed/failed counts, terraform runs
+per subcommand and the load average around each run (the machine is shared: compare a file's
+two runs, not files).
 
     .venv/bin/python bench/terraform_tests.py --before /work/main --after . \\
-        tests/test_aws_rules.py tests/test_terraform_cors.py [--together] [--pytest-args "-x"]
+        tests/test_aws_rules.py tests/test_terraform_cors.py [--together] [--log-dir DIR] \\
+        [--pytest-args=--durations=30]
 """
 
 from __future__ import annotations
