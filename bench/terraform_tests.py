@@ -26,38 +26,45 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+# The log's path is written into the shim: tests pass Terraform a cleaned environment.
 SHIM = """#!/bin/sh
 for arg in "$@"; do
-  case "$arg" in -*) ;; *) echo "$arg" >> "$TF_COUNT_LOG"; break ;; esac
+  case "$arg" in -*) ;; *) echo "$arg" >> {log}; break ;; esac
 done
 exec {real} "$@"
 """
 
 
-def shim_dir(real: str) -> Path:
-    """A folder holding a `terraform` that logs its subcommand, then runs the real one."""
+def shim_dir(real: str, log: Path) -> Path:
+    """A folder holding a `terraform` that logs its subcommand to `log`, then runs `real`."""
     folder = Path(tempfile.mkdtemp(prefix="tf-shim-"))
     shim = folder / "terraform"
-    shim.write_text(SHIM.format(real=shlex.quote(real)))
+    shim.write_text(SHIM.format(real=shlex.quote(real), log=shlex.quote(str(log))))
     shim.chmod(0o755)
     return folder
 
 
 def run_file(
-    repo: Path, test_file: str, shim: Path, extra: list[str], log_dir: Path | None = None
+    repo: Path, test_file: str, real: str, extra: list[str], log_dir: Path | None = None
 ) -> dict:
-    """pytest on one file of `repo`; returns wall seconds, outcome line, terraform runs."""
+    """pytest on one file of `repo` (or several, comma-separated, in one session); returns wall
+    seconds, the outcome line and the terraform runs."""
     log = Path(tempfile.mkstemp(prefix="tf-count-")[1])
-    env = {
-        **os.environ,
-        "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(repo),
-        "TF_COUNT_LOG": str(log),
-    }
+    shim = shim_dir(real, log)
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo)}
     load_before = os.getloadavg()[0]
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider", *extra],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *test_file.split(","),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -65,10 +72,11 @@ def run_file(
     )
     wall = time.monotonic() - start
     if log_dir is not None:  # pytest's own output, e.g. its --durations table
-        name = f"{repo.name}-{Path(test_file).stem}.log"
+        name = f"{repo.name}-{'+'.join(Path(f).stem for f in test_file.split(','))}.log"
         (log_dir / name).write_text(proc.stdout + proc.stderr)
     runs = collections.Counter(log.read_text().split())
     log.unlink()
+    shutil.rmtree(shim)
     summary = [line for line in proc.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
     return {
         "wall": wall,
@@ -89,7 +97,9 @@ def line(label: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", help="test files, relative to both checkouts")
+    parser.add_argument(
+        "files", nargs="+", help="test files relative to both checkouts; a,b: one session"
+    )
     parser.add_argument("--before", type=Path, required=True, help="checkout A (e.g. main)")
     parser.add_argument("--after", type=Path, default=Path("."), help="checkout B")
     parser.add_argument(
@@ -101,7 +111,6 @@ def main() -> None:
     real = shutil.which("terraform")
     if real is None:
         sys.exit("terraform is not on PATH")
-    shim = shim_dir(real)
     extra = shlex.split(args.pytest_args)
     print(f"cores {os.cpu_count()}, pytest args: {extra or 'none'}")
     totals = {"before": [0.0, 0], "after": [0.0, 0]}
@@ -111,13 +120,13 @@ def main() -> None:
         if args.together:  # both at once: each sees the other's load, and the same machine load
             with ThreadPoolExecutor(2) as pool:
                 futures = {
-                    k: pool.submit(run_file, r, test_file, shim, extra, args.log_dir)
+                    k: pool.submit(run_file, r, test_file, real, extra, args.log_dir)
                     for k, r in checkouts.items()
                 }
                 results = {label: future.result() for label, future in futures.items()}
         else:
             results = {
-                k: run_file(r, test_file, shim, extra, args.log_dir) for k, r in checkouts.items()
+                k: run_file(r, test_file, real, extra, args.log_dir) for k, r in checkouts.items()
             }
         for label, result in results.items():
             totals[label][0] += result["wall"]
@@ -125,7 +134,6 @@ def main() -> None:
             print(line(label, result), flush=True)
     for label, (wall, runs) in totals.items():
         print(f"total {label}: {wall:.1f} s, {runs} terraform runs")
-    shutil.rmtree(shim)
 
 
 if __name__ == "__main__":
