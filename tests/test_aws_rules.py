@@ -8,13 +8,8 @@ request builders.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +20,8 @@ from ops.train.sagemaker.builtin_job import training_job_request
 from ops.train.sagemaker.job_request import check_job_rules
 from ops.train.sagemaker.tuning import parameter_ranges, tuning_job_request
 from tests.conftest import REPO_ROOT
+from tests.terraform_plans import TERRAFORM, Plan, Refusals
 
-TERRAFORM = shutil.which("terraform")
 MODEL = "s3://dogbreed-models/training-output/job-1/output/model.tar.gz"
 IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 ROLE = "arn:aws:iam::123456789012:role/dogbreed-sagemaker-inference"
@@ -38,75 +33,47 @@ INFO = {  # what `dogbreed data prepare` writes for Stanford Dogs-like images
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed")
 
 
-# --- terraform helpers --------------------------------------------------------------------------
+# --- terraform plans (tests/terraform_plans.py: one plan per distinct set of variables) ---------
+# root_plan and lambda_zip are session fixtures there, shared with test_terraform_cors.py.
+
+# Independent violations of the root configuration, planned together: one refused plan per batch
+# instead of one per case (16 plans -> 4, with the CORS origins of test_terraform_cors.py). Every
+# case below is in exactly one batch, and its test asserts its own rule's message; a value that
+# needs a default elsewhere gets its own batch.
+ROOT_VIOLATIONS = [
+    {  # variable validations (root and module inputs) all report together
+        "serverless_memory_mb": 1500,
+        "serverless_max_concurrency": 201,
+        "project": "a" * 30,
+        "lambda_timeout": 29,
+        "max_payload_bytes": 10_000_000,
+        "cors_allowed_origins": ["https://dogs.example.org/"],
+    },
+    {
+        "serverless_memory_mb": 512,
+        "serverless_max_concurrency": 0,
+        "lambda_timeout": 60,
+        "cors_allowed_origins": ["https://x.org/page"],
+    },
+    # the model's precondition: the model does not read the memory size or the origins
+    {
+        "serverless_memory_mb": 8192,
+        "endpoint_network_isolation": True,
+        "cors_allowed_origins": ["dogs.org"],
+    },
+    # the Lambda's preconditions, each on its own variable, the rest at their defaults
+    {
+        "api_integration_timeout_ms": 10000,
+        "lambda_reserved_concurrency": 3,
+        "max_image_bytes": 5_000_000,
+    },
+]
 
 
-def _tf_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    if Path("/opt/tf-plugins").is_dir():
-        env["TF_CLI_CONFIG_FILE"] = str(REPO_ROOT / "terraform" / "offline-mirror.tfrc")
-    env.update(TF_DATA_DIR=str(data_dir), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    return env
-
-
-class Plan:
-    """`terraform plan` of one configuration directory, initialised once."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.env = _tf_env(workdir / ".tf-data")
-        self._run("init", "-input=false", "-backend=false")
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [TERRAFORM, *args, "-no-color"],
-            cwd=self.workdir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    def attempt(self, variables: dict) -> subprocess.CompletedProcess:
-        (self.workdir / "case.tfvars.json").write_text(
-            json.dumps({k: v for k, v in variables.items() if v is not None})
-        )
-        return self._run(
-            "plan", "-input=false", "-refresh=false", "-var-file=case.tfvars.json", "-out=case.plan"
-        )
-
-    def after(self, variables: dict) -> dict[str, dict]:
-        """{resource address: planned values} of a plan that must succeed."""
-        proc = self.attempt(variables)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        shown = json.loads(self._run("show", "-json", "case.plan").stdout)
-        return {c["address"]: c["change"]["after"] for c in shown["resource_changes"]}
-
-    def refused(self, variables: dict) -> str:
-        """The error text of a plan that must fail."""
-        proc = self.attempt(variables)
-        assert proc.returncode != 0, "terraform accepted the violating setting"
-        return " ".join(proc.stderr.split())
-
-
-@pytest.fixture(scope="module")
-def root_plan(tmp_path_factory) -> Plan:
-    dest = tmp_path_factory.mktemp("root") / "terraform"
-    shutil.copytree(
-        REPO_ROOT / "terraform",
-        dest,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "examples"),
-    )
-    return Plan(dest)
-
-
-@pytest.fixture(scope="module")
-def lambda_zip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("zip") / "lambda.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("handler.py", "def handler(event, context):\n    return {}\n")
-    return path
+@pytest.fixture
+def root_refused(root_plan, deploy_vars) -> Refusals:
+    """The error text of the root plan that holds a violation (ROOT_VIOLATIONS)."""
+    return Refusals(root_plan, deploy_vars, ROOT_VIOLATIONS)
 
 
 @pytest.fixture
@@ -192,27 +159,23 @@ def test_instance_mode_isolates_the_model_by_default(root_plan, deploy_vars):
 @pytest.mark.terraform
 @needs_terraform
 @pytest.mark.parametrize("memory", [1500, 512, 8192])
-def test_serverless_memory_outside_1024_to_6144_in_1gb_steps_is_refused(
-    root_plan, deploy_vars, memory
-):
-    error = root_plan.refused(deploy_vars(serverless_memory_mb=memory))
+def test_serverless_memory_outside_1024_to_6144_in_1gb_steps_is_refused(root_refused, memory):
+    error = root_refused(serverless_memory_mb=memory)
     assert "serverless_memory_mb must be one of 1024, 2048, 3072, 4096, 5120, 6144" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
 @pytest.mark.parametrize("concurrency", [0, 201])
-def test_serverless_max_concurrency_outside_1_to_200_is_refused(
-    root_plan, deploy_vars, concurrency
-):
-    error = root_plan.refused(deploy_vars(serverless_max_concurrency=concurrency))
+def test_serverless_max_concurrency_outside_1_to_200_is_refused(root_refused, concurrency):
+    error = root_refused(serverless_max_concurrency=concurrency)
     assert "serverless_max_concurrency must be between 1 and 200" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
-def test_network_isolation_on_serverless_is_refused(root_plan, deploy_vars):
-    error = root_plan.refused(deploy_vars(endpoint_network_isolation=True))
+def test_network_isolation_on_serverless_is_refused(root_refused):
+    error = root_refused(endpoint_network_isolation=True)
     assert "Serverless endpoints do not support network isolation" in error
 
 
@@ -261,49 +224,47 @@ def test_a_model_replaced_for_its_role_gets_a_new_name(endpoint_module):
 
 @pytest.mark.terraform
 @needs_terraform
-def test_default_names_fit_and_a_long_project_name_is_refused(root_plan, deploy_vars):
+def test_default_names_fit_and_a_long_project_name_is_refused(root_plan, deploy_vars, root_refused):
     after = root_plan.after(deploy_vars())
     assert len(after["module.endpoint[0].aws_sagemaker_endpoint.this"]["name"]) <= 36
     assert len(after[LAMBDA_ADDR]["function_name"]) <= 64
-    error = root_plan.refused(deploy_vars(project="a" * 30))
+    error = root_refused(project="a" * 30)
     assert "project must be 1-21 lowercase letters" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
 @pytest.mark.parametrize("timeout", [29, 60])
-def test_lambda_timeout_not_below_api_gateways_29_s_is_refused(root_plan, deploy_vars, timeout):
-    error = root_plan.refused(deploy_vars(lambda_timeout=timeout))
+def test_lambda_timeout_not_below_api_gateways_29_s_is_refused(root_refused, timeout):
+    error = root_refused(lambda_timeout=timeout)
     assert "lambda_timeout must be 1-28 s" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
-def test_lambda_timeout_must_be_below_a_shorter_integration_timeout(root_plan, deploy_vars):
-    error = root_plan.refused(deploy_vars(api_integration_timeout_ms=10000))
+def test_lambda_timeout_must_be_below_a_shorter_integration_timeout(root_refused):
+    error = root_refused(api_integration_timeout_ms=10000)
     assert "must be below API Gateway's integration timeout (10000 ms)" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
-def test_fan_out_above_the_endpoints_concurrency_is_refused(root_plan, deploy_vars):
-    error = root_plan.refused(deploy_vars(lambda_reserved_concurrency=3))
+def test_fan_out_above_the_endpoints_concurrency_is_refused(root_refused):
+    error = root_refused(lambda_reserved_concurrency=3)
     assert "above the endpoint's max concurrency (5)" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
-def test_payload_over_lambdas_6_mb_is_refused(root_plan, deploy_vars):
-    error = root_plan.refused(deploy_vars(max_payload_bytes=10_000_000))
+def test_payload_over_lambdas_6_mb_is_refused(root_refused):
+    error = root_refused(max_payload_bytes=10_000_000)
     assert "Lambda's synchronous payload limit" in error
 
 
 @pytest.mark.terraform
 @needs_terraform
-def test_an_image_limit_that_cannot_fit_the_payload_base64_encoded_is_refused(
-    root_plan, deploy_vars
-):
-    error = root_plan.refused(deploy_vars(max_image_bytes=5_000_000))
+def test_an_image_limit_that_cannot_fit_the_payload_base64_encoded_is_refused(root_refused):
+    error = root_refused(max_image_bytes=5_000_000)
     assert "base64-encoded does not fit in max_payload_bytes" in error
 
 

@@ -11,9 +11,11 @@ from ops.deploy.serving_stack import terraform_variables
 from ops.settings import Settings
 from tests import test_aws_rules as rules
 
-# The plan fixtures of the AWS-rules tests (one `terraform init` per module).
-root_plan = rules.root_plan
-lambda_zip = rules.lambda_zip
+# root_plan and lambda_zip: tests/terraform_plans.py (one init and one plan per distinct set of
+# variables, shared with test_aws_rules.py in a session); the refused origins are planned in the
+# batches of independent violations there (rules.ROOT_VIOLATIONS).
+deploy_vars = rules.deploy_vars
+root_refused = rules.root_refused
 
 API = "module.api[0]"
 PREFLIGHT = f"{API}.aws_api_gateway_method.preflight[0]"
@@ -80,9 +82,12 @@ def test_one_origin_is_a_fixed_header_on_gateway_errors(root_plan, moto_server, 
 
 
 @pytest.mark.parametrize("origin", ["https://dogs.example.org/", "https://x.org/page", "dogs.org"])
-def test_an_origin_that_is_not_scheme_host_is_refused(root_plan, moto_server, lambda_zip, origin):
+def test_an_origin_that_is_not_scheme_host_is_refused(
+    root_refused, deploy_vars, moto_server, lambda_zip, origin
+):
     settings = Settings()
     settings.aws.endpoint_url = moto_server
     settings.deploy.cors_allowed_origins = [origin]
     variables = terraform_variables(settings, rules.MODEL, rules.IMAGE, lambda_zip)
-    assert "scheme://host[:port]" in root_plan.refused(variables)
+    assert variables == deploy_vars(cors_allowed_origins=[origin])  # the setting's only variable
+    assert "scheme://host[:port]" in root_refused(cors_allowed_origins=[origin])
