@@ -308,8 +308,8 @@ PREDICT_CLASSIFY = [
 ]
 
 EVALUATE = [
-    _c("evaluate-limit-zero", "evaluate --limit 0", 2, "Invalid value for '--limit'"),
-    _c("evaluate-limit-negative", "evaluate --limit -1", 2, "Invalid value for '--limit'"),
+    _c("evaluate-limit-zero", "evaluate --limit 0", 2, "--limit must be positive"),
+    _c("evaluate-limit-negative", "evaluate --limit -1", 2, "--limit must be positive"),
     _c(
         "evaluate-batch-size-zero", "evaluate --batch-size 0", 2, "Invalid value for '--batch-size'"
     ),
@@ -515,7 +515,7 @@ OTHER = [
     ),
     _c("deploy-lambda-mode-no-artifact", "deploy --artifact {missing}", 1, "not found"),
     _c("destroy-unconfirmed", "destroy", 1, "Aborted"),
-    _c("demo-limit-zero", "demo --limit 0", 2, "Invalid value for '--limit'"),
+    _c("train-epochs-float", "train --epochs 1.5", 2, "Invalid value for '--epochs'"),
     _c("demo-epochs-zero", "demo --epochs 0", 2, "Invalid value for '--epochs'"),
 ]
 

@@ -16,7 +16,10 @@ import pytest
 
 
 def _mount(*args: str) -> None:
-    done = subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+    try:
+        done = subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("no mount command here: a real read-only or full file system needs one")
     if done.returncode != 0:
         pytest.skip(f"cannot mount ({done.stderr.strip() or done.returncode}): needs root")
 

@@ -52,9 +52,7 @@ from ops.options import (
     help="Which manifest to send.",
 )
 @click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    help="At most N images, spread over all classes (evaluate.limit).",
+    "--limit", type=int, help="At most N images, spread over all classes (evaluate.limit)."
 )
 @out_option("Report folder (default: <evaluate.reports_dir>/<split>-<run id>).")
 @api_key_option("x-api-key for a deployed API (default: evaluate.api_key or state).")
@@ -141,7 +139,10 @@ def _check_route_options(url, endpoint, local_stack, batch_transform, artifact, 
 
 
 def _evaluate_settings(app, **flags):
-    """The settings with the evaluate.* flags applied (a negative limit is a usage error)."""
+    """The settings with the evaluate.* flags applied (--limit 0 or below is a usage error: 0
+    means "all" only in the settings, where leaving the flag out says the same)."""
+    if flags.get("limit") is not None and flags["limit"] < 1:
+        raise DogbreedError("--limit must be positive", exit_code=2)
     settings = app.override(**section_flags("evaluate", **flags))
     if settings.evaluate.limit < 0:
         raise DogbreedError("--limit must be positive", exit_code=2)

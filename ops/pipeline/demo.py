@@ -109,7 +109,8 @@ def run_demo(
     stages = Stages(total=5, global_args=args)
     previous = _sigterm_as_interrupt()
     try:
-        return _run_stages(stages, args, prepared, out, quick, source, epochs, limit)
+        raw = settings.resolve(settings.data.raw_dir)
+        return _run_stages(stages, args, prepared, out, quick, source, epochs, limit, raw=raw)
     except KeyboardInterrupt:
         raise DogbreedError(
             f"interrupted during stage {stages.number}/{stages.total}",
@@ -131,16 +132,24 @@ def _sigterm_as_interrupt():
     return signal.signal(signal.SIGTERM, interrupt)
 
 
-def _run_stages(stages, args, prepared, out, quick, source, epochs, limit) -> Path:
+def _quick_classes(raw: Path) -> int:
+    """QUICK_CLASSES, or fewer when the fetched dataset has fewer (asking for more is an error)."""
+    images = raw / "Images"
+    found = sum(p.is_dir() for p in images.iterdir()) if images.is_dir() else 0
+    return min(QUICK_CLASSES, found) or QUICK_CLASSES
+
+
+def _run_stages(stages, args, prepared, out, quick, source, epochs, limit, *, raw: Path) -> Path:
 
     begin = time.monotonic()
 
     stages.run("fetch the dataset", "data", "fetch", *(["--source", source] if source else []))
     prepare = ["data", "prepare", "--out", str(prepared)]
+    subset = _quick_classes(raw) if quick else 0
     if quick:
-        prepare += ["--num-classes", str(QUICK_CLASSES)]
+        prepare += ["--num-classes", str(subset)]
     stages.run(
-        f"prepare {'a ' + str(QUICK_CLASSES) + '-breed subset' if quick else 'all breeds'}",
+        f"prepare {'a ' + str(subset) + '-breed subset' if quick else 'all breeds'}",
         *prepare,
     )
     stages.run(

@@ -23,7 +23,7 @@ from ops.context import pass_app
     type=click.IntRange(min=1),
     help="Training epochs (default: the settings; --quick: 5).",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Evaluate at most N validation images.")
+@click.option("--limit", type=int, help="Evaluate at most N validation images.")
 @pass_app
 def demo(app, quick, source, epochs, limit):
     """The whole pipeline on this machine with the local backend, one command per stage.
