@@ -267,7 +267,7 @@ def test_missing_prepared_data_is_a_user_error(tmp_path):
 def test_head_training_ships_the_calibrated_head(prepared_dir, tmp_path, monkeypatch):
     # 24 training images: half held out gives 12 >= MIN_HOLDOUT; 12 images cannot hold the 20
     # mistakes a real run needs, so this run asks for at least one
-    monkeypatch.setattr("ops.train.local.calibrate.MIN_ERRORS", 1)
+    monkeypatch.setattr("ops.train.local.head.MIN_ERRORS", 1)  # head imports it by name
     settings = _settings(prepared_dir, tmp_path, **{"local.calibration_fraction": 0.5})
     record = train_local(settings, resume=False)
     out = Path(record["artifact_dir"])

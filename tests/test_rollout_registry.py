@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from ops.deploy.container_image import image_tag
 from ops.state import load_state
 from tests.aws_helpers import client
 from tests.factories import BREEDS
 from tests.local_artifacts import TINY_BACKBONE, TINY_INPUT, tiny_model
 from tests.test_terraform_monitoring import dogbreed, write_config
-from tests.test_terraform_serving import needs_terraform
+from tests.test_terraform_serving import _push_like_ci, needs_terraform
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform, needs_terraform]
 
@@ -90,7 +91,12 @@ def test_rollout_drift_alarms_and_registry_on_moto(
         tmp_path, moto_url, tf_copy, 'endpoint_mode = "instance"\nautoscaling = false'
     )
 
-    # 1. A first deploy: canary blue/green, rolled back by the alarms, which all exist.
+    # 1. A first deploy: canary blue/green, rolled back by the alarms, which all exist. With no
+    # Docker daemon here the first try creates the ECR repository and asks for the serving image;
+    # it is then pushed as CI would (tests/test_terraform_serving.py), and the deploy goes on.
+    result = dogbreed(config, "deploy", "--artifact", str(first))
+    assert result.exit_code == 1 and "docker push" in result.output, result.output
+    _push_like_ci(moto_url, image_tag())
     result = dogbreed(config, "deploy", "--artifact", str(first))
     assert result.exit_code == 0, result.output
     assert "Model version 1 registered in dogbreed-classifier (PendingManualApproval)" in (

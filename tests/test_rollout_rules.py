@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_aws_rules import deploy_vars, lambda_zip, needs_terraform, root_plan  # noqa: F401
+from tests.test_aws_rules import deploy_vars, needs_terraform  # noqa: F401
 
 pytestmark = [pytest.mark.terraform, needs_terraform]
 

@@ -248,7 +248,9 @@ def test_deploy_refuses_an_image_that_is_not_named_by_digest(tmp_path):
     artifact = make_dog_artifact(tmp_path / "model")
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dogbreed-serving:latest"
     config = tmp_path / "dogbreed.toml"
-    config.write_text(f'[deploy]\nterraform_dir = "{REPO_ROOT / "terraform"}"\n')
+    config.write_text(
+        f'[deploy]\nterraform_dir = "{REPO_ROOT / "terraform"}"\nendpoint_mode = "serverless"\n'
+    )
     deploy = ["--config", str(config), "deploy", "--artifact", str(artifact), "--image", image]
     result = CliRunner().invoke(cli, deploy)
     assert result.exit_code == 2

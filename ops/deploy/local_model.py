@@ -41,6 +41,6 @@ def local_model(
 def request_limit(settings: Settings) -> dict[str, str]:
     """The serving image's per-request limit: SageMaker's InvokeEndpoint limit for the mode."""
 
-    serverless = settings.deploy.endpoint_mode == "serverless"
+    serverless = settings.deploy.endpoint_mode in ("serverless", "auto")  # auto: serverless here
     limit = SERVERLESS_INVOKE_BYTES if serverless else REALTIME_INVOKE_BYTES
     return {"DOGBREED_SERVE__MAX_IMAGE_BYTES": str(limit)}

@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ops.aws import registry
 from ops.deploy.local_model import local_model
 from ops.deploy.rollout import drift_baselines, read_json_file
+from ops.deploy.serving_image import resolve_serving_image
 from ops.deploy.serving_stack import (
     BUILT_IN_SERVERLESS_MEMORY_MB,
     ServingModel,
@@ -306,4 +308,6 @@ def local_upload_registration(
 
     model = local_model(settings, artifact or last_local_artifact(), resolve_bucket(settings))
     upload_package(settings, model, echo)
+    context = build_dir() / "image"  # the serving image by digest, found as deploy finds it
+    model = replace(model, image_uri=resolve_serving_image(settings, context, echo, ""))
     return local_registration(settings, model)
