@@ -80,7 +80,7 @@ def test_toolkit_runs_the_entry_point_and_the_artifact_serves(prepared_dir, tmp_
     # the toolkit installed requirements.txt and started our program from the extracted source
     assert "Installing dependencies from requirements.txt" in log
     assert (root / "code" / "dogbreed_train.py").is_file()
-    assert (root / "code" / "ops" / "local" / "training" / "sagemaker_env.py").is_file()
+    assert (root / "code" / "ops" / "train" / "sagemaker" / "entry_env.py").is_file()
     model_dir = root / "model"
     # the local artifact's files, exactly (ops/artifact/export.ARTIFACT_FILES)
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(ARTIFACT_FILES)
