@@ -4,16 +4,15 @@ A leaf, not a stage's own module, because each is read by a stage that comes bef
 the import order: `classify` (ops/api) and `evaluate` find the deployed API, and training finds
 the role that `deploy --infra-only` created. (The "training" record has its reader in
 ops/train/record.py: only later stages read it.) A field of the wrong type is a one-line error
-that names the record, never a traceback further on.
+that names the record when the state file is read (ops/state_shape.py), never a traceback here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any
 
-from ops.errors import DogbreedError
 from ops.state import get_record
 
 
@@ -75,42 +74,13 @@ class InfrastructureRecord:
     destroyed_at: str | None = None
 
 
-def _kind(hint: Any) -> type:
-    """The plain type of a field's hint: str for `str | None`, dict for `dict[str, Any]`."""
-    args = [a for a in get_args(hint) if a is not type(None)]
-    hint = args[0] if args and get_origin(hint) is not dict else hint
-    return get_origin(hint) or hint
-
-
-def _typed(cls: type, key: str, record: dict[str, Any]):
-    """cls from a state-file dict: unknown keys kept out, each known value type-checked."""
-    hints = get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in record or record[f.name] is None:
-            continue
-        value = record[f.name]
-        kind = _kind(hints[f.name])
-        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            raise DogbreedError(
-                f'the state file\'s "{key}" record has {f.name} = {value!r}, not a {kind.__name__}',
-                hint="fix or delete that record in .dogbreed/state.json (it is re-written by "
-                "the command that made it)",
-            )
-        values[f.name] = value
-    return cls(**values)
-
-
 def _read(cls: type, key: str, path: Path | None):
+    """cls from the state file's `key` record, or None. The file's reader has already checked
+    each field's type (ops/state_shape.py, one table for every record); unknown keys stay out."""
     record = get_record(key, path)
     if record is None:
         return None
-    if not isinstance(record, dict):
-        raise DogbreedError(
-            f'the state file\'s "{key}" record is not an object',
-            hint="fix or delete it in .dogbreed/state.json",
-        )
-    return _typed(cls, key, record)
+    return cls(**{f.name: record[f.name] for f in fields(cls) if record.get(f.name) is not None})
 
 
 def read_serve(path: Path | None = None) -> ServeRecord | None:
