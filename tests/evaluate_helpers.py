@@ -193,3 +193,29 @@ def write_scenario_report(prepared_dir: Path, out: Path) -> Path:
         )
     assert result.exit_code == 1, result.output  # one image failed: the run is incomplete
     return out
+
+
+def evaluate_through_the_stack(artifact: Path, prepared_dir: Path, out_dir: Path, endpoint: str):
+    """`evaluate` of a prepared folder through the real stack on loopback: the model server,
+    the local gateway and the Lambda handler; returns the run's result."""
+    from ops.api.gateway import start_gateway
+    from ops.endpoint.onnx_runtime import load_runtime
+    from ops.endpoint.server import ModelServer
+    from ops.evaluate.evaluation import run_evaluation
+    from ops.evaluate.targets import url_target
+    from ops.settings import load_settings
+
+    settings = load_settings(environ={})
+    runtime = load_runtime(artifact, threads=1)
+    with ModelServer(runtime, port=0, endpoint_name=endpoint) as server:
+        gw = start_gateway("127.0.0.1", 0, server.url, endpoint, artifact / "classes.json")
+        try:
+            return run_evaluation(
+                settings,
+                url_target(gw.url, None, settings, model=str(artifact)),
+                prepared_dir,
+                out_dir=out_dir,
+                progress=False,
+            )
+        finally:
+            gw.shutdown()

@@ -20,6 +20,7 @@ from ops.cli import cli
 from ops.endpoint.onnx_runtime import load_runtime
 from ops.endpoint.server import ModelServer
 from tests.dog_artifacts import make_dog_artifact
+from tests.evaluate_helpers import evaluate_through_the_stack
 from tests.factories import BREEDS
 from tests.local_artifacts import jpeg_bytes, shared_tiny_artifact
 from tests.runtime_stub import RuntimeStub, fake_jpeg
@@ -213,25 +214,8 @@ def test_the_real_imagenet_classifier_refuses_real_non_dog_photos():
 @pytest.mark.parametrize("which", ["accepting", "refusing"])
 def test_evaluation_report_counts_the_refusals(which, request, prepared_dir, tmp_path):
     """Through the real stack (server, gateway, Lambda): the report counts "no dog" answers."""
-    from ops.evaluate.evaluation import run_evaluation
-    from ops.evaluate.targets import url_target
-    from ops.settings import load_settings
-
     artifact = request.getfixturevalue(which)
-    runtime = load_runtime(artifact, threads=1)
-    settings = load_settings(environ={})
-    with ModelServer(runtime, port=0, endpoint_name=ENDPOINT) as server:
-        gw = start_gateway("127.0.0.1", 0, server.url, ENDPOINT, artifact / "classes.json")
-        try:
-            result = run_evaluation(
-                settings,
-                url_target(gw.url, None, settings, model=str(artifact)),
-                prepared_dir,
-                out_dir=tmp_path / "report",
-                progress=False,
-            )
-        finally:
-            gw.shutdown()
+    result = evaluate_through_the_stack(artifact, prepared_dir, tmp_path / "report", ENDPOINT)
     answers = result.metrics["counts"]["answers"]
     assert answers["judged"] == 9 and answers["dog_signal"] == "imagenet"
     assert answers["refused"] == (9 if which == "refusing" else 0)

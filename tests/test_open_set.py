@@ -21,6 +21,7 @@ from ops.train.local.calibrate import holdout_split
 from ops.train.local.head import head_trainer
 from ops.train.local.recipe import make_recipe
 from tests.dog_artifacts import make_dog_artifact
+from tests.evaluate_helpers import evaluate_through_the_stack
 from tests.local_artifacts import jpeg_bytes
 
 DIM = 16
@@ -152,27 +153,8 @@ def test_the_evaluation_report_counts_the_breeds_not_recognised(
     """Through the real stack (model server, gateway, Lambda handler): the report's open-set
     line counts the dogs answered "breed not recognised" (all 9 with the strict threshold), and
     its worst-classes gallery draws the activation map of each mistake."""
-    from ops.api.gateway import start_gateway
-    from ops.endpoint.server import ModelServer
-    from ops.evaluate.evaluation import run_evaluation
-    from ops.evaluate.targets import url_target
-    from ops.settings import load_settings
-
     artifact = artifacts[which]
-    settings = load_settings(environ={})
-    runtime = load_runtime(artifact, threads=1)
-    with ModelServer(runtime, port=0, endpoint_name="open-set") as server:
-        gw = start_gateway("127.0.0.1", 0, server.url, "open-set", artifact / "classes.json")
-        try:
-            result = run_evaluation(
-                settings,
-                url_target(gw.url, None, settings, model=str(artifact)),
-                prepared_dir,
-                out_dir=tmp_path / "report",
-                progress=False,
-            )
-        finally:
-            gw.shutdown()
+    result = evaluate_through_the_stack(artifact, prepared_dir, tmp_path / "report", "open-set")
     answers = result.metrics["counts"]["answers"]
     expected = 9 if which == 0 else 0
     assert answers["open_set"] and answers["refused"] == 0
