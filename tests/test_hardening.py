@@ -384,7 +384,8 @@ def test_concurrent_updates_lose_no_key(tmp_path):
     """3 processes x 300 updates, each a new key: a lost read-modify-write loses a key."""
     state_file = str(_state_file())
     updates = 300
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: an xdist worker may already run torch threads, and fork can deadlock
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(3) as pool:
         pool.map(_hammer, [(state_file, w, updates) for w in range(3)])
     state = load_state()
