@@ -19,6 +19,25 @@ TINY_BACKBONE = "test_efficientnet"  # ~100k parameters: exports and runs in wel
 TINY_INPUT = 64
 
 
+def local_train_overrides(prepared_dir: Path, tmp_path: Path, **extra) -> dict:
+    """Settings for a small, deterministic local training: no downloads, no worker processes,
+    a few epochs on tiny images; `extra` overrides any of them (dotted keys)."""
+    base = {
+        "data.prepared_dir": str(prepared_dir),
+        "local.backbone": "tf_efficientnet_lite0",
+        "local.weights": "none",
+        "local.artifacts_dir": str(tmp_path / "artifacts"),
+        "local.cache_dir": str(tmp_path / "cache"),
+        "local.engine": "torch",
+        "local.num_workers": 0,
+        "local.learning_rate": 0.01,
+        "hyperparameters.image_shape": "3,64,64",
+        "hyperparameters.epochs": 2,
+        "hyperparameters.mini_batch_size": 8,
+    }
+    return {**base, **extra}
+
+
 def tiny_model(num_classes: int, seed: int = 0):
     import timm
     import torch

@@ -20,7 +20,7 @@ from ops.cli import cli
 from ops.endpoint.explain import overlay, peak
 from ops.endpoint.onnx_runtime import load_runtime
 from tests.factories import BREEDS, PALETTE, make_prepared
-from tests.local_artifacts import jpeg_bytes, png_bytes, shared_tiny_artifact
+from tests.local_artifacts import jpeg_bytes, local_train_overrides, png_bytes, shared_tiny_artifact
 
 
 @pytest.fixture(scope="module")
@@ -109,21 +109,18 @@ def test_the_activation_map_peaks_where_the_object_is(tmp_path):
         )
         disc_image(index, int(path.stem.rsplit("_", 1)[1]), size)[0].save(path, quality=90)
     settings = Settings().with_overrides(
-        {
-            "data.prepared_dir": str(root),
-            "local.backbone": "test_efficientnet",
-            "local.weights": "none",
-            "local.artifacts_dir": str(tmp_path / "artifacts"),
-            "local.cache_dir": str(tmp_path / "cache"),
-            "local.engine": "torch",
-            "local.num_workers": 0,
-            "local.learning_rate": 0.01,
-            "hyperparameters.image_shape": f"3,{size},{size}",
-            "hyperparameters.epochs": 15,
-            "local.max_epochs": 15,
-            "hyperparameters.mini_batch_size": 16,
-            "hyperparameters.early_stopping": False,
-        }
+        local_train_overrides(
+            root,
+            tmp_path,
+            **{
+                "local.backbone": "test_efficientnet",
+                "hyperparameters.image_shape": f"3,{size},{size}",
+                "hyperparameters.epochs": 15,
+                "local.max_epochs": 15,
+                "hyperparameters.mini_batch_size": 16,
+                "hyperparameters.early_stopping": False,
+            },
+        )
     )
     artifact = Path(train_local(settings, resume=False)["artifact_dir"])
     runtime = load_runtime(artifact, threads=1)

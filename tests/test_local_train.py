@@ -16,36 +16,19 @@ from ops.errors import DogbreedError
 from ops.settings import Settings
 from ops.state import get_record
 from ops.train.local.run import TrainingInterrupted, make_recipe, train_local
+from tests.local_artifacts import local_train_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _settings(prepared_dir, tmp_path, **extra) -> Settings:
-    return Settings().with_overrides(_overrides(prepared_dir, tmp_path, **extra))
-
-
-def _overrides(prepared_dir, tmp_path, **extra) -> dict:
-    base = {
-        "data.prepared_dir": str(prepared_dir),
-        "local.backbone": "tf_efficientnet_lite0",
-        "local.weights": "none",
-        "local.artifacts_dir": str(tmp_path / "artifacts"),
-        "local.cache_dir": str(tmp_path / "cache"),
-        "local.engine": "torch",
-        "local.num_workers": 0,
-        "local.learning_rate": 0.01,
-        "hyperparameters.image_shape": "3,64,64",
-        "hyperparameters.epochs": 2,
-        "hyperparameters.mini_batch_size": 8,
-    }
-    base.update(extra)
-    return base
+    return Settings().with_overrides(local_train_overrides(prepared_dir, tmp_path, **extra))
 
 
 @pytest.mark.slow
 def test_head_mode_trains_and_exports(prepared_dir, tmp_path, write_settings):
     # through the `train` command: the library returns the record, the command records it
-    overrides = _overrides(prepared_dir, tmp_path, **{"local.flip_views": True})
+    overrides = local_train_overrides(prepared_dir, tmp_path, **{"local.flip_views": True})
     flags = [f"--set={k}={v}" for k, v in overrides.items()]
     config = write_settings("")
     result = CliRunner().invoke(cli, ["--config", str(config), *flags, "train", "--no-resume"])
@@ -189,7 +172,9 @@ def test_train_command_mode_and_resume_flags(prepared_dir, tmp_path, write_setti
         with pytest.raises(TrainingInterrupted):
             train_local(settings, resume=True, callback=stop)
 
-    flags = [f"--set={k}={v}" for k, v in _overrides(prepared_dir, tmp_path, **extra).items()]
+    flags = [
+        f"--set={k}={v}" for k, v in local_train_overrides(prepared_dir, tmp_path, **extra).items()
+    ]
     config = write_settings("")
 
     def train(*args):
@@ -217,7 +202,7 @@ def test_train_command_builds_an_ensemble_of_two_backbones(prepared_dir, tmp_pat
     from ops.endpoint.onnx_runtime import load_runtime
     from tests.local_artifacts import jpeg_bytes
 
-    flags = [f"--set={k}={v}" for k, v in _overrides(prepared_dir, tmp_path).items()]
+    flags = [f"--set={k}={v}" for k, v in local_train_overrides(prepared_dir, tmp_path).items()]
     pair = "tf_efficientnet_lite0+tf_efficientnet_lite1"
     result = CliRunner().invoke(
         cli,
