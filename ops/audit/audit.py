@@ -98,9 +98,7 @@ def label_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     # n_jobs=1: cleanlab otherwise forks a Pool, and forking a process that already runs
     # torch/ONNX Runtime threads can deadlock (seen in CI: a 20-minute hang in Pool.terminate).
     # One process is fast enough here: the work is a per-class threshold over [N, 120] scores.
-    ranked = find_label_issues(
-        labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1
-    )
+    ranked = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
     return np.asarray(ranked, dtype=int)
 
 
