@@ -78,6 +78,20 @@ def test_lambda_mode_refuses_a_sagemaker_built_in_model_in_one_line(tmp_path):
     assert "runs a local model (ONNX) inside the Lambda" in result.output
 
 
+def test_previous_in_lambda_mode_refuses_a_model_to_deploy_before_any_aws_call(tmp_path):
+    update_state(
+        "deployment",
+        {"status": "deployed", "lambda_name": "dogbreed-classify", "rollout": {"alias": "live"}},
+    )
+    config = tmp_path / "dogbreed.toml"
+    config.write_text('[aws]\nendpoint_url = "http://127.0.0.1:9"\n')  # nothing listens there
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "deploy", "--previous", "--artifact", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--previous moves the Lambda's alias back to the version before" in result.output
+
+
 def role_actions(iam, role: str) -> set[str]:
     actions = set()
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:

@@ -11,6 +11,7 @@ from ops.deploy.lambda_rollout import describe_deployment, roll_back
 from ops.deploy.model_registry import deploy as deploy_model
 from ops.deploy.rollout import describe_rollout
 from ops.deploy.serving_stack import destroy_stack
+from ops.errors import DogbreedError
 from ops.options import artifact_option
 from ops.state import get_record, update_state
 
@@ -60,18 +61,12 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, 
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
     nothing. The model is registered (`dogbreed models`); --model VERSION deploys a registered
     one and --previous the one deployed before, shifting traffic blue/green (docs/operations.md).
-    In lambda mode a new model is a new Lambda version, which a CodeDeploy deployment shifts the
-    `live` alias to; --previous shifts it back to the version before (no registry there).
+    Lambda mode: CodeDeploy shifts the `live` alias to the new version (--previous: back).
     """
     recorded = get_record("deployment") or {}
-    if previous and model_version is None and recorded.get("rollout"):
-        # lambda mode: the versions are the Lambda's own; CodeDeploy moves the alias back
-        rollout = roll_back(app.settings, recorded["rollout"], recorded["lambda_name"])
-        path = update_state("deployment", {**recorded, "rollout": rollout})
-        for line in describe_deployment(rollout, app.settings.aws.region):
-            click.echo(line)
-        click.echo(f"Recorded in {path}")
-        return
+    if previous and model_version is None and recorded.get("rollout"):  # lambda mode
+        given = model_data_url or artifact or image_uri or infra_only
+        return _roll_back_lambda(app, recorded, bool(given))
     planned = None
     registered = model_version is not None or previous
     if not (infra_only or registered) and app.settings.deploy.endpoint_mode in ("lambda", "auto"):
@@ -109,6 +104,22 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, 
         mode = {"deploy.endpoint_mode": record["variables"]["endpoint_mode"]}  # "auto" resolved
         cost = idle_cost(app.settings.with_overrides(mode), alarms, dashboards, memory)
         click.echo(describe_idle_cost(cost))
+    click.echo(f"Recorded in {path}")
+
+
+def _roll_back_lambda(app, recorded: dict, model_given: bool) -> None:
+    """`deploy --previous` in lambda mode: the versions are the Lambda's own (no registry), and a
+    CodeDeploy deployment moves the alias back to the one before the serving one."""
+    if model_given:
+        raise DogbreedError(
+            "--previous moves the Lambda's alias back to the version before: drop"
+            " --artifact, --model-data-url, --image and --infra-only",
+            exit_code=2,
+        )
+    rollout = roll_back(app.settings, recorded["rollout"], recorded["lambda_name"])
+    path = update_state("deployment", {**recorded, "rollout": rollout})
+    for line in describe_deployment(rollout, app.settings.aws.region):
+        click.echo(line)
     click.echo(f"Recorded in {path}")
 
 

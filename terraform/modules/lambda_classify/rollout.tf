@@ -150,7 +150,7 @@ resource "aws_codedeploy_deployment_group" "this" {
   app_name               = aws_codedeploy_app.this[0].name
   deployment_group_name  = var.alias_name
   service_role_arn       = aws_iam_role.codedeploy[0].arn
-  deployment_config_name = local.custom_config ? aws_codedeploy_deployment_config.custom[0].id : local.deployment_config_name
+  deployment_config_name = local.custom_config ? aws_codedeploy_deployment_config.custom[0].deployment_config_name : local.deployment_config_name
   tags                   = var.tags
 
   deployment_style {
