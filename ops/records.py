@@ -54,6 +54,7 @@ class DeploymentRecord:
     image_uri: str | None = None
     model_package: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] = field(default_factory=dict)  # lambda mode (ops/deploy/lambda_rollout)
     deployed_at: str | None = None
     destroyed_at: str | None = None
 

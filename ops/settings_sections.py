@@ -281,15 +281,16 @@ class DeploySettings:
     alarm_price_month: float = 0.10  # one standard-resolution CloudWatch alarm
     lambda_price_gb_second: float = 0.0000166667  # Lambda on x86_64, per GB-second
     dashboard_price_month: float = 3.00  # one dashboard (an account's first three are free)
-    # Rolling out a new model (docs/operations.md): blue/green traffic shifting, rolled back when
-    # an endpoint, API or Lambda alarm fires. "auto" = canary on instance endpoints, all
-    # at once on serverless ones (no instances to shift in steps; docs/aws-rules.md)
+    # Rolling out a new model (docs/operations.md): blue/green traffic shifting on an endpoint,
+    # CodeDeploy shifting the Lambda's alias in lambda mode; rolled back when an endpoint, API or
+    # Lambda alarm fires. "auto" = canary on instance endpoints and in lambda mode, all at once
+    # on serverless ones (no instances to shift in steps; docs/aws-rules.md)
     rollout_policy: Literal["auto", "canary", "linear", "all_at_once"] = "auto"
-    rollout_canary_percent: int = 10  # share of the new fleet taking traffic first (1-50 %)
+    rollout_canary_percent: int = 10  # share taking traffic first: of the fleet, or requests
     rollout_linear_step_percent: int = 20  # share added per linear step (10-50 %)
-    rollout_wait_seconds: int = 300  # between traffic steps, watching the alarms (0-3600)
-    rollout_bake_seconds: int = 600  # before the old fleet is terminated (0-3600)
-    rollout_max_seconds: int = 3600  # longest a rollout may take (600-14400)
+    rollout_wait_seconds: int = 300  # between traffic steps (lambda mode: whole minutes, up)
+    rollout_bake_seconds: int = 600  # before the old fleet is terminated (endpoint modes)
+    rollout_max_seconds: int = 3600  # longest a rollout may take (endpoint modes)
     # Drift alarms on what the model answers, against its metrics.json (docs/operations.md)
     drift_no_dog_margin: float = 0.15  # no-dog share above the validation one that alarms
     drift_top1_margin: float = 0.15  # mean top-1 probability below the validation one that alarms

@@ -49,6 +49,7 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "metrics": DICT,
     "settings": DICT,
     "alarm_names": DICT,  # the alarms keyed by what they watch (terraform output)
+    "rollout": DICT,  # lambda mode: the alias, its versions and the CodeDeploy deployment
 }
 NAMES = {str: "a string", int: "an integer", dict: "an object", list: "a list"}
 

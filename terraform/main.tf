@@ -135,6 +135,17 @@ module "lambda" {
   cors_allowed_origins       = var.cors_allowed_origins
   environment                = var.lambda_environment
   log_retention_days         = var.log_retention_days
+
+  # lambda mode: the model is in the function, so a new model is a new version, shifted to by
+  # CodeDeploy behind the "live" alias and rolled back by the same alarms as an endpoint
+  # (modules/lambda_classify rollout.tf). Endpoint modes invoke the function as it is: their
+  # model rolls out on the endpoint, and the Lambda in front of it holds no model.
+  alias_name                  = local.model_in_lambda ? "live" : null
+  rollout_policy              = var.rollout_policy
+  rollout_canary_percent      = var.rollout_canary_percent
+  rollout_linear_step_percent = var.rollout_linear_step_percent
+  rollout_wait_seconds        = var.rollout_wait_seconds
+  rollback_alarm_names        = local.model_in_lambda ? local.rollback_alarm_names : []
 }
 
 module "api" {
@@ -144,6 +155,7 @@ module "api" {
   name                        = local.names.api
   lambda_function_name        = module.lambda[0].function_name
   lambda_invoke_arn           = module.lambda[0].invoke_arn
+  lambda_qualifier            = module.lambda[0].alias_name
   stage_name                  = var.stage_name
   api_key_required            = var.api_key_required
   throttle_rate_limit         = var.throttle_rate_limit

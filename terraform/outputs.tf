@@ -68,3 +68,14 @@ output "autoscaling_resource_id" {
   description = "Application Auto Scaling resource id of the endpoint variant (instance mode); null otherwise."
   value       = length(module.autoscaling) > 0 ? module.autoscaling[0].resource_id : null
 }
+
+output "lambda_rollout" {
+  description = "Lambda mode: the alias API Gateway invokes, the version this apply published and the CodeDeploy application, deployment group and configuration that shift the alias to it (`dogbreed deploy` starts that deployment); null otherwise."
+  value = local.serving && local.model_in_lambda ? {
+    alias                  = module.lambda[0].alias_name
+    version                = module.lambda[0].version
+    application            = module.lambda[0].codedeploy_app_name
+    deployment_group       = module.lambda[0].deployment_group_name
+    deployment_config_name = module.lambda[0].deployment_config_name
+  } : null
+}

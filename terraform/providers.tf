@@ -14,6 +14,7 @@ provider "aws" {
     applicationautoscaling = lookup(var.endpoints, "applicationautoscaling", null)
     cloudwatch             = lookup(var.endpoints, "cloudwatch", null)
     cloudwatchlogs         = lookup(var.endpoints, "cloudwatchlogs", null)
+    codedeploy             = lookup(var.endpoints, "codedeploy", null)
     ecr                    = lookup(var.endpoints, "ecr", null)
     iam                    = lookup(var.endpoints, "iam", null)
     lambda                 = lookup(var.endpoints, "lambda", null)

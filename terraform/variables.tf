@@ -287,8 +287,8 @@ variable "endpoints" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "ecr", "iam", "lambda", "s3", "sagemaker", "sns", "sts"], k)])
-    error_message = "endpoints keys must be among apigateway, applicationautoscaling, cloudwatch, cloudwatchlogs, ecr, iam, lambda, s3, sagemaker, sns, sts."
+    condition     = alltrue([for k in keys(var.endpoints) : contains(["apigateway", "applicationautoscaling", "cloudwatch", "cloudwatchlogs", "codedeploy", "ecr", "iam", "lambda", "s3", "sagemaker", "sns", "sts"], k)])
+    error_message = "endpoints keys must be among apigateway, applicationautoscaling, cloudwatch, cloudwatchlogs, codedeploy, ecr, iam, lambda, s3, sagemaker, sns, sts."
   }
 }
 
@@ -454,10 +454,11 @@ variable "serverless_provisioned_concurrency" {
   }
 }
 
-# --- serving: rolling out a new model (modules/sagemaker_endpoint rollout.tf) ----------------
+# --- serving: rolling out a new model (modules/sagemaker_endpoint rollout.tf; in lambda mode
+# modules/lambda_classify rollout.tf, CodeDeploy) ----------------------------------------------
 
 variable "rollout_policy" {
-  description = "How a new model takes the endpoint's traffic: \"canary\", \"linear\", \"all_at_once\", or \"auto\" (canary on instances, all at once on serverless); rolled back when an alarm fires (dogbreed setting deploy.rollout_policy)."
+  description = "How a new model takes the traffic: \"canary\", \"linear\", \"all_at_once\", or \"auto\" (canary on instances and in lambda mode, all at once on serverless); rolled back when an alarm fires (dogbreed setting deploy.rollout_policy)."
   type        = string
   default     = "auto"
 }

@@ -104,3 +104,73 @@ def test_rollout_sizes_and_waits_outside_sagemakers_ranges_are_refused(
 ):
     error = root_plan.refused(deploy_vars(endpoint_mode="instance", **{variable: value}))
     assert message in error
+
+
+# --- lambda mode: CodeDeploy shifts the alias (modules/lambda_classify rollout.tf) -----------
+
+LAMBDA = "module.lambda[0]"
+
+
+def _lambda_plan(plan, make_vars, layer, **rollout) -> dict:
+    """The planned resources of lambda mode with these rollout settings (the layer file only
+    needs to exist for a plan)."""
+    return plan.after(
+        make_vars(
+            endpoint_mode="lambda",
+            model_data_url="",
+            image_uri="",
+            lambda_layer_zip_path=str(layer),
+            **rollout,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("rollout", "routing"),
+    [
+        # the settings' linear 20 % every 300 s: no predefined Lambda configuration has 20 %
+        (
+            {"rollout_policy": "linear"},
+            {"type": "TimeBasedLinear", "time_based_linear": [{"interval": 5, "percentage": 20}]},
+        ),
+        # a 25 % canary for 90 s: CodeDeploy counts whole minutes, rounded up
+        (
+            {"rollout_canary_percent": 25, "rollout_wait_seconds": 90},
+            {"type": "TimeBasedCanary", "time_based_canary": [{"interval": 2, "percentage": 25}]},
+        ),
+    ],
+)
+def test_lambda_mode_settings_without_a_predefined_configuration_get_a_custom_one(
+    root_plan,  # noqa: F811
+    deploy_vars,  # noqa: F811
+    lambda_zip,
+    rollout,
+    routing,
+):
+    after = _lambda_plan(root_plan, deploy_vars, lambda_zip, **rollout)
+    config = after[f"{LAMBDA}.aws_codedeploy_deployment_config.custom[0]"]
+    assert config["compute_platform"] == "Lambda"
+    (planned,) = config["traffic_routing_config"]
+    for key, value in routing.items():
+        assert planned[key] == value, (key, planned)
+    group = after[f"{LAMBDA}.aws_codedeploy_deployment_group.this[0]"]
+    assert group["deployment_config_name"] == config["deployment_config_name"]
+    assert group["deployment_style"] == [
+        {"deployment_option": "WITH_TRAFFIC_CONTROL", "deployment_type": "BLUE_GREEN"}
+    ]
+    # the function publishes versions; the alias starts on the first; API Gateway invokes it
+    assert after[f"{LAMBDA}.aws_lambda_function.this"]["publish"] is True
+    assert after[f"{LAMBDA}.aws_lambda_alias.live[0]"]["name"] == "live"
+    assert after["module.api[0].aws_lambda_permission.apigw"]["qualifier"] == "live"
+    # no SageMaker rollout in this mode
+    assert ENDPOINT_ADDR not in after
+
+
+def test_endpoint_modes_keep_invoking_the_function_without_versions(
+    root_plan,  # noqa: F811
+    deploy_vars,  # noqa: F811
+):
+    after = root_plan.after(deploy_vars())  # the serverless default: shared with the test above
+    assert after[f"{LAMBDA}.aws_lambda_function.this"]["publish"] is False
+    assert not [a for a in after if "codedeploy" in a or "aws_lambda_alias" in a]
+    assert after["module.api[0].aws_lambda_permission.apigw"]["qualifier"] in (None, "")

@@ -58,8 +58,8 @@ def test_variables_carry_the_settings_waits_and_the_models_figures(tmp_path):
     assert (variables["rollout_policy"], variables["rollout_bake_seconds"]) == ("auto", 600)
     assert variables["lambda_environment"] == {"DOG_MIN_TOP_PROBABILITY": "0.3"}
     assert describe_rollout(variables) == [
-        "Rollout: blue/green, all_at_once (bake 600 s); rolled back when an endpoint, API or"
-        " Lambda alarm fires"
+        "Rollout: blue/green on the SageMaker endpoint, all_at_once (bake 600 s); rolled back"
+        " when an endpoint, API or Lambda alarm fires"
     ]
 
 
@@ -83,3 +83,51 @@ def test_a_model_without_metrics_gets_no_drift_alarm(tmp_path):
     (tmp_path / "broken" / "metrics.json").write_text("{not json")
     variables = rollout_variables(Settings(), broken)
     assert (variables["drift_no_dog_expected"], variables["drift_top1_expected"]) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, "canary: 10 % of requests for 5 min, then all"),
+        (
+            {"rollout_policy": "linear", "rollout_wait_seconds": 61},
+            "linear: 20 % more of the requests every 2 min",
+        ),
+        ({"rollout_policy": "all_at_once"}, "all_at_once: every request moves at once"),
+    ],
+)
+def test_lambda_mode_describes_the_codedeploy_shift_not_a_blue_green_fleet(settings, expected):
+    variables = {
+        **rollout_variables(Settings(), ServingModel("", "")),
+        "endpoint_mode": "lambda",
+        "monitoring_enabled": True,
+        **settings,
+    }
+    (line, *_) = describe_rollout(variables)
+    assert line == (
+        f"Rollout: CodeDeploy moves the Lambda's live alias to the new version, {expected};"
+        " rolled back when an API or Lambda alarm fires during it (no bake after it)"
+    )
+    assert "blue/green" not in line and "bake 600" not in line
+    quiet = describe_rollout({**variables, "monitoring_enabled": False})[0]
+    assert quiet.endswith("rolled back only if the deployment fails (monitoring is off: no alarms)")
+
+
+def test_the_appspec_names_the_alias_and_both_versions():
+    from ops.deploy.lambda_rollout import appspec
+
+    spec = json.loads(appspec("dogbreed-classify", "live", "3", "4"))
+    assert spec["version"] == 0.0
+    assert spec["Resources"] == [
+        {
+            "dogbreed-classify": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Name": "dogbreed-classify",
+                    "Alias": "live",
+                    "CurrentVersion": "3",
+                    "TargetVersion": "4",
+                },
+            }
+        }
+    ]

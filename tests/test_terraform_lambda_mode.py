@@ -2,7 +2,13 @@
 inside the classify Lambda. No SageMaker resource is created; the layer and the function (with
 the model in its zip) are in place; the function's role may only write its logs and traces; the
 alarms watch the API and the Lambda, the hops that exist; `deploy` prints a zero idle cost for
-the serving path."""
+the serving path. A new model is a new Lambda version behind the `live` alias that API Gateway
+invokes, and `deploy` starts the CodeDeploy deployment that shifts the alias to it.
+
+Unverified here: moto stores CodeDeploy deployments but runs none (tests/moto_codedeploy.py), so
+the canary's traffic split, the wait, the alarm-triggered stop and the alias moving back are
+AWS's behaviour, not checked. What is checked is what CodeDeploy is given: the deployment group's
+configuration, its rollback alarms (which must exist), the AppSpec's versions, and the role."""
 
 from __future__ import annotations
 
@@ -70,6 +76,20 @@ def test_lambda_mode_refuses_a_sagemaker_built_in_model_in_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["--config", str(config), "deploy"])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "runs a local model (ONNX) inside the Lambda" in result.output
+
+
+def test_previous_in_lambda_mode_refuses_a_model_to_deploy_before_any_aws_call(tmp_path):
+    update_state(
+        "deployment",
+        {"status": "deployed", "lambda_name": "dogbreed-classify", "rollout": {"alias": "live"}},
+    )
+    config = tmp_path / "dogbreed.toml"
+    config.write_text('[aws]\nendpoint_url = "http://127.0.0.1:9"\n')  # nothing listens there
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "deploy", "--previous", "--artifact", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--previous moves the Lambda's alias back to the version before" in result.output
 
 
 def role_actions(iam, role: str) -> set[str]:
@@ -141,8 +161,151 @@ def test_lambda_mode_deploys_without_sagemaker_and_destroys(tf_copy, moto_url, t
     body = client(moto_url, "cloudwatch").get_dashboard(DashboardName="dogbreed-serving")
     assert "AWS/SageMaker" not in body["DashboardBody"]
 
+    check_rollout(moto_url, config, result.output, tmp_path)
+
     result = CliRunner().invoke(cli, ["--config", str(config), "destroy", "--yes"])
     assert result.exit_code == 0, result.output
     assert lam.list_functions()["Functions"] == []
+    assert client(moto_url, "codedeploy").list_applications()["applications"] == []
     remaining = lam.list_layer_versions(LayerName="dogbreed-classify-runtime")["LayerVersions"]
     assert remaining == []
+
+
+ROLLBACK_ALARMS = {"dogbreed-api-5xx-rate", "dogbreed-api-p99-latency", "dogbreed-lambda-errors"}
+
+
+def appspec_versions(deploy, deployment_id: str) -> dict:
+    """The Lambda resource's Properties of a deployment's AppSpec (what CodeDeploy would run)."""
+    revision = deploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]["revision"]
+    assert revision["revisionType"] == "AppSpecContent"
+    (resource,) = json.loads(revision["appSpecContent"]["content"])["Resources"]
+    (spec,) = resource.values()
+    assert spec["Type"] == "AWS::Lambda::Function"
+    return spec["Properties"]
+
+
+def check_rollout(moto_url, config, first_output: str, tmp_path) -> None:
+    """The alias, the CodeDeploy group and role after a first deploy; a second deploy with
+    another model starts a deployment 1 -> 2; --previous one back to the version before."""
+    lam, deploy = client(moto_url, "lambda"), client(moto_url, "codedeploy")
+    function = lam.get_function(FunctionName="dogbreed-classify")["Configuration"]
+    function_arn = function["FunctionArn"].removesuffix(":$LATEST")
+    alias = lam.get_alias(FunctionName="dogbreed-classify", Name="live")
+    assert alias["FunctionVersion"] == "1"
+    assert "Alias dogbreed-classify:live serves version 1" in first_output
+    assert "CodeDeploy moves the Lambda's live alias to the new version, canary: 10 %" in (
+        first_output
+    )
+
+    # API Gateway invokes the alias, not $LATEST.
+    apigw = client(moto_url, "apigateway")
+    (api,) = apigw.get_rest_apis()["items"]
+    resource = next(
+        r for r in apigw.get_resources(restApiId=api["id"])["items"] if r["path"] == "/classify"
+    )
+    uri = apigw.get_integration(restApiId=api["id"], resourceId=resource["id"], httpMethod="POST")[
+        "uri"
+    ]
+    assert uri.endswith(f"functions/{function_arn}:live/invocations"), uri
+    policy = json.loads(
+        lam.get_policy(FunctionName="dogbreed-classify", Qualifier="live")["Policy"]
+    )
+    assert {s["Sid"] for s in policy["Statement"]} >= {"AllowApiGatewayInvoke"}
+
+    # The deployment group: the default canary's predefined configuration, traffic control,
+    # rolled back on failure and on the rollback alarms, which exist in CloudWatch.
+    (app,) = deploy.batch_get_applications(applicationNames=["dogbreed-classify"])[
+        "applicationsInfo"
+    ]
+    assert app["computePlatform"] == "Lambda"
+    group = deploy.get_deployment_group(
+        applicationName="dogbreed-classify", deploymentGroupName="live"
+    )["deploymentGroupInfo"]
+    assert group["deploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    assert group["deploymentStyle"] == {
+        "deploymentType": "BLUE_GREEN",
+        "deploymentOption": "WITH_TRAFFIC_CONTROL",
+    }
+    assert group["autoRollbackConfiguration"]["enabled"] is True
+    assert set(group["autoRollbackConfiguration"]["events"]) == {
+        "DEPLOYMENT_FAILURE",
+        "DEPLOYMENT_STOP_ON_ALARM",
+    }
+    assert group["alarmConfiguration"]["enabled"] is True
+    named = {a["name"] for a in group["alarmConfiguration"]["alarms"]}
+    assert named == ROLLBACK_ALARMS
+    existing = client(moto_url, "cloudwatch").describe_alarms(AlarmNames=sorted(named))
+    assert {a["AlarmName"] for a in existing["MetricAlarms"]} == named
+
+    # The service role, as applied: this function's alias and versions, and the alarms' state.
+    iam = client(moto_url, "iam")
+    role = iam.get_role(RoleName=group["serviceRoleArn"].rsplit("/", 1)[1])["Role"]
+    principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "codedeploy.amazonaws.com"}
+    assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+    (name,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    granted = {}
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        listed = statement["Resource"]
+        for action in actions:
+            granted[action] = set(listed if isinstance(listed, list) else [listed])
+    assert granted == {
+        "lambda:GetAlias": {function_arn, f"{function_arn}:live"},
+        "lambda:UpdateAlias": {function_arn, f"{function_arn}:live"},
+        "lambda:GetProvisionedConcurrencyConfig": {f"{function_arn}:*"},
+        "cloudwatch:DescribeAlarms": {"*"},
+    }
+
+    # 2. Another model: terraform publishes version 2 and leaves the alias on 1; deploy starts
+    # the CodeDeploy deployment 1 -> 2 and says how to watch and stop it.
+    second = make_dog_artifact(tmp_path / "model-2", 3, 0.7)
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--artifact", second])
+    assert result.exit_code == 0, result.output
+    versions = lam.list_versions_by_function(FunctionName="dogbreed-classify")["Versions"]
+    assert {v["Version"] for v in versions} == {"$LATEST", "1", "2"}
+    assert lam.get_alias(FunctionName="dogbreed-classify", Name="live")["FunctionVersion"] == "1"
+    rollout = load_state()["deployment"]["rollout"]
+    assert (rollout["current_version"], rollout["target_version"]) == ("1", "2")
+    deployment = rollout["deployment_id"]
+    assert f"CodeDeploy deployment {deployment}: dogbreed-classify:live version 1 -> 2" in (
+        result.output
+    )
+    assert f"aws deploy get-deployment --deployment-id {deployment}" in result.output
+    assert f"aws deploy stop-deployment --deployment-id {deployment} --auto-rollback-enabled" in (
+        result.output
+    )
+    assert appspec_versions(deploy, deployment) == {
+        "Name": "dogbreed-classify",
+        "Alias": "live",
+        "CurrentVersion": "1",
+        "TargetVersion": "2",
+    }
+    info = deploy.get_deployment(deploymentId=deployment)["deploymentInfo"]
+    assert (info["applicationName"], info["deploymentGroupName"]) == ("dogbreed-classify", "live")
+
+    # 3. CodeDeploy finished (moto does not: the alias is moved as it would move it); then
+    # --previous shifts it back to version 1 the same way, with no terraform run.
+    lam.update_alias(FunctionName="dogbreed-classify", Name="live", FunctionVersion="2")
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--previous"])
+    assert result.exit_code == 0, result.output
+    back = load_state()["deployment"]["rollout"]["deployment_id"]
+    assert back != deployment and "version 2 -> 1" in result.output
+    assert appspec_versions(deploy, back)["CurrentVersion"] == "2"
+    assert appspec_versions(deploy, back)["TargetVersion"] == "1"
+
+    # 4. The rolled-back version is not shifted to again by a deploy of the same model (say,
+    # one run for a settings change): Terraform publishes nothing, and deploy starts nothing.
+    lam.update_alias(FunctionName="dogbreed-classify", Name="live", FunctionVersion="1")
+    result = CliRunner().invoke(cli, ["--config", str(config), "deploy", "--artifact", second])
+    assert result.exit_code == 0, result.output
+    assert "version 2 was rolled back before and is not shifted to again" in result.output
+    listed = deploy.list_deployments(
+        applicationName="dogbreed-classify", deploymentGroupName="live"
+    )
+    assert sorted(listed["deployments"]) == sorted([deployment, back])

@@ -7,11 +7,13 @@ import click
 from ops.context import pass_app
 from ops.deploy.cost import describe_idle_cost, idle_cost
 from ops.deploy.lambda_mode import auto_variables
+from ops.deploy.lambda_rollout import describe_deployment, roll_back
 from ops.deploy.model_registry import deploy as deploy_model
 from ops.deploy.rollout import describe_rollout
 from ops.deploy.serving_stack import destroy_stack
+from ops.errors import DogbreedError
 from ops.options import artifact_option
-from ops.state import update_state
+from ops.state import get_record, update_state
 
 
 @click.command()
@@ -59,7 +61,12 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, 
     .dogbreed/state.json for `classify` and `evaluate`. Re-running with the same model changes
     nothing. The model is registered (`dogbreed models`); --model VERSION deploys a registered
     one and --previous the one deployed before, shifting traffic blue/green (docs/operations.md).
+    Lambda mode: CodeDeploy shifts the `live` alias to the new version (--previous: back).
     """
+    recorded = get_record("deployment") or {}
+    if previous and model_version is None and recorded.get("rollout"):  # lambda mode
+        given = model_data_url or artifact or image_uri or infra_only
+        return _roll_back_lambda(app, recorded, bool(given))
     planned = None
     registered = model_version is not None or previous
     if not (infra_only or registered) and app.settings.deploy.endpoint_mode in ("lambda", "auto"):
@@ -87,13 +94,32 @@ def deploy(app, model_data_url, artifact, image_uri, infra_only, model_version, 
             f"Lambda {record['lambda_name']})"
         )
         click.echo("Try it: dogbreed classify some-dog.jpg")
-        for line in describe_rollout(record["variables"]):  # blue/green + drift (operations.md)
+        for line in describe_rollout(record["variables"]):  # per mode + drift (operations.md)
             click.echo(line)
+        if record.get("rollout"):  # lambda mode: the CodeDeploy deployment to the new version
+            for line in describe_deployment(record["rollout"], app.settings.aws.region):
+                click.echo(line)
         alarms, dashboards = len(record["alarm_names"]), int(bool(record["dashboard_url"]))
         memory = record["variables"].get("serverless_memory_mb", 0)
         mode = {"deploy.endpoint_mode": record["variables"]["endpoint_mode"]}  # "auto" resolved
         cost = idle_cost(app.settings.with_overrides(mode), alarms, dashboards, memory)
         click.echo(describe_idle_cost(cost))
+    click.echo(f"Recorded in {path}")
+
+
+def _roll_back_lambda(app, recorded: dict, model_given: bool) -> None:
+    """`deploy --previous` in lambda mode: the versions are the Lambda's own (no registry), and a
+    CodeDeploy deployment moves the alias back to the one before the serving one."""
+    if model_given:
+        raise DogbreedError(
+            "--previous moves the Lambda's alias back to the version before: drop"
+            " --artifact, --model-data-url, --image and --infra-only",
+            exit_code=2,
+        )
+    rollout = roll_back(app.settings, recorded["rollout"], recorded["lambda_name"])
+    path = update_state("deployment", {**recorded, "rollout": rollout})
+    for line in describe_deployment(rollout, app.settings.aws.region):
+        click.echo(line)
     click.echo(f"Recorded in {path}")
 
 

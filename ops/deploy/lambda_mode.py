@@ -7,7 +7,8 @@ for, one hop fewer, a cold start of seconds).
 No SageMaker model or endpoint: the function zip holds the handler, the artifact's model files and
 the runtime code of `dogbreed serve` (ops/api/lambda_layer.py), and a layer holds numpy,
 Pillow and ONNX Runtime for the Lambda's Python. Both are checked against Lambda's 250 MB
-unzipped limit before Terraform runs.
+unzipped limit before Terraform runs. A new model is a new published version of the function,
+which CodeDeploy shifts the `live` alias to (ops/deploy/lambda_rollout.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ops.api.lambda_layer import (
 )
 from ops.api.lambda_package import build_lambda_zip, sha256_b64
 from ops.artifact.reader import dog_settings, resolve_artifact_dir
+from ops.deploy.rollout import rollout_variables
 from ops.deploy.serving_model import ServingModel, build_dir
 from ops.deploy.serving_stack import _model_variables, resolve_model, terraform_variables
 from ops.errors import DogbreedError
@@ -107,10 +109,16 @@ def lambda_mode_variables(
         f" ({layer.stat().st_size / 2**20:.1f} MiB): {total / 2**20:.0f} MiB unzipped of 250"
     )
     threshold = dog_settings(root, outputs=[])["top_probability_threshold"]
-    model = ServingModel(model_data_url="", image_uri="", classes=classes, serverless_memory_mb=0)
+    model = ServingModel(
+        model_data_url="",
+        image_uri="",
+        classes=classes,
+        serverless_memory_mb=0,
+        dog_min_top_probability=threshold,
+    )
     variables = terraform_variables(
         settings, zip_path=function_zip, dog_min_top_probability=threshold
-    )
+    ) | rollout_variables(settings, model)  # the CodeDeploy rollout, drift alarms from metrics.json
     variables["lambda_layer_zip_path"] = str(layer)
     variables["lambda_model_memory_mb"] = settings.deploy.lambda_model_memory_mb
     echo(f"The model runs inside the Lambda ({root}): no SageMaker endpoint")

@@ -97,15 +97,46 @@ def rollout_variables(settings: Settings, model: Any) -> dict[str, Any]:
     }
 
 
-def describe_rollout(variables: dict[str, Any]) -> list[str]:
-    """What the deploy printed about rollout and drift: one line each."""
+def _lambda_shape(variables: dict[str, Any]) -> str:
+    """The steps of a CodeDeploy Lambda deployment, as modules/lambda_classify rollout.tf maps the
+    settings (its intervals are whole minutes, at least one)."""
     policy = variables.get("rollout_policy", "auto")
-    if policy == "auto":  # as modules/sagemaker_endpoint/rollout.tf resolves it
-        policy = "canary" if variables.get("endpoint_mode") == "instance" else "all_at_once"
-    lines = [
-        f"Rollout: blue/green, {policy} (bake {variables.get('rollout_bake_seconds')} s); "
-        "rolled back when an endpoint, API or Lambda alarm fires"
-    ]
+    minutes = max(1, math.ceil(int(variables.get("rollout_wait_seconds", 300)) / 60))
+    if policy in ("auto", "canary"):
+        percent = variables.get("rollout_canary_percent", 10)
+        return f"canary: {percent} % of requests for {minutes} min, then all"
+    if policy == "linear":
+        step = variables.get("rollout_linear_step_percent", 20)
+        return f"linear: {step} % more of the requests every {minutes} min"
+    return "all_at_once: every request moves at once"
+
+
+def describe_rollout(variables: dict[str, Any]) -> list[str]:
+    """What the deploy printed about rollout and drift: one line each, for what the mode does."""
+    monitored = variables.get("monitoring_enabled", True)
+    if variables.get("endpoint_mode") == "lambda":  # modules/lambda_classify rollout.tf
+        lines = [
+            "Rollout: CodeDeploy moves the Lambda's live alias to the new version, "
+            + _lambda_shape(variables)
+            + (
+                "; rolled back when an API or Lambda alarm fires during it (no bake after it)"
+                if monitored
+                else "; rolled back only if the deployment fails (monitoring is off: no alarms)"
+            )
+        ]
+    else:
+        policy = variables.get("rollout_policy", "auto")
+        if policy == "auto":  # as modules/sagemaker_endpoint/rollout.tf resolves it
+            policy = "canary" if variables.get("endpoint_mode") == "instance" else "all_at_once"
+        lines = [
+            f"Rollout: blue/green on the SageMaker endpoint, {policy} (bake"
+            f" {variables.get('rollout_bake_seconds')} s); "
+            + (
+                "rolled back when an endpoint, API or Lambda alarm fires"
+                if monitored
+                else "no rollback alarm (monitoring is off)"
+            )
+        ]
     missing = [
         name
         for name, key in (

@@ -7,7 +7,8 @@ algorithm's image, or a locally trained artifact: its ONNX files as model data i
 bucket (ops/deploy/container_image.py) served by the project's own image, named by digest
 (ops/deploy/serving_image.py); the bucket and ECR repository come first (an apply without a
 model) when they do not exist yet; in lambda mode a local artifact runs inside the Lambda
-(ops/deploy/lambda_mode.py). With `infra_only` the apply has no model, so it creates just the
+(ops/deploy/lambda_mode.py) and a CodeDeploy deployment moves its alias to the version the apply
+published (ops/deploy/lambda_rollout.py). With `infra_only` the apply has no model, so it creates just the
 bucket and role that training needs.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.api.lambda_package import build_lambda_zip, sha256_b64
+from ops.deploy.lambda_rollout import start_rollout
 from ops.deploy.local_model import local_model
 from ops.deploy.rollout import rollout_variables  # blue/green, drift alarms, MODEL_VERSION
 from ops.deploy.serving_image import check_digest_uri, repository_exists, resolve_serving_image
@@ -34,7 +36,7 @@ from ops.deploy.serving_model import (
 from ops.deploy.terraform import Terraform
 from ops.errors import DogbreedError
 from ops.hashing import sha256_file
-from ops.records import read_deployment
+from ops.records import DeploymentRecord, read_deployment
 from ops.settings import Settings
 from ops.settings_sections import DEPLOY_TERRAFORM_NAMES
 from ops.train.record import last_local_artifact, read_training
@@ -44,6 +46,7 @@ EMULATED_SERVICES = (
     "applicationautoscaling",
     "cloudwatch",
     "cloudwatchlogs",
+    "codedeploy",
     "ecr",
     "iam",
     "lambda",
@@ -278,7 +281,17 @@ def deploy_stack(
         + (" (bucket + role + ECR repository only)" if infra_only else f" with {model_data_url}")
     )
     tf.apply(variables, echo)
-    return _deploy_records(tf.output(), str(tf.working_dir), model, variables)
+    outputs = tf.output()
+    infrastructure, record = _deploy_records(outputs, str(tf.working_dir), model, variables)
+    if outputs.get("lambda_rollout"):  # lambda mode: CodeDeploy moves the alias to the new version
+        last = (read_deployment() or DeploymentRecord()).rollout
+        attempted = frozenset(
+            str(last[k]) for k in ("current_version", "target_version") if k in last
+        )
+        record["rollout"] = start_rollout(
+            settings, outputs["lambda_rollout"], record["lambda_name"], attempted
+        )
+    return infrastructure, record
 
 
 def _model_variables(

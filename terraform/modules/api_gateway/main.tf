@@ -322,6 +322,7 @@ resource "aws_lambda_permission" "apigw" {
   statement_id  = "AllowApiGatewayInvoke"
   action        = "lambda:InvokeFunction"
   function_name = var.lambda_function_name
+  qualifier     = var.lambda_qualifier # the alias the integration invokes
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/POST/classify"
 }
@@ -331,6 +332,7 @@ resource "aws_lambda_permission" "page" {
   statement_id  = "AllowApiGatewayInvokePage"
   action        = "lambda:InvokeFunction"
   function_name = var.lambda_function_name
+  qualifier     = var.lambda_qualifier # the alias the integration invokes
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/*/GET/"
 }

@@ -13,8 +13,14 @@ variable "lambda_function_name" {
   type        = string
 }
 
+variable "lambda_qualifier" {
+  description = "The alias API Gateway invokes (modules/lambda_classify output alias_name): the invoke permissions name it; null = the unqualified function."
+  type        = string
+  default     = null
+}
+
 variable "lambda_invoke_arn" {
-  description = "Invoke ARN of that Lambda (modules/lambda_classify output invoke_arn)."
+  description = "Invoke ARN of that Lambda, or of its alias lambda_qualifier (modules/lambda_classify output invoke_arn)."
   type        = string
 
   validation {

@@ -1,7 +1,9 @@
 # The POST /classify Lambda: a zip built by `dogbreed deploy` (deterministic, so an unchanged
 # handler keeps its hash), a role allowed only to invoke one SageMaker endpoint and write its own
 # log group, a log group with retention, reserved concurrency and X-Ray tracing. With a layer
-# (layer_zip_path) the model runs inside the function and the role invokes nothing.
+# (layer_zip_path) the model runs inside the function and the role invokes nothing. With
+# alias_name the function publishes a version per change and callers invoke the alias, whose
+# traffic CodeDeploy shifts from one version to the next (rollout.tf).
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -113,6 +115,7 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
   layers                         = aws_lambda_layer_version.runtime[*].arn
+  publish                        = local.alias # a version per change: what the alias shifts to
 
   environment {
     variables = merge(

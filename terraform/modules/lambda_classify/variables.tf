@@ -232,3 +232,71 @@ variable "cors_allowed_origins" {
   type        = list(string)
   default     = []
 }
+
+# --- rollout of a new version (rollout.tf) -------------------------------------------------
+
+variable "alias_name" {
+  description = "Publish a version per change and put this alias in front of it (invoke_arn then names the alias), its traffic shifted by CodeDeploy from version to version; null = callers invoke $LATEST, no versions, no CodeDeploy."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alias_name == null || can(regex("^[a-zA-Z][a-zA-Z0-9_-]{0,99}$", coalesce(var.alias_name, "x")))
+    error_message = "alias_name must start with a letter and hold letters, digits, hyphens or underscores (not a version number)."
+  }
+}
+
+variable "rollout_policy" {
+  description = "How a new version takes the alias's traffic: \"canary\", \"linear\", \"all_at_once\", or \"auto\" (canary)."
+  type        = string
+  default     = "auto"
+
+  validation {
+    condition     = contains(["auto", "canary", "linear", "all_at_once"], var.rollout_policy)
+    error_message = "rollout_policy must be \"auto\", \"canary\", \"linear\" or \"all_at_once\"."
+  }
+}
+
+variable "rollout_canary_percent" {
+  description = "Canary share of the requests the new version takes first (1-99 %); 10 with a 5, 10, 15 or 30 minute wait is a predefined CodeDeploy configuration, anything else a custom one."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.rollout_canary_percent >= 1 && var.rollout_canary_percent <= 99
+    error_message = "rollout_canary_percent must be 1-99 (CodeDeploy TimeBasedCanary percentage)."
+  }
+}
+
+variable "rollout_linear_step_percent" {
+  description = "Share of the requests added per linear step (1-99 %); 10 every 1, 2, 3 or 10 minutes is a predefined CodeDeploy configuration, anything else a custom one."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rollout_linear_step_percent >= 1 && var.rollout_linear_step_percent <= 99
+    error_message = "rollout_linear_step_percent must be 1-99 (CodeDeploy TimeBasedLinear percentage)."
+  }
+}
+
+variable "rollout_wait_seconds" {
+  description = "Wait between traffic steps, watching the rollback alarms (0-3600 s; CodeDeploy counts whole minutes, rounded up, at least 1)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.rollout_wait_seconds >= 0 && var.rollout_wait_seconds <= 3600
+    error_message = "rollout_wait_seconds must be 0-3600."
+  }
+}
+
+variable "rollback_alarm_names" {
+  description = "CloudWatch alarms that stop a deployment and move the alias back when they fire (at most 10, a deployment group's limit); [] = rolled back only when the deployment fails."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.rollback_alarm_names) <= 10
+    error_message = "rollback_alarm_names holds at most 10 alarms (CodeDeploy alarm configuration)."
+  }
+}
