@@ -38,6 +38,25 @@ class EndpointClient:
         ]
 
     def _one(self, image: bytes, top_k: int) -> tuple[list[dict], dict] | dict:
+        body = self._invoke(image)
+        if isinstance(body, dict):
+            return body
+        try:
+            probs, dog = answer.read_endpoint_body(json.loads(body))
+        except (ValueError, TypeError, IndexError):
+            probs, dog = None, {}
+        if not isinstance(probs, list) or len(probs) != len(self.classes):
+            raise DogbreedError(
+                f"endpoint {self.endpoint_name} answered {len(probs) if isinstance(probs, list) else '?'} "
+                f"probabilities, the data has {len(self.classes)} classes",
+                hint="evaluate with the prepared folder the model was trained on (--data)",
+            )
+        ranked = ranked_predictions(probs, self.classes, max(top_k, 2))
+        return ranked[:top_k], answer.verdict(ranked, dog)
+
+    def _invoke(self, image: bytes) -> bytes | dict:
+        """The endpoint's answer body for one image, or {"error": message} when it rejected the
+        image (a 4xx); ApiError when the endpoint cannot answer at all."""
         import botocore.exceptions
 
         from ops.api.client import ApiError
@@ -65,18 +84,7 @@ class EndpointClient:
             botocore.exceptions.ReadTimeoutError,
         ) as exc:
             raise ApiError(f"cannot reach the endpoint: {exc}", status=None) from exc
-        try:
-            probs, dog = answer.read_endpoint_body(json.loads(response["Body"].read()))
-        except (ValueError, TypeError, IndexError):
-            probs, dog = None, {}
-        if not isinstance(probs, list) or len(probs) != len(self.classes):
-            raise DogbreedError(
-                f"endpoint {self.endpoint_name} answered {len(probs) if isinstance(probs, list) else '?'} "
-                f"probabilities, the data has {len(self.classes)} classes",
-                hint="evaluate with the prepared folder the model was trained on (--data)",
-            )
-        ranked = ranked_predictions(probs, self.classes, max(top_k, 2))
-        return ranked[:top_k], answer.verdict(ranked, dog)
+        return response["Body"].read()
 
     def close(self) -> None:
         close: Any = getattr(self.client, "close", None)
