@@ -9,6 +9,9 @@ starting from the ImageNet rows of the other 100 trains with the default local r
 training features, a temperature fitted on a 10 % held-out fold is folded in (as `train` does).
 Known = the 100 breeds' test images, unknown = the 20 held-out breeds' test images.
 
+Scores: max softmax, max logit and energy of the temperature-scaled logits; energy_t1, the
+energy without the temperature; energy_react, the energy after clipping the features at their
+95th training percentile (ReAct, Sun et al. 2021); k-NN; Mahalanobis; energy+knn.
 Per score: AUROC; the unknown share flagged at the threshold keeping 95 % of known test images
 (an oracle threshold); and with the shipping rule's threshold (chosen on the held-out training
 fold, ops/model/open_set.py): known test images kept, unknown flagged, and unknown flagged or
@@ -31,7 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ops.model import open_set as osr  # noqa: E402
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".dogbreed" / "cache"
-SCORES = ("max_softmax", "max_logit", "energy", "knn", "mahalanobis", "energy+knn")
+SCORES = (
+    "max_softmax",
+    "max_logit",
+    "energy",
+    "energy_t1",
+    "energy_react",
+    "knn",
+    "mahalanobis",
+    "energy+knn",
+)
+REACT_PERCENTILE = 95  # ReAct (Sun et al. 2021): features clipped at this training percentile
 MARGIN = 0.2
 
 
@@ -90,6 +103,9 @@ def logits_of(head, x) -> np.ndarray:
 def all_scores(head, temperature: float, bank, labels, x) -> dict[str, np.ndarray]:
     """Every candidate score of features x (higher = more known)."""
     out = osr.logit_scores(logits_of(head, x) / temperature)
+    out["energy_t1"] = osr.logit_scores(logits_of(head, x))["energy"]  # without the temperature
+    clipped = np.minimum(x, np.percentile(bank, REACT_PERCENTILE)).astype(np.float32)
+    out["energy_react"] = osr.logit_scores(logits_of(head, clipped) / temperature)["energy"]
     out["knn"] = osr.knn_score(bank, x)
     out["mahalanobis"] = osr.mahalanobis_score(osr.mahalanobis_fit(bank, labels), x)
     return out
