@@ -38,8 +38,9 @@ def _file_weight(items) -> int:
 
 def pytest_collection_modifyitems(items):
     """The heaviest files first. `make test` hands whole files to xdist workers in collection
-    order; alphabetically the Terraform files came last, so one worker ran the last of them while
-    the other cores idled. Longest first lets the short files fill the tail. Only the file order
+    order (`--dist loadfile --no-loadscope-reorder`: xdist's default reorder puts the files with
+    the most tests first, so the Terraform files, with one to eight tests each, ran last while
+    the other cores idled). Longest first lets the short files fill the tail. Only the file order
     changes (a stable sort, the same on every worker): each file's tests keep theirs."""
     by_file: dict = {}
     for item in items:
