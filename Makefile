@@ -32,10 +32,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed ## Create .venv and install the project with all extras
 
-test: setup .venv-checkov/.installed .venv-mxnet/.installed ## Run the whole test suite (builds the checkov and MXNet venvs too)
+test: ## Run the whole test suite (builds the checkov and MXNet venvs too)
+	@# the three virtual environments build side by side: each pip install runs on one core
+	$(MAKE) --no-print-directory -j3 setup .venv-checkov/.installed .venv-mxnet/.installed
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  echo "note: Chromium is not installed, so the browser tests skip (apt-get install -y chromium chromium-driver)"
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20 --junitxml=build/junit.xml
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 --junitxml=build/junit.xml
 
 # Root configuration and each example: init without a backend (offline mirror), then validate.
 # .terraform goes to build/terraform-validate (the lock files are git-ignored).

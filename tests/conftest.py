@@ -30,25 +30,6 @@ pytest_plugins = [
 ]
 
 
-def _file_weight(items) -> int:
-    """0 for a file with a Terraform test, 1 with a slow one, else 2."""
-    marks = {m.name for item in items for m in item.iter_markers()}
-    return 0 if "terraform" in marks else 1 if "slow" in marks else 2
-
-
-def pytest_collection_modifyitems(items):
-    """The heaviest files first. `make test` hands whole files to xdist workers in collection
-    order (`--dist loadfile --no-loadscope-reorder`: xdist's default reorder puts the files with
-    the most tests first, so the Terraform files, with one to eight tests each, ran last while
-    the other cores idled). Longest first lets the short files fill the tail. Only the file order
-    changes (a stable sort, the same on every worker): each file's tests keep theirs."""
-    by_file: dict = {}
-    for item in items:
-        by_file.setdefault(item.fspath, []).append(item)
-    weight = {path: _file_weight(group) for path, group in by_file.items()}
-    items.sort(key=lambda item: weight[item.fspath])
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.terraform_plans import Refusals
 from tests.test_aws_rules import deploy_vars, needs_terraform  # noqa: F401
 
 pytestmark = [pytest.mark.terraform, needs_terraform]
@@ -86,6 +87,14 @@ def test_a_rollout_longer_than_its_timeout_is_refused(root_plan, deploy_vars):  
     assert "rollout_max_seconds must exceed the rollout's waits" in error
 
 
+OUT_OF_RANGE = {
+    "rollout_canary_percent": 60,
+    "rollout_linear_step_percent": 5,
+    "rollout_wait_seconds": 4000,
+    "rollout_max_seconds": 300,
+}
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -102,8 +111,10 @@ def test_rollout_sizes_and_waits_outside_sagemakers_ranges_are_refused(
     value,
     message,
 ):
-    error = root_plan.refused(deploy_vars(endpoint_mode="instance", **{variable: value}))
-    assert message in error
+    # Four independent variable validations report together: one refused plan serves the four
+    # cases (tests/terraform_plans.py Refusals), each still checked for its own message.
+    refused = Refusals(root_plan, deploy_vars, [{"endpoint_mode": "instance", **OUT_OF_RANGE}])
+    assert message in refused(**{variable: value})
 
 
 # --- lambda mode: CodeDeploy shifts the alias (modules/lambda_classify rollout.tf) -----------
