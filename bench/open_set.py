@@ -102,8 +102,9 @@ def logits_of(head, x) -> np.ndarray:
 
 def all_scores(head, temperature: float, bank, labels, x) -> dict[str, np.ndarray]:
     """Every candidate score of features x (higher = more known)."""
-    out = osr.logit_scores(logits_of(head, x) / temperature)
-    out["energy_t1"] = osr.logit_scores(logits_of(head, x))["energy"]  # without the temperature
+    logits = logits_of(head, x)
+    out = osr.logit_scores(logits / temperature)
+    out["energy_t1"] = osr.logit_scores(logits)["energy"]  # without the temperature
     clipped = np.minimum(x, np.percentile(bank, REACT_PERCENTILE)).astype(np.float32)
     out["energy_react"] = osr.logit_scores(logits_of(head, clipped) / temperature)["energy"]
     out["knn"] = osr.knn_score(bank, x)

@@ -24,7 +24,12 @@ from ops.state import load_state, update_state
 from tests.aws_helpers import client
 from tests.conftest import REPO_ROOT
 from tests.dog_artifacts import make_dog_artifact
-from tests.test_terraform_deploy_modes import LAMBDA_RUNTIME_CALLS, needs_terraform
+from tests.test_terraform_deploy_modes import (
+    LAMBDA_RUNTIME_CALLS,
+    actions,
+    needs_terraform,
+    resources_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +97,17 @@ def test_previous_in_lambda_mode_refuses_a_model_to_deploy_before_any_aws_call(t
     assert "--previous moves the Lambda's alias back to the version before" in result.output
 
 
-def role_actions(iam, role: str) -> set[str]:
-    actions = set()
+def role_statements(iam, role: str) -> list[dict]:
+    """Every statement of the role's inline policies, as IAM returns them."""
+    statements = []
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
         doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        doc = json.loads(doc) if isinstance(doc, str) else doc
-        for statement in doc["Statement"]:
-            listed = statement["Action"]
-            actions |= set(listed if isinstance(listed, list) else [listed])
-    return actions
+        statements += (json.loads(doc) if isinstance(doc, str) else doc)["Statement"]
+    return statements
+
+
+def role_actions(iam, role: str) -> set[str]:
+    return actions(role_statements(iam, role))
 
 
 @pytest.mark.slow
@@ -149,8 +156,8 @@ def test_lambda_mode_deploys_without_sagemaker_and_destroys(tf_copy, moto_url, t
     assert stored["Body"].read() == layer.read_bytes()
 
     # The role: its own logs and traces, nothing of SageMaker or S3.
-    actions = role_actions(client(moto_url, "iam"), "dogbreed-classify-lambda")
-    assert actions <= LAMBDA_RUNTIME_CALLS, actions
+    lambda_actions = role_actions(client(moto_url, "iam"), "dogbreed-classify-lambda")
+    assert lambda_actions <= LAMBDA_RUNTIME_CALLS, lambda_actions
     iam_roles = [r["RoleName"] for r in client(moto_url, "iam").list_roles()["Roles"]]
     assert "dogbreed-sagemaker-inference" not in iam_roles
 
@@ -243,18 +250,10 @@ def check_rollout(moto_url, config, first_output: str, tmp_path) -> None:
     principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     assert principal == {"Service": "codedeploy.amazonaws.com"}
     assert iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
-    (name,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
-    document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
-    document = json.loads(document) if isinstance(document, str) else document
-    granted = {}
-    for statement in document["Statement"]:
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
-        listed = statement["Resource"]
-        for action in actions:
-            granted[action] = set(listed if isinstance(listed, list) else [listed])
+    assert len(iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]) == 1
+    statements = role_statements(iam, role["RoleName"])
+    assert all(s["Effect"] == "Allow" and "Condition" not in s for s in statements)
+    granted = {action: resources_of(statements, action) for action in actions(statements)}
     assert granted == {
         "lambda:GetAlias": {function_arn, f"{function_arn}:live"},
         "lambda:UpdateAlias": {function_arn, f"{function_arn}:live"},
