@@ -20,13 +20,15 @@ GOGC = os.environ.get("GOGC", "400")
 # model served on loopback; a test module's own fixture of the same name takes precedence), the
 # Terraform rule tests' plans (test_aws_rules.py and test_terraform_cors.py share one), and
 # moto_sagemaker_update: UpdateEndpoint and LastDeploymentConfig, which moto lacks (issue 28), and
-# moto_codedeploy: the deployment group's alarms read back, and its deletes (lambda mode's rollout).
+# moto_codedeploy: the deployment group's alarms read back, and its deletes (lambda mode's rollout);
+# scheduling: how `make test` queues the files on its xdist workers.
 pytest_plugins = [
     "tests.aws_helpers",
     "tests.serving_fixtures",
     "tests.terraform_plans",
     "tests.moto_sagemaker_update",
     "tests.moto_codedeploy",
+    "tests.scheduling",
 ]
 
 
