@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DOGBREED := $(BIN)/dogbreed
 BACKEND ?=
 # pytest-xdist workers: most slow tests wait on Terraform and moto, so one more than the cores;
-# each file is one unit, a few that share a session result go together (tests/scheduling.py)
+# each file is one unit, queued longest first (tests/scheduling.py)
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 DATA_SOURCE ?=
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
@@ -53,7 +53,8 @@ test: ## Run the whole test suite (builds the checkov and MXNet venvs too)
 	$(MAKE) --no-print-directory -j3 setup .venv-checkov/.installed .venv-mxnet/.installed
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  echo "note: Chromium is not installed, so the browser tests skip (apt-get install -y chromium chromium-driver)"
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 --junitxml=build/junit.xml
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	  --durations=20 --junitxml=build/junit.xml
 
 # Root configuration and each example: init without a backend (offline mirror), then validate.
 # .terraform goes to build/terraform-validate (the lock files are git-ignored).

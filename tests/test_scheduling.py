@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 from tests.conftest import REPO_ROOT
-from tests.scheduling import SAME_WORKER, unit_of
+from tests.scheduling import SAME_WORKER, expected_seconds, unit_of
 
 TEST_FILE = textwrap.dedent(
     """
@@ -60,3 +60,25 @@ def test_the_suites_joined_files_exist_and_map_to_a_file():
     for path, unit in SAME_WORKER.items():
         assert (REPO_ROOT / path).is_file() and (REPO_ROOT / unit).is_file()
         assert unit_of(f"{path}::test_x") == unit
+
+
+class _Item:
+    def __init__(self, nodeid: str):
+        self.nodeid = nodeid
+
+
+def test_units_are_queued_longest_first_and_unknown_files_count_their_tests():
+    items = [
+        _Item(f"tests/test_{f}.py::t{i}")
+        for f, n in (("a", 2), ("b", 1), ("new", 3))
+        for i in range(n)
+    ]
+    durations = {"tests/test_a.py": 10.0, "tests/test_b.py": 30.0}
+    seconds = expected_seconds(items, durations)
+    # per test: a 5 s, b 30 s; median 17.5 s, so the new file's three tests count 52.5 s
+    assert seconds == {"tests/test_a.py": 10.0, "tests/test_b.py": 30.0, "tests/test_new.py": 52.5}
+    joined = expected_seconds(
+        [_Item("tests/test_terraform_cors.py::t"), _Item("tests/test_aws_rules.py::t")],
+        {"tests/test_terraform_cors.py": 20.0, "tests/test_aws_rules.py": 100.0},
+    )
+    assert joined == {"tests/test_aws_rules.py": 120.0}

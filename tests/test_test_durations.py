@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -54,3 +55,9 @@ def test_per_file_sums_a_real_pytest_report(tmp_path, capsys):
     assert lines[2].startswith("| pkg/test_slow.py | 2 | ")  # slowest first
     assert lines[3].startswith("| (the other files) | 1 | ")
     assert lines[4].startswith("| **total** | 3 | ")
+
+    written = tmp_path / "durations.json"
+    assert main([str(report), "--write", str(written)]) == 0
+    seconds = json.loads(written.read_text())  # what tests/scheduling.py queues by
+    assert seconds["pkg/test_slow.py"] == round(files["pkg/test_slow.py"][1], 1)
+    assert set(seconds) == set(files)

@@ -2,6 +2,10 @@
 
     python -m tools.test_durations build/junit.xml                  # one run
     python -m tools.test_durations before.xml build/junit.xml       # before -> after
+    python -m tools.test_durations build/junit.xml --write tests/durations.json
+
+`--write` keeps one run's seconds per file for `make test`'s work queue (tests/scheduling.py):
+refresh it after a whole-suite run when files are added or become much slower or faster.
 
 `make test` writes build/junit.xml. A file's figure is the sum of its tests' durations (setup,
 call and teardown, as pytest records them), so under pytest-xdist it is the time the file held
@@ -11,6 +15,7 @@ one worker, not wall time. Files are matched by path; a file moved or split show
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -68,10 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", type=Path, help="one JUnit XML, or before and after")
     parser.add_argument("--top", type=int, default=25, help="files listed before the rest")
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="JSON",
+        help="write {file: seconds} of the (last) report, for tests/scheduling.py",
+    )
     args = parser.parse_args(argv)
     if len(args.reports) > 2:
         parser.error("one report, or two (before, after)")
     runs = [per_file(r) for r in args.reports]
+    if args.write:
+        seconds = {name: round(s, 1) for name, (_, s) in sorted(runs[-1].items())}
+        args.write.write_text(json.dumps(seconds, indent=1) + "\n")
+        print(f"wrote {len(seconds)} files' seconds to {args.write}")
+        return 0
     before, after = (None, runs[0]) if len(runs) == 1 else runs
     print("\n".join(table(before, after, args.top)))
     return 0
