@@ -27,16 +27,17 @@ help: ## List the targets
 
 # Installer: uv resolves the same pins as pip (same versions, checked with `pip freeze`) about
 # three times faster, so `make test` on a fresh clone waits less (docs/testing.md). uv reads no
-# pip.conf: pip's find-links are passed on, and INSTALLER=pip (or a failed uv bootstrap) falls
-# back to pip for machines whose packages come only through a pip.conf index.
+# pip.conf: pip's find-links are passed on, and where uv cannot be installed or cannot install
+# (packages only behind a pip.conf index), pip does the install; INSTALLER=pip skips uv.
 INSTALLER ?= uv
 export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
 # $(call venv_install,VENV,ARGS): pip-style install ARGS into the virtual environment VENV
 define venv_install
 test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
-if [ "$(INSTALLER)" = uv ] && $(1)/bin/pip install -q uv; then \
-  $(1)/bin/uv pip install -q --python $(1)/bin/python $(2); \
+if [ "$(INSTALLER)" = uv ] && $(1)/bin/pip install -q uv && \
+  $(1)/bin/uv pip install -q --python $(1)/bin/python $(2); then :; \
 else \
+  echo "installing with pip into $(1)"; \
   $(1)/bin/pip install -q --upgrade pip && $(1)/bin/pip install -q $(2); \
 fi
 endef
