@@ -32,9 +32,13 @@ DURATIONS = Path(__file__).with_name("durations.json")
 SAME_WORKER = {"tests/test_terraform_cors.py": "tests/test_aws_rules.py"}
 
 
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def unit_of(nodeid: str) -> str:
     """The work unit of a test: its file, or the file it must share a worker with."""
-    path = nodeid.split("::", 1)[0]
+    path = file_of(nodeid)
     return SAME_WORKER.get(path, path)
 
 
@@ -55,7 +59,7 @@ def expected_seconds(items: list[pytest.Item], durations: dict[str, float]) -> d
     tests at the median seconds per test of the recorded files."""
     tests: dict[str, int] = {}
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
+        path = file_of(item.nodeid)
         tests[path] = tests.get(path, 0) + 1
     known = [durations[p] / n for p, n in tests.items() if p in durations]
     per_test = statistics.median(known) if known else 1.0
@@ -72,5 +76,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     seconds = expected_seconds(items, durations)
-    # a stable sort keeps each unit's tests in their file order
-    items.sort(key=lambda item: (-seconds[unit_of(item.nodeid)], unit_of(item.nodeid)))
+
+    def queue_key(item: pytest.Item) -> tuple[float, str]:
+        unit = unit_of(item.nodeid)
+        return -seconds[unit], unit
+
+    items.sort(key=queue_key)  # stable: each unit's tests keep their file order
